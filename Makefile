@@ -1,0 +1,29 @@
+# m3a: the two set-up commands are `make demo` and `make test`; both create .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_DATA ?= demo_data
+DEMO_OUT ?= output/demo
+
+.PHONY: install demo test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e .[test]
+	touch $@
+
+$(DEMO_DATA)/.complete: $(VENV)/.installed tools/make_demo_data.py
+	$(PY) tools/make_demo_data.py --out $(DEMO_DATA)
+
+demo: $(DEMO_DATA)/.complete
+	$(PY) tools/run_net.py --cfg configs/demo/demo.yaml DATA.PATH_TO_DATA_DIR $(DEMO_DATA) OUTPUT_DIR $(DEMO_OUT)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest tests
+
+clean:
+	rm -rf $(DEMO_DATA) $(DEMO_OUT)

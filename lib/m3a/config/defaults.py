@@ -1,0 +1,253 @@
+"""Default configuration of m3a (YACS / fvcore ``CfgNode``).
+
+Every key is documented where it is defined. A YAML file given with ``--cfg`` may only set keys
+that exist here; ``KEY VALUE`` pairs on the command line override both. Call :func:`get_cfg` for a
+fresh copy and ``m3a.config.load_config`` to merge a YAML file and command-line overrides with clear
+errors.
+"""
+import torch
+from fvcore.common.config import CfgNode
+
+_C = CfgNode()
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+_C.TRAIN = CfgNode()
+# Train the model when True.
+_C.TRAIN.ENABLE = True
+# Dataset registry name for training and validation (mmit, charades, kinetics).
+_C.TRAIN.DATASET = "mmit"
+# Total mini-batch size over all processes of the run.
+_C.TRAIN.BATCH_SIZE = 64
+# Validate every this many epochs (0 disables validation).
+_C.TRAIN.EVAL_PERIOD = 1
+# Save a checkpoint every this many epochs.
+_C.TRAIN.CHECKPOINT_PERIOD = 1
+# Resume from the newest complete checkpoint in OUTPUT_DIR/checkpoints when True.
+_C.TRAIN.AUTO_RESUME = True
+# Checkpoint to initialise from (a backbone-only file leaves the head fresh); "" for none.
+_C.TRAIN.CHECKPOINT_FILE_PATH = ""
+# Restart the epoch counter at 0 when initialising from CHECKPOINT_FILE_PATH.
+_C.TRAIN.CHECKPOINT_EPOCH_RESET = True
+# Mixed precision: fp16 with a gradient scaler on CUDA, bf16 autocast on CPU.
+_C.TRAIN.ENABLE_AMP = False
+# Stop each epoch after this many iterations (0 = the whole epoch). For smoke tests and demos.
+_C.TRAIN.MAX_ITERS_PER_EPOCH = 0
+
+# ---------------------------------------------------------------------------------------------
+# Testing
+# ---------------------------------------------------------------------------------------------
+_C.TEST = CfgNode()
+# Run multi-view testing on the test list when True.
+_C.TEST.ENABLE = True
+# Dataset registry name for testing.
+_C.TEST.DATASET = "mmit"
+# Videos per test batch over all processes (each video carries all of its views).
+_C.TEST.BATCH_SIZE = 8
+# Checkpoint to test; "" tests the newest checkpoint in OUTPUT_DIR, or the trained model.
+_C.TEST.CHECKPOINT_FILE_PATH = ""
+# Number of uniformly spaced temporal clips per test video.
+_C.TEST.NUM_ENSEMBLE_VIEWS = 10
+# Number of spatial crops (1 = centre, 3 = left/centre/right or top/centre/bottom).
+_C.TEST.NUM_SPATIAL_CROPS = 3
+# Also write the predictions in the published pickle format to this path ("" = do not).
+_C.TEST.SAVE_RESULTS_PATH = ""
+
+# ---------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------
+_C.MODEL = CfgNode()
+# Model registry name.
+_C.MODEL.MODEL_NAME = "M3ANET"
+# Backbone family: r2plus1d, r3d, i3d, ir_csn.
+_C.MODEL.ARCH = "r2plus1d"
+# Backbone depth: 18, 34, 50, 101, 152.
+_C.MODEL.DEPTH = 34
+# Channels of the first stage; 64 is the published width, smaller values make test/demo models.
+_C.MODEL.BASE_WIDTH = 64
+# Residual blocks per stage, overriding the depth's published counts ([] = published).
+_C.MODEL.STAGE_BLOCKS = []
+# Number of action classes.
+_C.MODEL.NUM_CLASSES = 313
+# Loss: bce_logit, bce, cross_entropy, soft_cross_entropy, wlsep.
+_C.MODEL.LOSS_FUNC = "bce_logit"
+# Dropout before the classifier of the plain (M3A.MODE NONE) head.
+_C.MODEL.DROPOUT_RATE = 0.0
+# Activation applied at eval: sigmoid (multi-label) or softmax (single-label).
+_C.MODEL.HEAD_ACT = "sigmoid"
+# Squeeze-excitation reduction ratio inside residual blocks (0 disables SE).
+_C.MODEL.SE_RATIO = 0.0
+
+# ---------------------------------------------------------------------------------------------
+# M3A relation heads (DESIGN.md section 1)
+# ---------------------------------------------------------------------------------------------
+_C.M3A = CfgNode()
+# Relation learner: NONE (average pool + FC baseline), GRAPH (GCN) or TRSFMR (transformer).
+_C.M3A.MODE = "GRAPH"
+# "_"-joined modalities, one learner each: RGB, AUDIO, TEXT, AUDIOTEXT.
+_C.M3A.MODAL_TYPE = "RGB_AUDIO_TEXT"
+# How per-modality scores are joined: NONE (one modality), SUM, CROSS (transformer only).
+_C.M3A.MODAL_JOINT_TYPE = "SUM"
+# Number of layers of each relation learner.
+_C.M3A.NLAYERS = 2
+# Hidden width of the GCN layers / feed-forward width of a standard transformer layer.
+_C.M3A.HIDDEN_LAYER = 1024
+# Transformer layers without feed-forward (the paper's simplified encoder) when True.
+_C.M3A.TRSFMR_SIMPLIFIED = True
+# Attention heads of the transformer learner.
+_C.M3A.TRSFMR_NHEAD = 1
+# Add sinusoidal positional encodings to the transformer tokens.
+_C.M3A.TRSFMR_POS_ENCODE = False
+# Width P of an audio lexicon entry (3 x 128 VGGish).
+_C.M3A.AUDIO_VEC_SIZE = 384
+# Audio features drawn per class before one becomes the node feature.
+_C.M3A.AUDIO_SYNONYM_SIZE = 1
+# How the audio node feature is drawn: fixed (deterministic from RNG_SEED) or random (fresh
+# draw each training step, fixed at eval).
+_C.M3A.AUDIO_SAMPLING = "fixed"
+# Width Q of a text lexicon entry (300 GloVe, 768 BERT).
+_C.M3A.TEXT_VEC_SIZE = 300
+# Co-occurrence threshold t of the graph adjacency.
+_C.M3A.GRAPH_THRESHOLD = 0.4
+# Re-weighting p of the binarised adjacency (0 gives the plain A + I).
+_C.M3A.GRAPH_REWEIGHT = 0.25
+
+# ---------------------------------------------------------------------------------------------
+# Batch normalisation
+# ---------------------------------------------------------------------------------------------
+_C.BN = CfgNode()
+# batchnorm or sync_batchnorm (synchronised across processes under DDP).
+_C.BN.NORM_TYPE = "batchnorm"
+# Freeze BN affine parameters and running statistics when True.
+_C.BN.FREEZE_PARAMS = False
+# Weight decay applied to BN parameters.
+_C.BN.WEIGHT_DECAY = 0.0
+# Recompute BN statistics precisely before each evaluation when True.
+_C.BN.USE_PRECISE_STATS = False
+# Batches used to compute precise BN statistics.
+_C.BN.NUM_BATCHES_PRECISE = 200
+# BN momentum and epsilon.
+_C.BN.MOMENTUM = 0.1
+_C.BN.EPSILON = 1e-5
+
+# ---------------------------------------------------------------------------------------------
+# Optimisation
+# ---------------------------------------------------------------------------------------------
+_C.SOLVER = CfgNode()
+# Base learning rate (for the whole batch TRAIN.BATCH_SIZE).
+_C.SOLVER.BASE_LR = 0.1
+# LR policy: steps_with_relative_lrs, cosine, constant.
+_C.SOLVER.LR_POLICY = "cosine"
+# Final LR of the cosine policy.
+_C.SOLVER.COSINE_END_LR = 0.0
+# Epochs at which steps_with_relative_lrs changes the LR (first entry 0, last MAX_EPOCH).
+_C.SOLVER.STEPS = []
+# Relative LR of each step (multiplied by BASE_LR).
+_C.SOLVER.LRS = []
+# Number of training epochs.
+_C.SOLVER.MAX_EPOCH = 300
+# SGD momentum, dampening and Nesterov.
+_C.SOLVER.MOMENTUM = 0.9
+_C.SOLVER.DAMPENING = 0.0
+_C.SOLVER.NESTEROV = True
+# L2 weight decay.
+_C.SOLVER.WEIGHT_DECAY = 1e-4
+# Linear warm-up length in epochs and its starting LR.
+_C.SOLVER.WARMUP_EPOCHS = 0.0
+_C.SOLVER.WARMUP_START_LR = 0.01
+# Optimiser: sgd or adamw.
+_C.SOLVER.OPTIMIZING_METHOD = "sgd"
+# No weight decay on 1-d parameters (biases, norms) when True.
+_C.SOLVER.ZERO_WD_1D_PARAM = False
+# Clip gradients by value / by global L2 norm (None disables).
+_C.SOLVER.CLIP_GRAD_VAL = None
+_C.SOLVER.CLIP_GRAD_L2NORM = None
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+_C.DATA = CfgNode()
+# Folder holding the lists {train,val,test}-{MMIT_VERSION}.csv and mmit-m3a/ lexicons.
+_C.DATA.PATH_TO_DATA_DIR = ""
+# Prefix joined to every video path of a list.
+_C.DATA.PATH_PREFIX = ""
+# Separator between path and labels in a list line ("," for M-MiT, " " for Kinetics style).
+_C.DATA.PATH_LABEL_SEPARATOR = ","
+# Suffix naming the list and lexicon files (e.g. v1, v2, mini, demo).
+_C.DATA.MMIT_VERSION = "v1"
+# File of class names, one per line in label order ("" = look for category names in the data
+# folder: categories-{MMIT_VERSION}.txt).
+_C.DATA.CLASS_NAMES_FILE = ""
+# Frames per clip and the stride between them (in frames at TARGET_FPS).
+_C.DATA.NUM_FRAMES = 8
+_C.DATA.SAMPLING_RATE = 8
+# Frame rate videos are resampled to before sampling.
+_C.DATA.TARGET_FPS = 30
+# Short-side scale range of training jitter.
+_C.DATA.TRAIN_JITTER_SCALES = [256, 320]
+# Spatial size of training and test crops.
+_C.DATA.TRAIN_CROP_SIZE = 224
+_C.DATA.TEST_CROP_SIZE = 256
+# Random horizontal flip in training.
+_C.DATA.RANDOM_FLIP = True
+# Per-channel mean and std used to normalise [0, 1] pixels.
+_C.DATA.MEAN = [0.43216, 0.394666, 0.37645]
+_C.DATA.STD = [0.22803, 0.22145, 0.216989]
+# Input channels per pathway.
+_C.DATA.INPUT_CHANNEL_NUM = [3]
+# Multi-label lists (multi-hot targets) when True, single-label otherwise.
+_C.DATA.MULTI_LABEL = True
+# How the views of one test video combine: sum or max.
+_C.DATA.ENSEMBLE_METHOD = "sum"
+# video (encoded files decoded with PyAV) or frames (folders of JPEG frames).
+_C.DATA.INPUT_FORMAT = "video"
+# How many other videos a training sample tries when its video fails to decode.
+_C.DATA.NUM_RETRIES = 10
+
+# ---------------------------------------------------------------------------------------------
+# Data loader
+# ---------------------------------------------------------------------------------------------
+_C.DATA_LOADER = CfgNode()
+# Loader worker processes per training process.
+_C.DATA_LOADER.NUM_WORKERS = 8
+# Pin host memory for faster host-to-device copies.
+_C.DATA_LOADER.PIN_MEMORY = True
+# Keep workers alive between epochs.
+_C.DATA_LOADER.PERSISTENT_WORKERS = True
+# Let the codec decode with several threads.
+_C.DATA_LOADER.ENABLE_MULTI_THREAD_DECODE = False
+
+# ---------------------------------------------------------------------------------------------
+# TensorBoard
+# ---------------------------------------------------------------------------------------------
+_C.TENSORBOARD = CfgNode()
+# Write TensorBoard scalars when True.
+_C.TENSORBOARD.ENABLE = False
+# Log folder ("" = OUTPUT_DIR/runs).
+_C.TENSORBOARD.LOG_DIR = ""
+
+# ---------------------------------------------------------------------------------------------
+# Run
+# ---------------------------------------------------------------------------------------------
+# GPUs (one process each) per node; 0 runs one process on CPU. Defaults to 1 when a GPU is
+# visible and 0 otherwise.
+_C.NUM_GPUS = 1 if torch.cuda.is_available() else 0
+# Number of nodes (shards) and this node's index, for the --num_shards/--shard_id launch style.
+_C.NUM_SHARDS = 1
+_C.SHARD_ID = 0
+# Distributed backend: nccl on GPU, gloo on CPU ("" = choose by device).
+_C.DIST_BACKEND = ""
+# Folder for checkpoints, logs and results.
+_C.OUTPUT_DIR = "./output"
+# Seed of every random number generator.
+_C.RNG_SEED = 0
+# Iterations between JSON-line training stats.
+_C.LOG_PERIOD = 10
+# Log parameter count and GFLOPs when the model is built.
+_C.LOG_MODEL_INFO = True
+
+
+def get_cfg() -> CfgNode:
+    """Return a fresh copy of the default configuration."""
+    return _C.clone()

@@ -1,0 +1,1 @@
+"""Video lists, lexicons, decoding, transforms, datasets and loaders."""

@@ -1,0 +1,63 @@
+"""Reading video lists: ``path,label[,label...]`` (M-MiT) or ``path label`` (Kinetics style)."""
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+
+class ListFormatError(ValueError):
+    """A malformed list line; the message names the file, the line number and the text."""
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    """One line of a list: the video path (as written) and its 0-based labels."""
+
+    path: str
+    labels: Tuple[int, ...]
+
+
+def _parse_line(line: str, separator: str, multi_label: bool) -> Tuple[str, List[str]]:
+    if multi_label:
+        parts = line.split(separator) if separator.strip() else line.split()
+        return parts[0].strip(), [p.strip() for p in parts[1:] if p.strip()]
+    parts = line.rsplit(separator, 1) if separator.strip() else line.rsplit(None, 1)
+    return parts[0].strip(), [p.strip() for p in parts[1:]]
+
+
+def read_video_list(
+    path: str,
+    separator: str = ",",
+    num_classes: Optional[int] = None,
+    multi_label: bool = True,
+) -> List[VideoEntry]:
+    """Parse a list file; raise ListFormatError naming ``path:line`` for any malformed line.
+
+    Blank lines are ignored. Every other line needs a path and at least one integer label in
+    ``[0, num_classes)`` (exactly one label when ``multi_label`` is False).
+    """
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise ListFormatError(f"list file not found: {path}") from None
+    entries = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        video, label_texts = _parse_line(line, separator, multi_label)
+        where = f"{path}:{number}: "
+        if not video or not label_texts:
+            raise ListFormatError(f"{where}expected 'path{separator}label...', got '{raw}'")
+        if not multi_label and len(label_texts) != 1:
+            raise ListFormatError(f"{where}expected one label, got '{raw}'")
+        try:
+            labels = tuple(int(t) for t in label_texts)
+        except ValueError:
+            raise ListFormatError(f"{where}labels must be integers, got '{raw}'") from None
+        for label in labels:
+            if label < 0 or (num_classes is not None and label >= num_classes):
+                raise ListFormatError(
+                    f"{where}label {label} is outside [0, {num_classes}) in '{raw}'"
+                )
+        entries.append(VideoEntry(video, labels))
+    return entries

@@ -1,0 +1,1 @@
+"""Training and testing loops, losses, optimisers and LR policies."""

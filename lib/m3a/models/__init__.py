@@ -1,0 +1,1 @@
+"""Backbones, M3A relation heads and the model builder."""

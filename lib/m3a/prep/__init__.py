@@ -1,0 +1,1 @@
+"""Data preparation: Mini M-MiT, audio extraction, VGGish, audio/text lexicons, demo data."""

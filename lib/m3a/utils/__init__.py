@@ -1,0 +1,1 @@
+"""Utilities: metrics, checkpoints, safe file I/O, logging, distributed helpers."""

@@ -1,0 +1,1 @@
+"""Grad-CAM, t-SNE of relation-learner embeddings, per-class AP boost plots."""

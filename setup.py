@@ -1,0 +1,30 @@
+"""Installs the m3a package from lib/ (``pip install -e .[test]``)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="m3a",
+    version="0.1.0",
+    description="Multi-modal multi-action video recognition with relation learners (GCN/transformer)",
+    python_requires=">=3.9",
+    package_dir={"": "lib"},
+    packages=find_packages("lib"),
+    install_requires=[
+        "torch>=2.0",
+        "fvcore",
+        "iopath",
+        "av",
+        "simplejson",
+        "numpy",
+        "scikit-learn",
+        "tensorboard",
+        "tqdm",
+        "psutil",
+        "pyyaml",
+        "matplotlib",
+    ],
+    extras_require={
+        "test": ["pytest", "pytest-timeout"],
+        "vision": ["torchvision"],
+        "text": ["transformers", "sentence-transformers"],
+    },
+)
