@@ -46,7 +46,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         ckpt = read_checkpoint(args.input)
-        state, layout = convert_state_dict(extract_state(ckpt, args.input))
+        raw = extract_state(ckpt, args.input)
+        state, layout = convert_state_dict(raw)
         if args.cfg:
             from m3a.models import build_model
 
@@ -55,9 +56,9 @@ def main(argv=None) -> int:
             info = load_checkpoint(args.input, build_model(cfg))
             print(f"checked against {args.cfg}: {len(info['missing_keys'])} missing, "
                   f"{len(info['unexpected_keys'])} unexpected keys")
-        epoch = ckpt.get("epoch", -1) if ckpt is not state else -1
-        out = {"model_state": state, "epoch": -1 if epoch is None else int(epoch),
-               "cfg": ckpt.get("cfg", "") if isinstance(ckpt.get("cfg", ""), str) else ""}
+        epoch = -1 if raw is ckpt or ckpt.get("epoch") is None else int(ckpt["epoch"])
+        cfg_text = "" if raw is ckpt or not isinstance(ckpt.get("cfg"), str) else ckpt["cfg"]
+        out = {"model_state": state, "epoch": epoch, "cfg": cfg_text}
         with atomic_path(args.output) as tmp:
             torch.save(out, tmp)
     except (CheckpointError, ConfigError, LexiconError, OSError) as err:

@@ -266,3 +266,11 @@ def test_flop_count_failure_does_not_break_the_build(tiny_data_dir, caplog):
     assert "could not count FLOPs" in caplog.text
     assert isinstance(model, nn.Module)
     log_model_info(model, cfg)  # logs again without raising
+
+
+def test_heads_must_divide_token_widths():
+    with pytest.raises(ConfigError, match="TRSFMR_NHEAD 7 does not divide the TEXT token width 300"):
+        load_config(None, ["M3A.MODE", "TRSFMR", "M3A.MODAL_TYPE", "TEXT",
+                           "M3A.MODAL_JOINT_TYPE", "NONE", "M3A.TRSFMR_NHEAD", "7"])
+    load_config(None, ["M3A.MODE", "TRSFMR", "M3A.MODAL_TYPE", "RGB_TEXT",
+                       "M3A.MODAL_JOINT_TYPE", "SUM", "M3A.TRSFMR_NHEAD", "4"])

@@ -18,8 +18,6 @@ def params_count(model: nn.Module) -> int:
 def gflops(model: nn.Module, cfg: CfgNode) -> Optional[float]:
     """GFLOPs (fvcore: one multiply-add = one flop) of one eval forward of a
     (1, 3, NUM_FRAMES, TEST_CROP_SIZE, TEST_CROP_SIZE) clip; None when counting fails."""
-    from fvcore.nn import FlopCountAnalysis
-
     device = next(model.parameters()).device
     size = cfg.DATA.TEST_CROP_SIZE
     clip = torch.zeros(1, 3, cfg.DATA.NUM_FRAMES, size, size, device=device)
@@ -28,6 +26,8 @@ def gflops(model: nn.Module, cfg: CfgNode) -> Optional[float]:
     try:
         with warnings.catch_warnings():  # tracing warnings say nothing about the model
             warnings.simplefilter("ignore")
+            from fvcore.nn import FlopCountAnalysis
+
             counter = FlopCountAnalysis(model, (clip,))
             counter.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             return counter.total() / 1e9

@@ -264,10 +264,13 @@ def load_checkpoint(
     if unexpected:
         logger.warning("%d checkpoint keys not in the model (ignored): %s",
                        len(unexpected), ", ".join(unexpected))
-    if optimizer is not None and ckpt.get("optimizer_state"):
-        optimizer.load_state_dict(ckpt["optimizer_state"])
-    if scaler is not None and ckpt.get("scaler_state"):
-        scaler.load_state_dict(ckpt["scaler_state"])
+    try:
+        if optimizer is not None and not bare and ckpt.get("optimizer_state"):
+            optimizer.load_state_dict(ckpt["optimizer_state"])
+        if scaler is not None and not bare and ckpt.get("scaler_state"):
+            scaler.load_state_dict(ckpt["scaler_state"])
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: optimizer/scaler state does not fit: {err}") from None
     info = {} if bare else {k: v for k, v in ckpt.items() if k not in _WEIGHT_FIELDS}
     epoch = -1 if bare or ckpt.get("epoch") is None else int(ckpt["epoch"])
     info.update(epoch=epoch, layout=layout, missing_keys=missing, unexpected_keys=unexpected)
