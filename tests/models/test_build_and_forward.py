@@ -206,7 +206,8 @@ def test_buffers_are_non_persistent_and_follow_the_model(tiny_data_dir):
     model.to(torch.float64)
     assert joint.adj_hat.dtype == torch.float64 and joint.text_lexicon.dtype == torch.float64
     with torch.no_grad():
-        assert model.eval()(torch.randn(1, 3, 4, 16, 16, dtype=torch.float64)).dtype == torch.float64
+        clip = torch.randn(1, 3, 4, 16, 16, dtype=torch.float64)
+        assert model.eval()(clip).dtype == torch.float64
 
 
 def test_node_embeddings_and_features(tiny_data_dir):
@@ -269,7 +270,7 @@ def test_flop_count_failure_does_not_break_the_build(tiny_data_dir, caplog):
 
 
 def test_heads_must_divide_token_widths():
-    with pytest.raises(ConfigError, match="TRSFMR_NHEAD 7 does not divide the TEXT token width 300"):
+    with pytest.raises(ConfigError, match="NHEAD 7 does not divide the TEXT token width 300"):
         load_config(None, ["M3A.MODE", "TRSFMR", "M3A.MODAL_TYPE", "TEXT",
                            "M3A.MODAL_JOINT_TYPE", "NONE", "M3A.TRSFMR_NHEAD", "7"])
     load_config(None, ["M3A.MODE", "TRSFMR", "M3A.MODAL_TYPE", "RGB_TEXT",

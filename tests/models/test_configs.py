@@ -8,7 +8,8 @@ import pytest
 from m3a.config import load_config
 from tests.models.test_published_layout import LAYOUT
 
-CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "configs", "Mmit")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIGS = os.path.join(REPO, "configs", "Mmit")
 ZOO = sorted(glob.glob(os.path.join(CONFIGS, "v*", "*.yaml")))
 
 # Model-zoo M3A settings (MODE, MODAL_TYPE, MODAL_JOINT_TYPE) of the released checkpoints.

@@ -59,7 +59,8 @@ def test_published_layout_params_and_loading(name, full_data_dir, tmp_path):
     state = OrderedDict()
     for i, (key, shape) in enumerate(entry["state_dict"]):
         dtype = torch.int64 if key.endswith("num_batches_tracked") else torch.float32
-        state[key] = torch.full((1,), float(i % 997), dtype=dtype).reshape([1] * len(shape)).expand(shape)
+        one = torch.full([1] * len(shape), float(i % 997), dtype=dtype)
+        state[key] = one.expand(shape)
     path = tmp_path / f"{name}.pyth"
     torch.save({"model_state": state, "optimizer_state": {}, "epoch": 29, "cfg": "M3A: {}\n"}, path)
     info = load_checkpoint(str(path), model)

@@ -65,7 +65,8 @@ class M3ANET(nn.Module):
             self._stem_names.append(name)
         blocks = list(cfg.MODEL.STAGE_BLOCKS) or STAGE_BLOCKS[depth]
         dim_in = width
-        for stage, ((dim_out, dim_inner), num) in enumerate(zip(stage_widths(depth, width), blocks), 1):
+        widths = stage_widths(depth, width)
+        for stage, ((dim_out, dim_inner), num) in enumerate(zip(widths, blocks), 1):
             layer = self._make_stage(cfg, stage, num, dim_in, dim_out, dim_inner, norm)
             self.add_module(f"layer{stage}", layer)
             dim_in = dim_out
