@@ -1,5 +1,6 @@
 """Running a function over many items in worker processes, with a tqdm progress bar."""
 import multiprocessing
+import sys
 from typing import Callable, Iterable, Iterator, Optional, Sequence, TypeVar
 
 from tqdm import tqdm
@@ -9,12 +10,16 @@ R = TypeVar("R")
 
 
 def _limit_threads() -> None:
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(1)
-    except ImportError:  # torch is a dependency; this only keeps the helper usable without it
-        pass
+
+
+def _context():
+    # fork is fast; it is safe while this process has not started torch's thread pools.
+    if "torch" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def parallel_imap(
@@ -28,15 +33,15 @@ def parallel_imap(
     disable_progress: bool = False,
 ) -> Iterator[R]:
     """Yield ``func(item)`` in input order, in ``workers`` processes (or in-process for 1)."""
-    bar = tqdm(total=len(items), desc=desc, unit="file", disable=disable_progress, dynamic_ncols=True)
     if workers <= 1:
         if initializer is not None:
             initializer(*initargs)
         results: Iterable[R] = map(func, items)
         pool = None
     else:
-        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_Init(initializer), initargs=initargs)
+        pool = _context().Pool(workers, initializer=_Init(initializer), initargs=initargs)
         results = pool.imap(func, items, chunksize=chunksize)
+    bar = tqdm(total=len(items), desc=desc, unit="file", disable=disable_progress, dynamic_ncols=True)
     try:
         for result in results:
             bar.update(1)
@@ -49,12 +54,12 @@ def parallel_imap(
 
 
 class _Init:
-    """Picklable worker initialiser: one torch thread per worker, then the caller's initialiser."""
+    """Picklable worker initialiser: the caller's initialiser, then one torch thread per worker."""
 
     def __init__(self, initializer: Optional[Callable]):
         self.initializer = initializer
 
     def __call__(self, *args) -> None:
-        _limit_threads()
         if self.initializer is not None:
             self.initializer(*args)
+        _limit_threads()

@@ -84,6 +84,22 @@ def _load_tensor_dict(path: str) -> Dict[str, np.ndarray]:
     return {k: v.numpy() if torch.is_tensor(v) else np.asarray(v) for k, v in state.items()}
 
 
+def random_vggish(seed: int = 0) -> VGGish:
+    """VGGish with seeded random weights (He-normal convs/fcs, zero biases), built quickly; for tests."""
+    with torch.device("meta"):
+        model = VGGish()
+    model = model.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("bias"):
+                param.zero_()
+            else:
+                fan_in = param[0].numel()
+                param.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=generator)
+    return model.eval()
+
+
 def load_vggish(weights: str) -> VGGish:
     """Build VGGish in eval mode and load ``features.*`` / ``embeddings.*`` weights from a file."""
     if not os.path.isfile(weights):
@@ -92,10 +108,14 @@ def load_vggish(weights: str) -> VGGish:
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     state = {k: v for k, v in state.items() if k.startswith(("features.", "embeddings."))}
-    model = VGGish()
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{weights}: not a VGGish state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    with torch.device("meta"):  # no random initialisation: every tensor comes from the file
+        model = VGGish()
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if got != expected:
+        diff = sorted(set(expected.items()) ^ set(got.items()))[:3]
+        raise ValueError(f"{weights}: not a VGGish state dict (differs in {diff})")
+    model.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)
     return model.eval()
 
 
