@@ -1,5 +1,7 @@
 """Audio embedders: the VGGish network with saved random weights, and the log-mel fallback."""
 import logging
+import os
+import pickle
 
 import numpy as np
 import pytest
@@ -118,3 +120,22 @@ def test_wrong_weight_file_is_rejected(tmp_path):
         load_vggish(path)
     with pytest.raises(FileNotFoundError):
         load_vggish(str(tmp_path / "missing.pth"))
+
+
+def test_numpy_array_files_load_but_code_running_ones_do_not(tmp_path):
+    pca = str(tmp_path / "pca_numpy.pth")
+    q = np.linalg.qr(np.random.default_rng(2).standard_normal((128, 128)))[0]
+    torch.save({"pca_eigen_vectors": q, "pca_means": np.ones((128, 1), np.float32)}, pca)
+    post = load_postprocessor(pca)
+    np.testing.assert_array_equal(post.eigen_vectors, q)
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    bad = str(tmp_path / "bad_pca.pth")
+    torch.save({"pca_eigen_vectors": Exploit(), "pca_means": np.zeros(128)}, bad)
+    with pytest.raises(pickle.UnpicklingError):
+        load_postprocessor(bad)
+    assert not marker.exists()

@@ -50,6 +50,15 @@ def test_glove_averages_words(glove_txt, tmp_path, caplog):
     with zipfile.ZipFile(zpath, "w") as z:
         z.write(glove_txt, "glove.test.4d.txt")
     np.testing.assert_array_equal(build_text_lexicon(names, glove=zpath, method="glove", dim=4), lex)
+    # A zip with several sizes (like glove.6B.zip): the member named *.{dim}d.txt is used.
+    multi = str(tmp_path / "glove.6B.zip")
+    with zipfile.ZipFile(multi, "w") as z:
+        z.writestr("glove.test.2d.txt", "dog 7 7\nbarking 7 7\n")
+        z.write(glove_txt, "glove.test.4d.txt")
+    np.testing.assert_array_equal(build_text_lexicon(names[:1], glove=multi, dim=4), lex[:1])
+    np.testing.assert_array_equal(build_text_lexicon(names[:1], glove=multi, dim=2), [[7.0, 7.0]])
+    with pytest.raises(TextLexiconError, match="cannot tell"):
+        build_text_lexicon(names[:1], glove=multi, dim=3)
 
 
 def test_glove_dimension_mismatch(glove_txt):
