@@ -53,9 +53,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def _clips(args, num_classes):
     entries = read_video_list(args.list, args.separator, num_classes=num_classes, multi_label=True)
-    labels = {}
+    merged = {}  # a path listed twice serves the labels of both lines
     for entry in entries:
-        labels.setdefault(entry.path, []).extend(x for x in entry.labels if x not in labels.get(entry.path, []))
+        merged.setdefault(entry.path, {}).update(dict.fromkeys(entry.labels))
+    labels = {path: list(found) for path, found in merged.items()}
     if args.audio_root:
         media = {p: os.path.join(args.audio_root, p + ".wav") for p in labels}
     else:

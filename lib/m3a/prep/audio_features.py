@@ -3,7 +3,9 @@
 The cache is a folder of ``part-NNNNN.npz`` files (``keys``, ``status``, ``features``), each
 written atomically once ``chunk_size`` clips are done; a re-run loads them and skips those clips.
 Each part also records the settings that produced it (embedder, examples per clip, silence
-threshold, sample rate); a cache made with other settings is refused.
+threshold, sample rate); a cache made with other settings is refused. Where the audio was
+decoded from (the video or a wav extracted from it) is not part of the settings: both hold the
+same 16 kHz audio. Unreadable clips are not cached, so a re-run tries them again.
 """
 import glob
 import logging
