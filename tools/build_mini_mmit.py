@@ -15,13 +15,21 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from m3a.datasets.video_list import ListFormatError  # noqa: E402
 from m3a.prep.class_names import read_class_names  # noqa: E402
-from m3a.prep.mini_mmit import NO_AUDIO, UNREADABLE, build_mini_list, probe_videos, read_list_lines  # noqa: E402
+from m3a.prep.mini_mmit import (  # noqa: E402
+    NO_AUDIO,
+    UNREADABLE,
+    build_mini_list,
+    probe_videos,
+    read_list_lines,
+)
 from m3a.utils.file_io import atomic_write_text  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--list", required=True, help="training list 'path,label[,label...]'")
     parser.add_argument("--videos-root", required=True, help="folder the list's video paths are relative to")
     parser.add_argument("--out", required=True, help="output list (same format, input line order)")
@@ -30,7 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="processes probing videos")
     parser.add_argument("--separator", default=",", help="list separator between path and labels")
     parser.add_argument("--probe-cache", default=None, help="resumable probe results (default OUT.probe.tsv)")
-    parser.add_argument("--dropped-list", default=None, help="also write videos without audio / unreadable here")
+    parser.add_argument("--dropped-list", default=None,
+                        help="also write videos without audio / unreadable here")
     parser.add_argument("--class-names", default=None, help="category names to show in the summary")
     return parser.parse_args(argv)
 

@@ -31,14 +31,17 @@ def wav_path(out_root: str, video: str) -> str:
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--videos-root", required=True, help="folder of the videos")
     parser.add_argument("--out-root", required=True, help="folder for the wav files")
     parser.add_argument("--list", default=None, help="only the videos of this list 'path,label...'")
     parser.add_argument("--separator", default=",", help="list separator between path and labels")
     parser.add_argument("--sample-rate", type=int, default=16000, help="output sample rate (default 16000)")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes")
-    parser.add_argument("--no-audio-list", default=None, help="videos without audio (default OUT_ROOT/no_audio.txt)")
+    parser.add_argument("--no-audio-list", default=None,
+                        help="videos without audio (default OUT_ROOT/no_audio.txt)")
     return parser.parse_args(argv)
 
 
@@ -52,7 +55,8 @@ def main(argv=None) -> int:
         return 2
     jobs = [(os.path.join(args.videos_root, p), wav_path(args.out_root, p), args.sample_rate) for p in paths]
     counts, no_audio, failures = Counter(), [], []
-    for path, (status, message) in zip(paths, parallel_imap(extract_job, jobs, args.workers, desc="extracting")):
+    results = parallel_imap(extract_job, jobs, args.workers, desc="extracting")
+    for path, (status, message) in zip(paths, results):
         counts[status] += 1
         if status == NO_AUDIO:
             no_audio.append(path)

@@ -30,24 +30,29 @@ from m3a.prep.class_names import read_class_names  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--list", required=True, help="training list 'path,label[,label...]'")
     parser.add_argument("--videos-root", required=True, help="folder the list's video paths are relative to")
     parser.add_argument("--class-names", required=True, help="category names, one per line in label order")
     parser.add_argument("--out", required=True, help="output .npz (or .pkl for the published format only)")
     parser.add_argument("--vggish", default=None, help="VGGish state dict (.pth, features.*/embeddings.*)")
-    parser.add_argument("--pca", default=None, help="VGGish PCA params (.pth/.npz: pca_eigen_vectors, pca_means)")
+    parser.add_argument("--pca", default=None,
+                        help="VGGish PCA params (.pth/.npz: pca_eigen_vectors, pca_means)")
     parser.add_argument("--legacy-pickle", action="store_true", help="also write the published pickle (.pkl)")
     parser.add_argument("--audio-root", default=None,
-                        help="read AUDIO_ROOT/<path>.wav written by tools/extract_audio.py instead of the videos")
+                        help="read AUDIO_ROOT/<path>.wav (tools/extract_audio.py) instead of the videos")
     parser.add_argument("--separator", default=",", help="list separator between path and labels")
-    parser.add_argument("--examples-per-clip", type=int, default=3, help="0.96 s examples per clip (default 3)")
+    parser.add_argument("--examples-per-clip", type=int, default=3,
+                        help="0.96 s examples per clip (default 3)")
     parser.add_argument("--silence-rms", type=float, default=1e-3, help="clips below this RMS are dropped")
     parser.add_argument("--no-whiten", action="store_true", help="skip PCA whitening")
     parser.add_argument("--on-empty", choices=("error", "zeros"), default="error",
                         help="a class without any kept clip: fail (default) or give it a zero feature")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes")
-    parser.add_argument("--cache-dir", default=None, help="resumable per-clip feature cache (default OUT.parts)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="resumable per-clip feature cache (default OUT.parts)")
     return parser.parse_args(argv)
 
 
@@ -76,7 +81,8 @@ def main(argv=None) -> int:
             workers=args.workers, cache_dir=args.cache_dir or args.out + ".parts",
         )
         kept = [k for k in labels if results[k][0] == KEPT]
-        features = np.stack([results[k][1] for k in kept]) if kept else np.zeros((0, 128 * args.examples_per_clip))
+        dim = 128 * args.examples_per_clip
+        features = np.stack([results[k][1] for k in kept]) if kept else np.zeros((0, dim))
         lexicon = assemble_audio_lexicon(
             kept, features, [labels[k] for k in kept], names, not args.no_whiten, args.on_empty
         )

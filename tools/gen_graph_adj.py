@@ -22,7 +22,9 @@ from m3a.datasets.video_list import ListFormatError, read_video_list  # noqa: E4
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--list", required=True, help="training list 'path,label[,label...]'")
     parser.add_argument("--num-classes", type=int, required=True, help="number of classes N")
     parser.add_argument("--out", required=True, help="output .npz (array 'psi') or .pkl (published format)")

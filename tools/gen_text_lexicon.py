@@ -24,9 +24,12 @@ from m3a.prep.text_embedding import METHODS, TextLexiconError, build_text_lexico
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--class-names", required=True, help="category names, one per line in label order")
-    parser.add_argument("--out", required=True, help="output .npz (array 'lexicon'), or .pkl (published format)")
+    parser.add_argument("--out", required=True,
+                        help="output .npz (array 'lexicon'), or .pkl (published format)")
     parser.add_argument("--glove", default=None, help="GloVe vectors: glove.6B.300d.txt or glove.6B.zip")
     parser.add_argument("--method", choices=METHODS, default="auto", help="embedding method (default auto)")
     parser.add_argument("--dim", type=int, default=300, help="vector size for glove/hashed (default 300)")

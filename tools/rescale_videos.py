@@ -25,16 +25,20 @@ from m3a.utils.file_io import atomic_write_text  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--videos-root", required=True, help="folder of the source videos")
-    parser.add_argument("--out-root", required=True, help="folder for the rescaled videos (same relative paths)")
+    parser.add_argument("--out-root", required=True,
+                        help="folder for the rescaled videos (same relative paths)")
     parser.add_argument("--list", default=None, help="only the videos of this list 'path,label...'")
     parser.add_argument("--separator", default=",", help="list separator between path and labels")
     parser.add_argument("--size", type=int, default=256, help="target short side in pixels (default 256)")
     parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor (default 23)")
     parser.add_argument("--upscale", action="store_true", help="also re-encode videos smaller than --size")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes")
-    parser.add_argument("--failed-list", default=None, help="write failed videos here (default OUT_ROOT/failed.txt)")
+    parser.add_argument("--failed-list", default=None,
+                        help="write failed videos here (default OUT_ROOT/failed.txt)")
     return parser.parse_args(argv)
 
 

@@ -40,5 +40,6 @@ def test_psi_matches_hand_counts_npz_and_pkl(tmp_path):
 
 def test_label_out_of_range_is_reported(tmp_path):
     lst = _list(tmp_path)
-    proc = run_tool("gen_graph_adj", "--list", lst, "--num-classes", 3, "--out", tmp_path / "g.npz", check=False)
+    proc = run_tool("gen_graph_adj", "--list", lst, "--num-classes", 3, "--out", tmp_path / "g.npz",
+                    check=False)
     assert proc.returncode == 2 and f"{lst}:6:" in proc.stderr and "Traceback" not in proc.stderr

@@ -109,8 +109,10 @@ def compute_clip_features(
     chunk_size: int = 500,
 ) -> Tuple[Dict[str, Tuple[str, Optional[np.ndarray]]], List[str]]:
     """Status and feature of every (key, media path) clip, plus error messages of unreadable ones."""
-    settings = {"examples_per_clip": examples_per_clip, "silence_rms": silence_rms, "sample_rate": sample_rate}
-    embedder_name = f"vggish:{os.path.basename(weights)}:{os.path.basename(pca or '')}" if weights else "logmel-stats"
+    settings = dict(examples_per_clip=examples_per_clip, silence_rms=silence_rms, sample_rate=sample_rate)
+    embedder_name = "logmel-stats"
+    if weights:
+        embedder_name = f"vggish:{os.path.basename(weights)}:{os.path.basename(pca or '')}"
     signature = f"{embedder_name}|examples={examples_per_clip}|rms={silence_rms}|rate={sample_rate}"
     dim = examples_per_clip * 128
     cache = FeatureCache(cache_dir, signature, dim) if cache_dir else None

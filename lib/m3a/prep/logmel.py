@@ -74,7 +74,8 @@ def log_mel_spectrogram(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) ->
 
 def frame_examples(log_mel: np.ndarray) -> np.ndarray:
     """Cut (frames, 64) into (n, 96, 64) examples every 96 frames, dropping the incomplete tail."""
-    n = 0 if log_mel.shape[0] < EXAMPLE_FRAMES else 1 + (log_mel.shape[0] - EXAMPLE_FRAMES) // EXAMPLE_HOP_FRAMES
+    frames = log_mel.shape[0]
+    n = 0 if frames < EXAMPLE_FRAMES else 1 + (frames - EXAMPLE_FRAMES) // EXAMPLE_HOP_FRAMES
     if n == 0:
         return np.zeros((0, EXAMPLE_FRAMES, log_mel.shape[1]), dtype=np.float32)
     starts = EXAMPLE_HOP_FRAMES * np.arange(n)

@@ -72,9 +72,9 @@ def rescale_video(src_path: str, dst_path: str, size: int = 256, crf: int = 23, 
 
 def _container_format(path: str) -> str:
     ext = os.path.splitext(path)[1].lower()
-    return {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".webm": "webm", ".mov": "mov", ".avi": "avi"}.get(
-        ext, "mp4"
-    )
+    formats = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".webm": "webm", ".mov": "mov",
+               ".avi": "avi"}
+    return formats.get(ext, "mp4")
 
 
 def write_wav(path: str, waveform: np.ndarray, sample_rate: int = 16000) -> None:
