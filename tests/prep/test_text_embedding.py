@@ -90,3 +90,12 @@ def test_method_errors(tmp_path):
         build_text_lexicon(["a"], method="bert")
     with pytest.raises(TextLexiconError, match="unknown method"):
         build_text_lexicon(["a"], method="word2vec")
+
+
+def test_bert_without_packages_is_a_clear_error(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("transformers") or importlib.util.find_spec("sentence_transformers"):
+        pytest.skip("transformers is installed here; the error path cannot be exercised")
+    with pytest.raises(TextLexiconError, match=r"pip install -e \.\[text\]"):
+        build_text_lexicon(["dog+barking"], method="bert", bert_model=str(tmp_path))

@@ -60,7 +60,7 @@ class FeatureCache:
         self.folder, self.signature, self.dim = folder, signature, dim
         os.makedirs(folder, exist_ok=True)
         self.results: Dict[str, Tuple[str, Optional[np.ndarray]]] = {}
-        self.parts = sorted(glob.glob(os.path.join(folder, "part-*.npz")))
+        self.parts = sorted(glob.glob(os.path.join(folder, "part-[0-9][0-9][0-9][0-9][0-9].npz")))
         for part in self.parts:
             with np.load(part, allow_pickle=False) as data:
                 if str(data["signature"]) != signature:
@@ -83,7 +83,8 @@ class FeatureCache:
         """Write the pending clips as the next part file."""
         if not self.pending:
             return
-        path = os.path.join(self.folder, f"part-{len(self.parts):05d}.npz")
+        number = 1 + max((int(os.path.basename(p)[5:10]) for p in self.parts), default=-1)
+        path = os.path.join(self.folder, f"part-{number:05d}.npz")
         feats = np.stack([f if f is not None else np.zeros(self.dim, np.float32) for _, _, f in self.pending])
         with atomic_path(path) as tmp:
             np.savez(
@@ -121,7 +122,9 @@ def compute_clip_features(
     if cache and results:
         logger.info("feature cache %s: %d clips done, %d to go", cache_dir, len(results), len(todo))
     errors = []
-    if todo:
+    if not todo:
+        return results, errors
+    try:
         for key, status, feature, message in parallel_imap(
             _clip_job, todo, workers, desc="audio features",
             initializer=_init_worker, initargs=(weights, pca, settings),
@@ -131,6 +134,7 @@ def compute_clip_features(
                 errors.append(message)
             if cache and status != UNREADABLE:  # unreadable clips are retried on the next run
                 cache.add(key, status, feature, chunk_size)
+    finally:  # keep what is done, also when interrupted
         if cache:
             cache.flush()
     return results, errors
