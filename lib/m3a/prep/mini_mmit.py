@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from m3a.datasets.video_list import VideoEntry, read_video_list
+from m3a.prep.audio_io import has_audio_stream
 from m3a.prep.parallel import parallel_imap
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,7 @@ def probe_audio(video_path: str) -> str:
     import av
 
     try:
-        with av.open(video_path) as container:
-            return AUDIO if container.streams.audio else NO_AUDIO
+        return AUDIO if has_audio_stream(video_path) else NO_AUDIO
     except (OSError, av.FFmpegError, ValueError):
         return UNREADABLE
 
