@@ -30,8 +30,12 @@ import av
 import numpy as np
 
 from m3a.datasets import lexicon
+from m3a.prep.audio_embedding import build_audio_embedder
+from m3a.prep.audio_io import read_audio
+from m3a.prep.audio_lexicon import build_audio_lexicon
 from m3a.prep.demo_render import (ActionInstance, DemoAction, demo_actions, render_audio,
                                   render_video)
+from m3a.prep.text_embedding import build_text_lexicon
 from m3a.utils.file_io import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -211,8 +215,6 @@ def _list_text(specs: Sequence[VideoSpec]) -> str:
 
 def _read_clip_audio(args: Tuple[str, str]) -> Optional[np.ndarray]:
     """Decode one clip's audio at 16 kHz (runs in a worker process)."""
-    from m3a.prep.audio_io import read_audio
-
     return read_audio(os.path.join(*args), sample_rate=SAMPLE_RATE)
 
 
@@ -220,10 +222,6 @@ def build_demo_lexicons(out_dir: str, class_names: Sequence[str],
                         train: Sequence[VideoSpec], workers: int = 1) -> Dict[str, str]:
     """Build psi, the text and the audio lexicon from the training videos with the project's
     lexicon code; return their paths."""
-    from m3a.prep.audio_embedding import build_audio_embedder
-    from m3a.prep.audio_lexicon import build_audio_lexicon, save_audio_lexicon
-    from m3a.prep.text_embedding import build_text_lexicon
-
     folder = os.path.join(out_dir, "mmit-m3a")
     paths = {kind: os.path.join(folder, f"{kind}-{VERSION}.npz") for kind in lexicon.KINDS}
     psi = lexicon.compute_psi([s.labels for s in train], len(class_names))
@@ -234,7 +232,7 @@ def build_demo_lexicons(out_dir: str, class_names: Sequence[str],
     clips = [(s.path, wave, list(s.labels)) for s, wave in zip(train, waveforms)
              if wave is not None]
     audio = build_audio_lexicon(clips, list(class_names), build_audio_embedder())
-    save_audio_lexicon(paths["audio-lexicon"], audio)
+    lexicon.save_audio_lexicon(paths["audio-lexicon"], audio)
     return paths
 
 
@@ -251,7 +249,7 @@ def _readme(specs: Sequence[VideoSpec], actions: Sequence[DemoAction], seed: int
         f"{len(specs)} videos: {counts['train']} train, {counts['val']} val, {counts['test']} "
         f"test; {len(actions)} classes; seed {seed}.",
         f"Each video: {duration:g} s, {FPS} fps, {width}x{height}, H.264 (yuv420p) in .mp4, with",
-        f"a mono AAC track at {SAMPLE_RATE} Hz, except {len(silent)} videos that have no audio "
+        f"a mono AAC track at {SAMPLE_RATE} Hz, except {len(silent)} video(s) without an audio "
         "stream:",
         *[f"  {p}" for p in silent],
         "",
