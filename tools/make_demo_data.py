@@ -11,7 +11,6 @@ import sys
 
 from tqdm import tqdm
 
-from m3a.prep.demo_data import COMPLETE_MARKER, make_demo_dataset, plan_videos
 from m3a.prep.demo_render import MAX_CLASSES
 
 
@@ -23,7 +22,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "class-specific way and making a class-specific sound), the lists "
         "{train,val,test}-demo.csv, categories-demo.txt, mmit-m3a/{graph-adj,text-lexicon,"
         "audio-lexicon}-demo.npz and README.txt. The same seed gives the same data set. "
-        f"'{COMPLETE_MARKER}' is written last, once everything is in place.")
+        "'.complete' is written last, once everything is in place.")
     parser.add_argument("--out", required=True, help="output folder (created if needed)")
     parser.add_argument("--videos", type=int, default=300,
                         help="number of videos, split ~70/15/15 into train/val/test (default 300)")
@@ -42,6 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     """Generate the data set; return the exit status."""
     args = parse_args(argv)
+    from m3a.prep.demo_data import make_demo_dataset, plan_videos  # heavy imports after --help
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         plan_videos(args.videos, args.classes, args.seed)  # validate before any work
