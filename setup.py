@@ -16,6 +16,7 @@ setup(
         "simplejson",
         "numpy",
         "scikit-learn",
+        "scipy",
         "tensorboard",
         "tqdm",
         "psutil",

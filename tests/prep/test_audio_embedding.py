@@ -1,5 +1,7 @@
 """Audio embedders: the VGGish network with saved random weights, and the log-mel fallback."""
 import logging
+import os
+import pickle
 
 import numpy as np
 import pytest
@@ -7,15 +9,14 @@ import torch
 
 from m3a.prep.audio_embedding import build_audio_embedder
 from m3a.prep.logmel import log_mel_examples
-from m3a.prep.vggish import VGGish, VGGishPostprocessor, load_postprocessor, load_vggish
+from m3a.prep.vggish import VGGish, VGGishPostprocessor, load_postprocessor, load_vggish, random_vggish
 from tests.prep.media import tone
 
 
 @pytest.fixture(scope="module")
 def vggish_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("vggish")
-    torch.manual_seed(0)
-    model = VGGish()
+    model = random_vggish(0)
     weights = str(folder / "vggish.pth")
     torch.save(model.state_dict(), weights)
     rng = np.random.default_rng(0)
@@ -26,8 +27,13 @@ def vggish_files(tmp_path_factory):
     return weights, pca, str(folder / "pca.npz"), model
 
 
+def _meta_vggish():
+    with torch.device("meta"):
+        return VGGish()
+
+
 def test_state_dict_layout_matches_the_pytorch_port():
-    keys = {k: tuple(v.shape) for k, v in VGGish().state_dict().items()}
+    keys = {k: tuple(v.shape) for k, v in _meta_vggish().state_dict().items()}
     assert keys["features.0.weight"] == (64, 1, 3, 3)
     assert keys["features.3.weight"] == (128, 64, 3, 3)
     assert keys["features.6.weight"] == (256, 128, 3, 3)
@@ -38,7 +44,7 @@ def test_state_dict_layout_matches_the_pytorch_port():
     assert keys["embeddings.2.weight"] == (4096, 4096)
     assert keys["embeddings.4.weight"] == (128, 4096)
     assert len(keys) == 18
-    assert sum(v.numel() for v in VGGish().parameters()) == 72141184
+    assert sum(v.numel() for v in _meta_vggish().parameters()) == 72141184
 
 
 def test_vggish_loaded_from_disk_is_deterministic(vggish_files):
@@ -48,13 +54,14 @@ def test_vggish_loaded_from_disk_is_deterministic(vggish_files):
     with torch.no_grad():
         a = loaded(x.unsqueeze(1))
         b = loaded(x)
-        c = model.eval()(x.unsqueeze(1))
+        c = model(x.unsqueeze(1))
     assert a.shape == (2, 128)
     assert torch.equal(a, b) and torch.equal(a, c)
+    assert a.std() > 0
 
 
-def test_vggish_flattens_in_hwc_order():
-    model = VGGish().eval()
+def test_vggish_flattens_in_hwc_order(vggish_files):
+    model = vggish_files[3]
     x = torch.randn(1, 1, 96, 64)
     with torch.no_grad():
         feat = model.features(x)
@@ -113,3 +120,22 @@ def test_wrong_weight_file_is_rejected(tmp_path):
         load_vggish(path)
     with pytest.raises(FileNotFoundError):
         load_vggish(str(tmp_path / "missing.pth"))
+
+
+def test_numpy_array_files_load_but_code_running_ones_do_not(tmp_path):
+    pca = str(tmp_path / "pca_numpy.pth")
+    q = np.linalg.qr(np.random.default_rng(2).standard_normal((128, 128)))[0]
+    torch.save({"pca_eigen_vectors": q, "pca_means": np.ones((128, 1), np.float32)}, pca)
+    post = load_postprocessor(pca)
+    np.testing.assert_array_equal(post.eigen_vectors, q)
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    bad = str(tmp_path / "bad_pca.pth")
+    torch.save({"pca_eigen_vectors": Exploit(), "pca_means": np.zeros(128)}, bad)
+    with pytest.raises(pickle.UnpicklingError):
+        load_postprocessor(bad)
+    assert not marker.exists()

@@ -92,3 +92,24 @@ def test_lexicon_round_trips_through_files(tmp_path, ext):
     assert back["label"] == lex["label"]
     for key, feat in lex["audio"].items():
         np.testing.assert_array_equal(back["audio"][key], feat)
+
+
+def test_feature_cache_resumes_and_refuses_other_settings(tmp_path):
+    from m3a.prep.audio_features import KEPT, SILENT, compute_clip_features
+    from tests.prep.media import write_wav
+
+    clips = []
+    for i, amp in enumerate((0.3, 0.0, 0.5)):
+        path = write_wav(str(tmp_path / f"{i}.wav"), tone(1.2, 400 + 100 * i, amplitude=amp))
+        clips.append((f"clip{i}", path))
+    cache = str(tmp_path / "cache")
+    first, errors = compute_clip_features(clips[:2], cache_dir=cache, chunk_size=1)
+    assert errors == [] and [first[k][0] for k in ("clip0", "clip1")] == [KEPT, SILENT]
+    # Delete the first part: the next part must not overwrite the remaining one.
+    (tmp_path / "cache" / "part-00000.npz").unlink()
+    second, _ = compute_clip_features(clips + [("gone", str(tmp_path / "none.wav"))], cache_dir=cache)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["part-00001.npz", "part-00002.npz"]
+    np.testing.assert_array_equal(second["clip0"][1], first["clip0"][1])
+    assert second["clip2"][0] == KEPT and second["gone"][0] == "unreadable"
+    with pytest.raises(ValueError, match="other settings"):
+        compute_clip_features(clips, cache_dir=cache, silence_rms=0.1)

@@ -50,6 +50,15 @@ def test_glove_averages_words(glove_txt, tmp_path, caplog):
     with zipfile.ZipFile(zpath, "w") as z:
         z.write(glove_txt, "glove.test.4d.txt")
     np.testing.assert_array_equal(build_text_lexicon(names, glove=zpath, method="glove", dim=4), lex)
+    # A zip with several sizes (like glove.6B.zip): the member named *.{dim}d.txt is used.
+    multi = str(tmp_path / "glove.6B.zip")
+    with zipfile.ZipFile(multi, "w") as z:
+        z.writestr("glove.test.2d.txt", "dog 7 7\nbarking 7 7\n")
+        z.write(glove_txt, "glove.test.4d.txt")
+    np.testing.assert_array_equal(build_text_lexicon(names[:1], glove=multi, dim=4), lex[:1])
+    np.testing.assert_array_equal(build_text_lexicon(names[:1], glove=multi, dim=2), [[7.0, 7.0]])
+    with pytest.raises(TextLexiconError, match="cannot tell"):
+        build_text_lexicon(names[:1], glove=multi, dim=3)
 
 
 def test_glove_dimension_mismatch(glove_txt):
@@ -62,7 +71,8 @@ def test_hashed_fallback_is_deterministic_and_related(caplog):
         lex = build_text_lexicon(["dog+barking", "dog+running", "raining"], method="auto")
     assert "fallback" in caplog.text
     assert lex.shape == (3, 300) and lex.dtype == np.float64
-    np.testing.assert_array_equal(lex, build_text_lexicon(["dog+barking", "dog+running", "raining"], method="hashed"))
+    again = build_text_lexicon(["dog+barking", "dog+running", "raining"], method="hashed")
+    np.testing.assert_array_equal(lex, again)
     dog = hashed_word_vector("Dog")
     np.testing.assert_array_equal(dog, hashed_word_vector("dog"))
     assert abs(np.linalg.norm(dog) - 1) < 1e-12
@@ -80,3 +90,12 @@ def test_method_errors(tmp_path):
         build_text_lexicon(["a"], method="bert")
     with pytest.raises(TextLexiconError, match="unknown method"):
         build_text_lexicon(["a"], method="word2vec")
+
+
+def test_bert_without_packages_is_a_clear_error(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("transformers") or importlib.util.find_spec("sentence_transformers"):
+        pytest.skip("transformers is installed here; the error path cannot be exercised")
+    with pytest.raises(TextLexiconError, match=r"pip install -e \.\[text\]"):
+        build_text_lexicon(["dog+barking"], method="bert", bert_model=str(tmp_path))

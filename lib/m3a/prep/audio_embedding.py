@@ -3,7 +3,6 @@ import logging
 from typing import Optional
 
 import numpy as np
-import torch
 
 from m3a.prep.logmel import log_mel_examples
 
@@ -32,20 +31,22 @@ class VGGishEmbedder:
     name = "vggish"
 
     def __init__(self, weights: str, pca_params: Optional[str] = None, batch_size: int = 64):
-        from m3a.prep.vggish import load_postprocessor, load_vggish
+        from m3a.prep.vggish import load_postprocessor, load_vggish  # imports torch only when used
 
         self.model = load_vggish(weights)
         self.postprocessor = load_postprocessor(pca_params) if pca_params else None
         self.batch_size = batch_size
 
-    @torch.no_grad()
     def embed(self, waveform: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
         """(k, 128) float32 embeddings of the waveform's k log-mel examples."""
+        import torch
+
         examples = torch.from_numpy(log_mel_examples(waveform, sample_rate))
-        outputs = [
-            self.model(examples[i : i + self.batch_size].unsqueeze(1)).numpy()
-            for i in range(0, examples.shape[0], self.batch_size)
-        ]
+        with torch.no_grad():
+            outputs = [
+                self.model(examples[i : i + self.batch_size].unsqueeze(1)).numpy()
+                for i in range(0, examples.shape[0], self.batch_size)
+            ]
         emb = np.concatenate(outputs) if outputs else np.zeros((0, 128), np.float32)
         if self.postprocessor is not None:
             emb = self.postprocessor(emb)

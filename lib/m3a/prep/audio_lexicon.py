@@ -44,7 +44,8 @@ def clip_feature(
 ) -> np.ndarray:
     """Concatenate ``examples_per_clip`` example embeddings of one clip into a float32 vector."""
     wav = np.asarray(waveform, dtype=np.float32)
-    min_samples = int(np.ceil((WINDOW_LENGTH + HOP_LENGTH * (EXAMPLE_FRAMES - 1)) * sample_rate / SAMPLE_RATE))
+    example_samples = WINDOW_LENGTH + HOP_LENGTH * (EXAMPLE_FRAMES - 1)  # at 16 kHz
+    min_samples = int(np.ceil(example_samples * sample_rate / SAMPLE_RATE))
     if 0 < wav.size < min_samples:
         wav = np.tile(wav, int(np.ceil(min_samples / wav.size)))
     emb = embedder.embed(wav, sample_rate)

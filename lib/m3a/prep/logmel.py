@@ -5,6 +5,8 @@ Definition (as published with VGGish): audio at 16 kHz; frames of 25 ms (400 sam
 between 125 and 7500 Hz on the HTK mel scale (triangles in mel, no area normalisation, the DC
 bin left out); ``log(mel + 0.01)``; examples of 96 frames taken every 96 frames.
 """
+import math
+
 import numpy as np
 
 SAMPLE_RATE = 16000
@@ -42,13 +44,14 @@ def mel_weight_matrix(
     return weights
 
 
-def resample_linear(waveform: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Resample a 1-D signal by linear interpolation (used only when a caller passes != 16 kHz)."""
+def resample(waveform: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Band-limited polyphase resampling (scipy ``resample_poly``) of a 1-D signal."""
     if rate_in == rate_out or waveform.size == 0:
         return waveform
-    n_out = int(round(waveform.size * rate_out / rate_in))
-    t_out = np.arange(n_out) * (rate_in / rate_out)
-    return np.interp(t_out, np.arange(waveform.size), waveform)
+    from scipy.signal import resample_poly
+
+    step = math.gcd(int(rate_in), int(rate_out))
+    return resample_poly(waveform, int(rate_out) // step, int(rate_in) // step)
 
 
 def _as_mono(waveform: np.ndarray) -> np.ndarray:
@@ -62,7 +65,7 @@ def _as_mono(waveform: np.ndarray) -> np.ndarray:
 
 def log_mel_spectrogram(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """(frames, 64) log-mel spectrogram of a mono waveform, resampled to 16 kHz if needed."""
-    wav = resample_linear(_as_mono(waveform), sample_rate, SAMPLE_RATE)
+    wav = resample(_as_mono(waveform), sample_rate, SAMPLE_RATE)
     if wav.size < WINDOW_LENGTH:
         return np.zeros((0, NUM_MEL_BANDS), dtype=np.float64)
     num_frames = 1 + (wav.size - WINDOW_LENGTH) // HOP_LENGTH
@@ -74,7 +77,8 @@ def log_mel_spectrogram(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) ->
 
 def frame_examples(log_mel: np.ndarray) -> np.ndarray:
     """Cut (frames, 64) into (n, 96, 64) examples every 96 frames, dropping the incomplete tail."""
-    n = 0 if log_mel.shape[0] < EXAMPLE_FRAMES else 1 + (log_mel.shape[0] - EXAMPLE_FRAMES) // EXAMPLE_HOP_FRAMES
+    frames = log_mel.shape[0]
+    n = 0 if frames < EXAMPLE_FRAMES else 1 + (frames - EXAMPLE_FRAMES) // EXAMPLE_HOP_FRAMES
     if n == 0:
         return np.zeros((0, EXAMPLE_FRAMES, log_mel.shape[1]), dtype=np.float32)
     starts = EXAMPLE_HOP_FRAMES * np.arange(n)

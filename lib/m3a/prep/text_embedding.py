@@ -46,26 +46,35 @@ def hashed_lexicon(class_names: Sequence[str], dim: int = 300) -> np.ndarray:
     return np.stack(rows).astype(np.float64) if rows else np.zeros((0, dim))
 
 
-def _glove_lines(path: str) -> Iterator[str]:
+def _zip_member(path: str, names: List[str], dim: Optional[int]) -> str:
+    texts = [n for n in names if n.endswith(".txt")]
+    sized = [n for n in texts if dim is not None and n.endswith(f".{dim}d.txt")]
+    if len(sized) == 1 or len(texts) == 1:
+        return (sized or texts)[0]
+    raise TextLexiconError(f"{path}: cannot tell which of {texts} holds {dim}-d vectors")
+
+
+def _glove_lines(path: str, dim: Optional[int] = None) -> Iterator[str]:
     if path.endswith(".zip"):
         with zipfile.ZipFile(path) as archive:
-            members = [n for n in archive.namelist() if n.endswith(".txt")]
-            if not members:
-                raise TextLexiconError(f"{path}: no .txt file inside the zip")
-            with archive.open(members[0]) as raw:
+            member = _zip_member(path, archive.namelist(), dim)
+            with archive.open(member) as raw:
                 yield from io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
     else:
         with open(path, encoding="utf-8", errors="replace") as f:
             yield from f
 
 
-def read_glove(path: str, words: Iterable[str]) -> Dict[str, np.ndarray]:
-    """Vectors of the requested words from a GloVe ``.txt`` (or a ``.zip`` holding one)."""
+def read_glove(path: str, words: Iterable[str], dim: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """Vectors of the requested words from a GloVe ``.txt`` or ``.zip``.
+
+    In a zip holding several sizes (``glove.6B.zip``) the member ``*.{dim}d.txt`` is read.
+    """
     if not os.path.isfile(path):
         raise TextLexiconError(f"GloVe file not found: {path}")
     wanted = set(words)
     found: Dict[str, np.ndarray] = {}
-    for number, line in enumerate(_glove_lines(path), start=1):
+    for number, line in enumerate(_glove_lines(path, dim), start=1):
         word, _, rest = line.rstrip("\n").partition(" ")
         if word not in wanted or word in found:
             continue
@@ -86,7 +95,7 @@ def glove_lexicon(class_names: Sequence[str], glove: str, dim: int = 300) -> np.
     name_words = [split_name(n) for n in class_names]
     candidates = {w for words in name_words for w in words}
     candidates |= {p for w in candidates if "-" in w for p in w.split("-") if p}
-    vectors = read_glove(glove, candidates)
+    vectors = read_glove(glove, candidates, dim)
     if vectors and next(iter(vectors.values())).size != dim:
         size = next(iter(vectors.values())).size
         raise TextLexiconError(f"{glove}: vectors have {size} dims, expected {dim}")

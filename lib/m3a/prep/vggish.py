@@ -7,7 +7,8 @@ after the 1st, 2nd, 4th and 6th) and ``embeddings.{0,2,4}.{weight,bias}`` (fc 12
 ``pca_means`` (128, 1), projects, clips to [-2, 2] and quantises to 8 bits (0..255).
 """
 import os
-from typing import Dict
+import pickle
+from typing import Dict, List
 
 import numpy as np
 import torch
@@ -74,28 +75,69 @@ class VGGishPostprocessor:
         return np.round(scaled).astype(np.uint8)
 
 
+def _numpy_safe_globals() -> List:
+    """numpy array rebuilders, allowed under both numpy 1 and numpy 2 module names."""
+    import numpy.dtypes
+
+    reconstruct = np._core.multiarray._reconstruct
+    scalar = np._core.multiarray.scalar
+    allowed = [np.ndarray, np.dtype, reconstruct, scalar]
+    allowed += [(reconstruct, "numpy.core.multiarray._reconstruct"), (scalar, "numpy.core.multiarray.scalar")]
+    allowed += [getattr(numpy.dtypes, n) for n in dir(numpy.dtypes) if n.endswith("DType")]
+    return allowed
+
+
+def _torch_load(path: str):
+    """torch.load(weights_only=True), also accepting plain numpy arrays (as some ports store them)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        with torch.serialization.safe_globals(_numpy_safe_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def _load_tensor_dict(path: str) -> Dict[str, np.ndarray]:
     if path.endswith(".npz"):
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = _torch_load(path)
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a dict of tensors, got {type(state).__name__}")
     return {k: v.numpy() if torch.is_tensor(v) else np.asarray(v) for k, v in state.items()}
+
+
+def random_vggish(seed: int = 0) -> VGGish:
+    """VGGish with seeded random weights (He-normal convs/fcs, zero biases), built quickly; for tests."""
+    with torch.device("meta"):
+        model = VGGish()
+    model = model.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("bias"):
+                param.zero_()
+            else:
+                fan_in = param[0].numel()
+                param.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=generator)
+    return model.eval()
 
 
 def load_vggish(weights: str) -> VGGish:
     """Build VGGish in eval mode and load ``features.*`` / ``embeddings.*`` weights from a file."""
     if not os.path.isfile(weights):
         raise FileNotFoundError(f"VGGish weights not found: {weights}")
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = _torch_load(weights)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     state = {k: v for k, v in state.items() if k.startswith(("features.", "embeddings."))}
-    model = VGGish()
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{weights}: not a VGGish state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    with torch.device("meta"):  # no random initialisation: every tensor comes from the file
+        model = VGGish()
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if got != expected:
+        diff = sorted(set(expected.items()) ^ set(got.items()))[:3]
+        raise ValueError(f"{weights}: not a VGGish state dict (differs in {diff})")
+    model.load_state_dict({k: torch.as_tensor(v).float() for k, v in state.items()}, assign=True)
     return model.eval()
 
 

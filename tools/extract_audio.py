@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Extract each video's audio track as a 16 kHz mono 16-bit wav, with PyAV (no ffmpeg binary).
+
+Example:
+  python tools/extract_audio.py --videos-root data/videos --out-root data/audio \\
+      --list data/train-mini.csv --workers 8
+Outputs are OUT_ROOT/<relative video path>.wav (e.g. a/b.mp4 -> a/b.mp4.wav); existing ones are
+skipped (re-run to resume). Videos without an audio stream are listed in --no-audio-list
+(default OUT_ROOT/no_audio.txt), not treated as failures; unreadable videos are listed in
+OUT_ROOT/failed.txt. Both leave the exit status 0.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+from collections import Counter  # noqa: E402
+
+from m3a.datasets.video_list import ListFormatError  # noqa: E402
+from m3a.prep.media_files import list_media  # noqa: E402
+from m3a.prep.parallel import parallel_imap  # noqa: E402
+from m3a.prep.transcode import FAILED, NO_AUDIO, extract_job  # noqa: E402
+from m3a.utils.file_io import atomic_write_text  # noqa: E402
+
+
+def wav_path(out_root: str, video: str) -> str:
+    """Where the wav of a video (relative path) goes."""
+    return os.path.join(out_root, video + ".wav")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--videos-root", required=True, help="folder of the videos")
+    parser.add_argument("--out-root", required=True, help="folder for the wav files")
+    parser.add_argument("--list", default=None, help="only the videos of this list 'path,label...'")
+    parser.add_argument("--separator", default=",", help="list separator between path and labels")
+    parser.add_argument("--sample-rate", type=int, default=16000, help="output sample rate (default 16000)")
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes")
+    parser.add_argument("--no-audio-list", default=None,
+                        help="videos without audio (default OUT_ROOT/no_audio.txt)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """Extract every audio track and print a summary."""
+    args = parse_args(argv)
+    try:
+        paths = list_media(args.videos_root, args.list, args.separator)
+    except (ListFormatError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    jobs = [(os.path.join(args.videos_root, p), wav_path(args.out_root, p), args.sample_rate) for p in paths]
+    counts, no_audio, failures = Counter(), [], []
+    results = parallel_imap(extract_job, jobs, args.workers, desc="extracting")
+    for path, (status, message) in zip(paths, results):
+        counts[status] += 1
+        if status == NO_AUDIO:
+            no_audio.append(path)
+        elif status == FAILED:
+            failures.append(message)
+    no_audio_list = args.no_audio_list or os.path.join(args.out_root, "no_audio.txt")
+    atomic_write_text(no_audio_list, "".join(p + "\n" for p in no_audio))
+    print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no videos found")
+    print(f"{len(no_audio)} videos without audio, listed in {no_audio_list}")
+    if failures:
+        failed_list = os.path.join(args.out_root, "failed.txt")
+        atomic_write_text(failed_list, "".join(m + "\n" for m in failures))
+        print(f"{len(failures)} unreadable videos, listed in {failed_list}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Build the text lexicon: one vector per class name (GloVe 6B 300-d, BERT, or hashed fallback).
+
+Examples:
+  python tools/gen_text_lexicon.py --class-names data/categories-v1.txt \\
+      --out data/mmit-m3a/text-lexicon-v1.npz --glove glove.6B.300d.txt
+  python tools/gen_text_lexicon.py --class-names cats.txt --out t.npz --method hashed
+Names are split on '+', '/', '_' and spaces and the word vectors averaged; words missing from
+GloVe are reported. --method auto uses GloVe when --glove is given, else the hashed fallback
+(deterministic word vectors, no pretrained knowledge: demos only). --method bert needs
+--bert-model (a local sentence-transformers/transformers model folder).
+"""
+import argparse
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+from m3a.datasets.lexicon import save_text_lexicon  # noqa: E402
+from m3a.prep.class_names import read_class_names  # noqa: E402
+from m3a.prep.text_embedding import METHODS, TextLexiconError, build_text_lexicon  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--class-names", required=True, help="category names, one per line in label order")
+    parser.add_argument("--out", required=True,
+                        help="output .npz (array 'lexicon'), or .pkl (published format)")
+    parser.add_argument("--glove", default=None, help="GloVe vectors: glove.6B.300d.txt or glove.6B.zip")
+    parser.add_argument("--method", choices=METHODS, default="auto", help="embedding method (default auto)")
+    parser.add_argument("--dim", type=int, default=300, help="vector size for glove/hashed (default 300)")
+    parser.add_argument("--bert-model", default=None, help="local model folder for --method bert")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """Embed the names and write the lexicon."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        names = read_class_names(args.class_names)
+        lexicon = build_text_lexicon(names, args.glove, args.method, args.dim, bert_model=args.bert_model)
+        save_text_lexicon(args.out, lexicon)
+    except (TextLexiconError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: {lexicon.shape[0]} classes x {lexicon.shape[1]} dims")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

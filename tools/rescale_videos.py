@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Re-encode videos so their short side is --size pixels (H.264 + AAC audio), with PyAV.
+
+Example:
+  python tools/rescale_videos.py --videos-root data/videos_raw --out-root data/videos \\
+      --list data/train-v1.csv --size 256 --workers 8
+Without --list every video file under --videos-root is converted. Outputs keep the relative
+path; files already present in --out-root are skipped (re-run to resume). Videos whose short
+side is already <= --size are copied unless --upscale. Failures are listed, not fatal.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+from collections import Counter  # noqa: E402
+
+from m3a.datasets.video_list import ListFormatError  # noqa: E402
+from m3a.prep.media_files import list_media  # noqa: E402
+from m3a.prep.parallel import parallel_imap  # noqa: E402
+from m3a.prep.transcode import FAILED, rescale_job  # noqa: E402
+from m3a.utils.file_io import atomic_write_text  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--videos-root", required=True, help="folder of the source videos")
+    parser.add_argument("--out-root", required=True,
+                        help="folder for the rescaled videos (same relative paths)")
+    parser.add_argument("--list", default=None, help="only the videos of this list 'path,label...'")
+    parser.add_argument("--separator", default=",", help="list separator between path and labels")
+    parser.add_argument("--size", type=int, default=256, help="target short side in pixels (default 256)")
+    parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor (default 23)")
+    parser.add_argument("--upscale", action="store_true", help="also re-encode videos smaller than --size")
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes")
+    parser.add_argument("--failed-list", default=None,
+                        help="write failed videos here (default OUT_ROOT/failed.txt)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """Convert every video and print a summary."""
+    args = parse_args(argv)
+    try:
+        paths = list_media(args.videos_root, args.list, args.separator)
+    except (ListFormatError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    jobs = [
+        (os.path.join(args.videos_root, p), os.path.join(args.out_root, p), args.size, args.crf, args.upscale)
+        for p in paths
+    ]
+    counts, failures = Counter(), []
+    for (status, message) in parallel_imap(rescale_job, jobs, args.workers, desc="rescaling"):
+        counts[status] += 1
+        if status == FAILED:
+            failures.append(message)
+    failed_list = args.failed_list or os.path.join(args.out_root, "failed.txt")
+    if failures:
+        atomic_write_text(failed_list, "".join(m + "\n" for m in failures))
+    print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no videos found")
+    if failures:
+        print(f"{len(failures)} failed, listed in {failed_list}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
