@@ -16,6 +16,9 @@ def atomic_path(path: str) -> Iterator[str]:
     suffix = os.path.splitext(path)[1]  # keep the suffix: np.savez appends .npz otherwise
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
     try:
         yield tmp
         with open(tmp, "rb+") as f:
