@@ -19,6 +19,7 @@ from typing import List, Optional, Sequence
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 import torch
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ class VideoReader:
         self._time_base = self._stream.time_base
         self._start_pts = self._stream.start_time or 0
         self._fresh = True
+        # One converter for all frames: frame.to_ndarray(format=...) builds a new one per call.
+        self._rgb = VideoReformatter()
         # Frames the codec has produced so far (a measure of how selective the decoding was).
         self.decoded_frames = 0
         self.duration = self._read_duration()
@@ -169,6 +172,10 @@ class VideoReader:
         index[torch.from_numpy(order)] = torch.as_tensor(sorted_index, dtype=torch.int64)
         return DecodedFrames(torch.from_numpy(np.stack(frames)), index)
 
+    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        """Convert a decoded frame to an RGB uint8 array (H, W, 3)."""
+        return self._rgb.reformat(frame, format="rgb24").to_ndarray()
+
     def _decode_sorted(self, sorted_times: np.ndarray, seek: bool):
         """Assign every sorted time its covering frame; None when a seek overshot the first time."""
         first = float(sorted_times[0])
@@ -192,13 +199,13 @@ class VideoReader:
             covered = bisect.bisect_left(sorted_times, t - _TIME_EPS, lo=len(assigned))
             if covered > len(assigned):
                 owner = prev if prev is not None else frame
-                frames.append(owner.to_ndarray(format="rgb24"))
+                frames.append(self._to_rgb(owner))
                 assigned.extend([len(frames) - 1] * (covered - len(assigned)))
             if len(assigned) == len(sorted_times):
                 break
             prev, prev_time = frame, t
         if prev is not None and len(assigned) < len(sorted_times):
-            frames.append(prev.to_ndarray(format="rgb24"))
+            frames.append(self._to_rgb(prev))
             assigned.extend([len(frames) - 1] * (len(sorted_times) - len(assigned)))
         return frames, assigned
 
