@@ -62,7 +62,7 @@ def test_multi_view_test_decodes_once_and_equals_view_by_view_decoding(tmp_path,
         assert ok is True and index == i
         assert views.shape == (9, 3, 8, 40, 40)
         with VideoReader(path) as reader:
-            clips = ds.test_clip_times(reader.duration)
+            clips = ds.clips.test_clip_times(reader.duration)
         for c, times in enumerate(clips):
             with VideoReader(path) as reader:  # a separate decode per clip
                 frames = reader.decode_at(times).gather()

@@ -43,6 +43,16 @@ def test_later_clip_decodes_only_from_the_previous_keyframe(video_dir):
         assert reader.decoded_frames == 8
 
 
+def test_preroll_skips_non_reference_frames_without_changing_the_clip(video_dir):
+    path = os.path.join(video_dir, "c.mp4")  # 45 frames, one keyframe, B-frames
+    request = clip_times(1.0, 4, 2, 30)  # frames 30..36; decoding reaches frame 37
+    with VideoReader(path) as reader:
+        got = reader.decode_at(request).gather()
+        assert reader.decoded_frames < 38
+    frames, times, _ = decode_all(path)
+    assert torch.equal(got, sample_frames(frames, times, request))
+
+
 def test_reader_reuse_decodes_the_same_frames(video_dir):
     path = os.path.join(video_dir, "d.mp4")
     with VideoReader(path) as reader:

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 import av
 import numpy as np
@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 # Timestamps closer than this (seconds) count as equal when assigning frames to sample times.
 _TIME_EPS = 1e-6
+# Frames whose packets come more than this many seconds before the first wanted time are only
+# reference frames for what follows: the codec skips decoding non-reference frames among them.
+_PREROLL_MARGIN = 0.3
 # Image files recognised in a frame folder.
 _FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -97,9 +100,11 @@ class VideoReader:
             self.close()
             raise DecodeError(f"{path}: no video stream")
         self._stream = self._container.streams.video[0]
+        self._multi_thread = multi_thread
         if multi_thread:
             self._stream.thread_type = "AUTO"
         self._time_base = self._stream.time_base
+        self._seconds_per_tick = float(self._time_base)
         self._start_pts = self._stream.start_time or 0
         self._fresh = True
         # One converter for all frames: frame.to_ndarray(format=...) builds a new one per call.
@@ -187,6 +192,22 @@ class VideoReader:
         """Convert a decoded frame to an RGB uint8 array (H, W, 3)."""
         return self._rgb.reformat(frame, format="rgb24").to_ndarray()
 
+    def _frames(self, skip_before: float) -> Iterator[av.VideoFrame]:
+        """Decode forward from the current position; frames whose packets lie more than
+        _PREROLL_MARGIN s before ``skip_before`` are decoded only if other frames reference them.
+
+        Single-threaded decoding only (frame threads would apply the switch late).
+        """
+        context = self._stream.codec_context
+        threshold = self._start_pts + (skip_before - _PREROLL_MARGIN) / self._seconds_per_tick
+        skipping = not self._multi_thread and skip_before - _PREROLL_MARGIN > 0
+        context.skip_frame = "NONREF" if skipping else "DEFAULT"
+        for packet in self._container.demux(self._stream):
+            if skipping and (packet.pts is None or packet.pts >= threshold):
+                context.skip_frame = "DEFAULT"
+                skipping = False
+            yield from packet.decode()
+
     def _decode_sorted(self, sorted_times: np.ndarray, seek: bool):
         """Assign every sorted time its covering frame; None when a seek overshot the first time."""
         first = float(sorted_times[0])
@@ -197,13 +218,9 @@ class VideoReader:
         prev = None
         prev_time = 0.0
         step = 1.0 / float(self._stream.average_rate or 30)
-        for frame in self._container.decode(self._stream):
+        for frame in self._frames(first):
             self.decoded_frames += 1
-            t = (
-                float((frame.pts - self._start_pts) * self._time_base)
-                if frame.pts is not None
-                else prev_time + step
-            )
+            t = (frame.pts - self._start_pts) * self._seconds_per_tick if frame.pts is not None else prev_time + step
             if prev is None and seek and first > 0 and t > first + _TIME_EPS:
                 return None
             # Times before this frame belong to the previous frame (or, at the start, to this one).

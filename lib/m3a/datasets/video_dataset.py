@@ -43,6 +43,73 @@ def resolve_path(path: str, cfg: CfgNode) -> str:
     return os.path.join(cfg.DATA.PATH_PREFIX or cfg.DATA.PATH_TO_DATA_DIR, path)
 
 
+class ClipLoader:
+    """Turns one video path into a training clip, a validation clip or the test views (cfg.DATA)."""
+
+    def __init__(self, cfg: CfgNode):
+        self.cfg = cfg
+        data = cfg.DATA
+        self.span = decoder.clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+
+    def open(self, path: str):
+        """Open ``path`` as a video file or a frame folder (DATA.INPUT_FORMAT)."""
+        data = self.cfg.DATA
+        return decoder.open_video(
+            path,
+            input_format=data.INPUT_FORMAT,
+            multi_thread=self.cfg.DATA_LOADER.ENABLE_MULTI_THREAD_DECODE,
+            frames_fps=data.FRAMES_FPS,
+        )
+
+    def _random_clip_frames(self, path: str) -> torch.Tensor:
+        data = self.cfg.DATA
+        with self.open(path) as reader:
+            start = decoder.random_clip_start(reader.duration, self.span)
+            times = decoder.clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+            return reader.decode_at(times).gather()
+
+    def train_clip(self, path: str) -> torch.Tensor:
+        """A random clip with scale jitter, random crop and flip: float (3, T, crop, crop)."""
+        data = self.cfg.DATA
+        return transform.random_scale_crop_clip(
+            self._random_clip_frames(path),
+            data.TRAIN_JITTER_SCALES,
+            data.TRAIN_CROP_SIZE,
+            data.RANDOM_FLIP,
+            data.MEAN,
+            data.STD,
+        )
+
+    def val_clip(self, path: str) -> torch.Tensor:
+        """A random clip, short side TRAIN_JITTER_SCALES[0], centre crop: float (3, T, crop, crop)."""
+        data = self.cfg.DATA
+        return transform.scale_crop_clip(
+            self._random_clip_frames(path),
+            data.TRAIN_JITTER_SCALES[0],
+            data.TRAIN_CROP_SIZE,
+            None,
+            False,
+            data.MEAN,
+            data.STD,
+        )
+
+    def test_clip_times(self, duration: float) -> List:
+        """Return the sample times of the NUM_ENSEMBLE_VIEWS uniformly spaced test clips."""
+        data = self.cfg.DATA
+        starts = decoder.uniform_clip_starts(duration, self.span, self.cfg.TEST.NUM_ENSEMBLE_VIEWS)
+        return [decoder.clip_times(s, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS) for s in starts]
+
+    def test_views(self, path: str) -> torch.Tensor:
+        """Decode the frames of all test clips once and cut every view: float (V, 3, T, S, S)."""
+        data, test = self.cfg.DATA, self.cfg.TEST
+        with self.open(path) as reader:
+            clips = self.test_clip_times(reader.duration)
+            decoded = reader.decode_at([t for clip in clips for t in clip])
+        prepared = transform.prepare_test_frames(decoded.frames, data.TEST_CROP_SIZE, data.MEAN, data.STD)
+        clip_rows = decoded.index.view(len(clips), data.NUM_FRAMES)
+        return transform.cut_views(prepared, clip_rows, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS)
+
+
 class VideoDataset(torch.utils.data.Dataset):
     """Clips (train/val) or multi-view stacks (test) of the videos of one list file."""
 
@@ -67,8 +134,7 @@ class VideoDataset(torch.utils.data.Dataset):
                         "labels but DATA.MULTI_LABEL is False"
                     )
         self.paths = [resolve_path(e.path, cfg) for e in self.entries]
-        data = cfg.DATA
-        self._span = decoder.clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+        self.clips = ClipLoader(cfg)
         logger.info("%s %s: %d videos from %s", type(self).__name__, split, len(self), list_path)
 
     def __len__(self) -> int:
@@ -82,46 +148,6 @@ class VideoDataset(torch.utils.data.Dataset):
             target[list(labels)] = 1.0
             return target
         return torch.tensor(labels[0], dtype=torch.int64)
-
-    def _open(self, path: str):
-        data = self.cfg.DATA
-        return decoder.open_video(
-            path,
-            input_format=data.INPUT_FORMAT,
-            multi_thread=self.cfg.DATA_LOADER.ENABLE_MULTI_THREAD_DECODE,
-            frames_fps=data.FRAMES_FPS,
-        )
-
-    def load_clip(self, path: str) -> torch.Tensor:
-        """Decode one random clip of ``path`` and transform it for the split (train or val)."""
-        data = self.cfg.DATA
-        with self._open(path) as reader:
-            start = decoder.random_clip_start(reader.duration, self._span)
-            times = decoder.clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
-            frames = reader.decode_at(times).gather()
-        if self.split == "train":
-            return transform.random_scale_crop_clip(
-                frames, data.TRAIN_JITTER_SCALES, data.TRAIN_CROP_SIZE, data.RANDOM_FLIP, data.MEAN, data.STD
-            )
-        return transform.scale_crop_clip(
-            frames, data.TRAIN_JITTER_SCALES[0], data.TRAIN_CROP_SIZE, None, False, data.MEAN, data.STD
-        )
-
-    def test_clip_times(self, duration: float) -> List:
-        """Return the sample times of the NUM_ENSEMBLE_VIEWS uniformly spaced test clips."""
-        data = self.cfg.DATA
-        starts = decoder.uniform_clip_starts(duration, self._span, self.cfg.TEST.NUM_ENSEMBLE_VIEWS)
-        return [decoder.clip_times(s, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS) for s in starts]
-
-    def load_views(self, path: str) -> torch.Tensor:
-        """Decode the frames of all test clips of ``path`` once and cut every view from them."""
-        data, test = self.cfg.DATA, self.cfg.TEST
-        with self._open(path) as reader:
-            clips = self.test_clip_times(reader.duration)
-            decoded = reader.decode_at([t for clip in clips for t in clip])
-        prepared = transform.prepare_test_frames(decoded.frames, data.TEST_CROP_SIZE, data.MEAN, data.STD)
-        clip_rows = decoded.index.view(len(clips), data.NUM_FRAMES)
-        return transform.cut_views(prepared, clip_rows, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS)
 
     def _empty_views(self) -> torch.Tensor:
         data, test = self.cfg.DATA, self.cfg.TEST
@@ -137,17 +163,18 @@ class VideoDataset(torch.utils.data.Dataset):
     def _test_item(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, int, bool]:
         path = self.paths[index]
         try:
-            return self.load_views(path), self.label(index), index, True
+            return self.clips.test_views(path), self.label(index), index, True
         except decoder.DecodeError as err:
             logger.warning("test video failed, scored as missing: %s", err)
             return self._empty_views(), self.label(index), index, False
 
     def _train_item(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, int, dict]:
         failed: List[str] = []
+        load = self.clips.train_clip if self.split == "train" else self.clips.val_clip
         for _ in range(self.cfg.DATA.NUM_RETRIES + 1):
             path = self.paths[index]
             try:
-                return self.load_clip(path), self.label(index), index, {"failed": failed}
+                return load(path), self.label(index), index, {"failed": failed}
             except decoder.DecodeError as err:
                 logger.warning("%s video failed, replaced by another: %s", self.split, err)
                 failed.append(path)

@@ -4,9 +4,10 @@ The plain approach is what a straightforward loader does: decode every frame of 
 RGB, then pick the clip's frames; at test time it does so again for every view (clips x crops
 decodes per video) and resizes whole frames before cropping.
 """
+import os
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, Iterator, List, Sequence, Tuple
 
 import av
 import numpy as np
@@ -15,6 +16,7 @@ import torch
 from fvcore.common.config import CfgNode
 
 from m3a.datasets import decoder, transform
+from m3a.utils.synthetic_video import write_video
 
 
 def decode_all(path: str) -> Tuple[torch.Tensor, np.ndarray, float]:
@@ -111,12 +113,30 @@ def measure(fn: Callable[[str], object], paths: Sequence[str], rounds: int = 1, 
     return Rate(len(paths) * rounds, time.perf_counter() - start)
 
 
-def compare(ours: Callable[[str], object], plain: Callable[[str], object], paths: Sequence[str], rounds: int = 1) -> Tuple[Rate, Rate]:
-    """Measure ``ours`` and ``plain`` on the same paths, interleaving rounds to share drift."""
+def _total(rates: Sequence[Rate]) -> Rate:
+    return Rate(sum(r.items for r in rates), sum(r.seconds for r in rates))
+
+
+def compare(
+    ours: Callable[[str], object], plain: Callable[[str], object], paths: Sequence[str], rounds: int = 1
+) -> Tuple[Rate, Rate]:
+    """Measure ``ours`` and ``plain`` on the same paths, alternating rounds so load drift hits both."""
     mine: List[Rate] = []
     theirs: List[Rate] = []
     for _ in range(rounds):
         mine.append(measure(ours, paths))
         theirs.append(measure(plain, paths))
-    total = lambda rates: Rate(sum(r.items for r in rates), sum(r.seconds for r in rates))  # noqa: E731
-    return total(mine), total(theirs)
+    return _total(mine), _total(theirs)
+
+
+def generate_videos(folder: str, count: int, seconds: float, short_side: int, fps: int = 30) -> Iterator[str]:
+    """Write ``count`` synthetic H.264 videos (libx264 default GOP and preset, AAC audio) of
+    ``seconds`` with a 4:3 frame whose short side is ``short_side``; yield each path when written."""
+    height = short_side - short_side % 2
+    width = int(round(short_side * 4 / 3 / 2)) * 2
+    for i in range(count):
+        path = os.path.join(folder, f"video_{i:04d}.mp4")
+        write_video(
+            path, int(round(seconds * fps)), fps=fps, height=height, width=width, audio=True, preset="medium", seed=i
+        )
+        yield path
