@@ -52,9 +52,13 @@ def test_scaled_crop_resizes_only_the_box_and_flips():
     frames = _frames(t=2, h=40, w=60)
     out = transform.scale_crop_clip(frames, 20, 10, None, False, MEAN, STD)
     y, x, h, w = transform.crop_region(40, 60, 20, 10, None)
-    box = frames[:, y : y + h, x : x + w].permute(0, 3, 1, 2).float()
-    expected = _normalised(F.interpolate(box, size=(10, 10), mode="bilinear", align_corners=False))
+    box = frames[:, y : y + h, x : x + w].permute(0, 3, 1, 2)
+    resized = F.interpolate(box, size=(10, 10), mode="bilinear", align_corners=False)  # uint8 in, uint8 out
+    expected = _normalised(resized.float())
     torch.testing.assert_close(out, expected.permute(1, 0, 2, 3), rtol=1e-5, atol=1e-5)
+    # uint8 resizing stays within one grey level of float resizing
+    reference = F.interpolate(box.float(), size=(10, 10), mode="bilinear", align_corners=False)
+    assert (reference - resized.float()).abs().max() <= 1.0
     flipped = transform.scale_crop_clip(frames, 20, 10, None, True, MEAN, STD)
     assert torch.equal(flipped, out.flip(-1))
 

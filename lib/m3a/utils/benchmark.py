@@ -43,35 +43,29 @@ def sample_frames(frames: torch.Tensor, frame_times: np.ndarray, sample_times: S
     return frames[torch.from_numpy(rows)]
 
 
-def _resize_short(frames: torch.Tensor, short: int) -> torch.Tensor:
-    """uint8 (T, H, W, 3) -> float (T, 3, h, w) with the short side ``short``."""
-    _, height, width, _ = frames.shape
-    size = transform.short_side_size(height, width, short)
-    return transform.resize(frames.permute(0, 3, 1, 2).float(), size)
-
-
 def plain_train_clip(path: str, cfg: CfgNode) -> torch.Tensor:
-    """Plain training sample: decode the whole video, sample a random clip, resize whole frames,
-    random crop, flip, normalise; float (3, T, crop, crop)."""
+    """Plain training sample: decode the whole video, sample a random clip, resize whole frames
+    (short side random in the jitter range), random crop, flip, normalise: float (3, T, crop, crop)."""
     data = cfg.DATA
     frames, times, duration = decode_all(path)
     span = decoder.clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
     start = decoder.random_clip_start(duration, span)
     clip = sample_frames(frames, times, decoder.clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS))
     short = int(torch.randint(data.TRAIN_JITTER_SCALES[0], data.TRAIN_JITTER_SCALES[1] + 1, ()))
-    scaled = _resize_short(clip, max(short, data.TRAIN_CROP_SIZE))
+    _, height, width, _ = clip.shape
+    scaled = transform.resize(clip, transform.short_side_size(height, width, max(short, data.TRAIN_CROP_SIZE)))
     size = data.TRAIN_CROP_SIZE
     y = int(torch.randint(0, scaled.shape[-2] - size + 1, ()))
     x = int(torch.randint(0, scaled.shape[-1] - size + 1, ()))
     out = scaled[..., y : y + size, x : x + size]
     if data.RANDOM_FLIP and bool(torch.rand(()) < 0.5):
         out = out.flip(-1)
-    return transform.normalize(out.contiguous(), data.MEAN, data.STD).permute(1, 0, 2, 3)
+    return transform.normalize(transform.to_float(out, time_first=False), data.MEAN, data.STD, channel_dim=0)
 
 
 def plain_test_views(path: str, cfg: CfgNode) -> torch.Tensor:
     """Plain multi-view test: for every (clip, crop) decode the whole video again, sample the
-    clip, resize, crop and normalise; float (V, 3, T, S, S) in clip-major order."""
+    clip, resize, crop and normalise: float (V, 3, T, S, S) in clip-major order."""
     data, test = cfg.DATA, cfg.TEST
     span = decoder.clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
     size = data.TEST_CROP_SIZE
@@ -81,11 +75,10 @@ def plain_test_views(path: str, cfg: CfgNode) -> torch.Tensor:
             frames, times, duration = decode_all(path)
             start = decoder.uniform_clip_starts(duration, span, test.NUM_ENSEMBLE_VIEWS)[clip_index]
             sample = decoder.clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
-            scaled = _resize_short(sample_frames(frames, times, sample), size)
+            scaled = transform.prepare_test_frames(sample_frames(frames, times, sample), size, data.MEAN, data.STD)
             offsets = transform.uniform_crop_offsets(scaled.shape[-2], scaled.shape[-1], size, test.NUM_SPATIAL_CROPS)
             y, x = offsets[crop_index]
-            view = transform.normalize(scaled[..., y : y + size, x : x + size].contiguous(), data.MEAN, data.STD)
-            views.append(view.permute(1, 0, 2, 3))
+            views.append(scaled[..., y : y + size, x : x + size].transpose(0, 1))
     return torch.stack(views)
 
 
