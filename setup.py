@@ -21,6 +21,7 @@ setup(
         "psutil",
         "pyyaml",
         "matplotlib",
+        "pillow",
     ],
     extras_require={
         "test": ["pytest", "pytest-timeout"],

@@ -19,14 +19,16 @@ from m3a.datasets import decoder, transform
 from m3a.utils.synthetic_video import write_video
 
 
-def decode_all(path: str) -> Tuple[torch.Tensor, np.ndarray, float]:
+def decode_all(path: str, multi_thread: bool = False) -> Tuple[torch.Tensor, np.ndarray, float]:
     """Decode every frame of ``path``: uint8 (N, H, W, 3), their times (s) and the duration.
 
-    Uses the same fast RGB conversion as our reader, so comparisons measure decoding strategy.
+    Uses the same codec threading and RGB conversion as our reader, so that comparisons measure
+    the decoding strategy alone.
     """
     rgb = VideoReformatter()
     with av.open(path) as container:
         stream = container.streams.video[0]
+        decoder.configure_threads(stream, multi_thread)
         start = stream.start_time or 0
         frames, times = [], []
         for frame in container.decode(stream):
@@ -47,7 +49,7 @@ def plain_train_clip(path: str, cfg: CfgNode) -> torch.Tensor:
     """Plain training sample: decode the whole video, sample a random clip, resize whole frames
     (short side random in the jitter range), random crop, flip, normalise: float (3, T, crop, crop)."""
     data = cfg.DATA
-    frames, times, duration = decode_all(path)
+    frames, times, duration = decode_all(path, cfg.DATA_LOADER.ENABLE_MULTI_THREAD_DECODE)
     span = decoder.clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
     start = decoder.random_clip_start(duration, span)
     clip = sample_frames(frames, times, decoder.clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS))
@@ -72,7 +74,7 @@ def plain_test_views(path: str, cfg: CfgNode) -> torch.Tensor:
     views = []
     for clip_index in range(test.NUM_ENSEMBLE_VIEWS):
         for crop_index in range(test.NUM_SPATIAL_CROPS):
-            frames, times, duration = decode_all(path)
+            frames, times, duration = decode_all(path, cfg.DATA_LOADER.ENABLE_MULTI_THREAD_DECODE)
             start = decoder.uniform_clip_starts(duration, span, test.NUM_ENSEMBLE_VIEWS)[clip_index]
             sample = decoder.clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
             scaled = transform.prepare_test_frames(sample_frames(frames, times, sample), size, data.MEAN, data.STD)
