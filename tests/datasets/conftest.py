@@ -1,6 +1,5 @@
 """Session fixtures: real small H.264 videos (good and broken), lists and configs over them."""
 import os
-import shutil
 from typing import Dict
 
 import pytest
@@ -84,16 +83,3 @@ def small_cfg(data_dir: str, **data):
     for key, value in data.items():
         cfg.DATA[key] = value
     return cfg
-
-
-@pytest.fixture
-def data_dir(tmp_path, video_dir) -> str:
-    """A per-test data folder whose lists name the session videos by absolute path."""
-    return str(tmp_path)
-
-
-def copy_video(video_dir: str, name: str, dest: str) -> str:
-    """Copy one session video into ``dest`` and return the new path."""
-    target = os.path.join(dest, name)
-    shutil.copy(os.path.join(video_dir, name), target)
-    return target

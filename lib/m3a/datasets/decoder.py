@@ -126,7 +126,11 @@ class VideoReader:
         self.decoded_frames = 0
         # Time (s) of the last frame the latest decode_at call reached.
         self.last_frame_time = 0.0
-        self.duration = self._read_duration()
+        try:
+            self.duration = self._read_duration()
+        except DecodeError:
+            self.close()
+            raise
 
     def __enter__(self) -> "VideoReader":
         return self

@@ -12,6 +12,10 @@ Item contract:
   NUM_SPATIAL_CROPS, clip-major, all cut from one decoding pass; a failed video gives zero views
   and ``ok = False`` and is never replaced.
 
+Clip positions: a training/val clip starts uniformly at random in [0, duration - clip span];
+test clips are evenly spaced from the start to the end (see decoder.uniform_clip_starts). A
+video shorter than one clip is padded by repeating its last frame (clamping), not failed.
+
 A training/val video that fails to decode is logged (logging.warning naming the file) and replaced
 by a random other entry, up to DATA.NUM_RETRIES times; the replaced paths travel in
 ``meta["failed"]`` so the engine can count them per epoch (the dataset keeps no counter, since
