@@ -5,7 +5,9 @@ data: clips per second of our training path (selective decoding + crop-region tr
 videos per second of our multi-view test path (one decoding pass per video), each against the
 plain approach on the same files in the same run (training: decode the whole video, then sample
 a clip; testing: decode the whole video again for every view). Both run in this process with
-one torch thread, as in a loader worker. The last line printed is
+one torch thread, as in a loader worker. The plain paths use the same codec threading, RGB
+conversion and uint8 resize kernel, so the ratios measure the decoding strategy (and, for
+training, resizing only the crop region). The last line printed is
 ``train_speedup=<x.xx> test_speedup=<y.yy>``.
 
 Videos come from the training list of the config (TRAIN.DATASET, first --videos entries), or
