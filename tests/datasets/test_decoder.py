@@ -53,6 +53,16 @@ def test_preroll_skips_non_reference_frames_without_changing_the_clip(video_dir)
     assert torch.equal(got, sample_frames(frames, times, request))
 
 
+def test_frames_between_sparse_samples_are_skipped_without_changing_the_clip(video_dir):
+    path = os.path.join(video_dir, "c.mp4")
+    request = clip_times(0.0, 4, 8, 30)  # frames 0, 8, 16, 24; decoding reaches frame 25
+    with VideoReader(path) as reader:
+        got = reader.decode_at(request).gather()
+        assert reader.decoded_frames < 26
+    frames, times, _ = decode_all(path)
+    assert torch.equal(got, sample_frames(frames, times, request))
+
+
 def test_reader_reuse_decodes_the_same_frames(video_dir):
     path = os.path.join(video_dir, "d.mp4")
     with VideoReader(path) as reader:

@@ -11,6 +11,7 @@ time, decodes forward and stops right after the frame that covers the latest req
 Only frames that some sample uses are converted to RGB.
 """
 import bisect
+import collections
 import logging
 import math
 import os
@@ -26,9 +27,9 @@ logger = logging.getLogger(__name__)
 
 # Timestamps closer than this (seconds) count as equal when assigning frames to sample times.
 _TIME_EPS = 1e-6
-# Frames whose packets come more than this many seconds before the first wanted time are only
-# reference frames for what follows: the codec skips decoding non-reference frames among them.
-_PREROLL_MARGIN = 0.3
+# Packets read ahead (in decode order) before deciding whether a packet's frame is needed: more
+# than the deepest B-frame reordering, so the next frame in presentation order is known.
+_LOOKAHEAD = 16
 # Image files recognised in a frame folder.
 _FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -209,21 +210,43 @@ class VideoReader:
         """Convert a decoded frame to an RGB uint8 array (H, W, 3)."""
         return self._rgb.reformat(frame, format="rgb24").to_ndarray()
 
-    def _frames(self, skip_before: float) -> Iterator[av.VideoFrame]:
-        """Decode forward from the current position; frames whose packets lie more than
-        _PREROLL_MARGIN s before ``skip_before`` are decoded only if other frames reference them.
-
-        Single-threaded decoding only (frame threads would apply the switch late).
+    def _frames(self, sorted_times: np.ndarray) -> Iterator[av.VideoFrame]:
+        """Decode forward from the current position, skipping every non-reference frame that no
+        sample time needs (a frame is needed when a time falls between its pts and the next
+        frame's pts). Reference frames are always decoded, so the frames returned are exactly
+        those of a full decode. Single-threaded decoding only; frame threads decode everything.
         """
         context = self._stream.codec_context
-        threshold = self._start_pts + (skip_before - _PREROLL_MARGIN) / self._seconds_per_tick
-        skipping = not self._multi_thread and skip_before - _PREROLL_MARGIN > 0
-        context.skip_frame = "NONREF" if skipping else "DEFAULT"
+        context.skip_frame = "DEFAULT"
+        if self._multi_thread:
+            for packet in self._container.demux(self._stream):
+                yield from packet.decode()
+            return
+        ticks = [self._start_pts + t / self._seconds_per_tick for t in sorted_times]
+        seen: List[int] = []  # sorted pts of every packet read so far
+        ahead: collections.deque = collections.deque()
         for packet in self._container.demux(self._stream):
-            if skipping and (packet.pts is None or packet.pts >= threshold):
-                context.skip_frame = "DEFAULT"
-                skipping = False
-            yield from packet.decode()
+            if packet.pts is not None:
+                bisect.insort(seen, packet.pts)
+            ahead.append(packet)
+            if len(ahead) > _LOOKAHEAD:
+                yield from self._decode_packet(ahead.popleft(), seen, ticks)
+        while ahead:
+            yield from self._decode_packet(ahead.popleft(), seen, ticks)
+
+    def _decode_packet(self, packet: av.Packet, seen: List[int], ticks: List[float]) -> Iterator[av.VideoFrame]:
+        """Decode one packet, telling the codec to skip it when it is a non-reference frame that
+        covers none of the sample times (``ticks``, in stream time base)."""
+        needed = True
+        if packet.pts is not None and packet.size:
+            rank = bisect.bisect_left(seen, packet.pts)
+            tick_eps = _TIME_EPS / self._seconds_per_tick
+            low = packet.pts - tick_eps if rank > 0 else -math.inf  # the first frame covers earlier times
+            high = seen[rank + 1] - tick_eps if rank + 1 < len(seen) else math.inf
+            first = bisect.bisect_left(ticks, low)
+            needed = first < len(ticks) and ticks[first] < high
+        self._stream.codec_context.skip_frame = "DEFAULT" if needed else "NONREF"
+        return packet.decode()
 
     def _decode_sorted(self, sorted_times: np.ndarray, seek: bool):
         """Assign every sorted time its covering frame; None when a seek overshot the first time."""
@@ -235,7 +258,7 @@ class VideoReader:
         prev = None
         prev_time = 0.0
         step = 1.0 / float(self._stream.average_rate or 30)
-        for frame in self._frames(first):
+        for frame in self._frames(sorted_times):
             self.decoded_frames += 1
             t = (frame.pts - self._start_pts) * self._seconds_per_tick if frame.pts is not None else prev_time + step
             if prev is None and seek and first > 0 and t > first + _TIME_EPS:
