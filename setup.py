@@ -22,6 +22,7 @@ setup(
         "psutil",
         "pyyaml",
         "matplotlib",
+        "pillow",
     ],
     extras_require={
         "test": ["pytest", "pytest-timeout"],

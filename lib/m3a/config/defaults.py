@@ -170,7 +170,8 @@ _C.SOLVER.CLIP_GRAD_L2NORM = None
 _C.DATA = CfgNode()
 # Folder holding the lists {train,val,test}-{MMIT_VERSION}.csv and mmit-m3a/ lexicons.
 _C.DATA.PATH_TO_DATA_DIR = ""
-# Prefix joined to every video path of a list.
+# Folder that relative video paths of a list are resolved against ("" = PATH_TO_DATA_DIR);
+# absolute paths are used as written.
 _C.DATA.PATH_PREFIX = ""
 # Separator between path and labels in a list line ("," for M-MiT, " " for Kinetics style).
 _C.DATA.PATH_LABEL_SEPARATOR = ","
@@ -204,6 +205,8 @@ _C.DATA.ENSEMBLE_METHOD = "sum"
 _C.DATA.INPUT_FORMAT = "video"
 # How many other videos a training sample tries when its video fails to decode.
 _C.DATA.NUM_RETRIES = 10
+# Frame rate of JPEG frame folders (DATA.INPUT_FORMAT frames): frame i is shown at i / FRAMES_FPS s.
+_C.DATA.FRAMES_FPS = 30
 
 # ---------------------------------------------------------------------------------------------
 # Data loader

@@ -1,0 +1,137 @@
+"""Measuring the data path: our selective / decode-once readers against the plain approach.
+
+The plain approach is what a straightforward loader does: decode every frame of the video to
+RGB, then pick the clip's frames; at test time it does so again for every view (clips x crops
+decodes per video) and resizes whole frames before cropping.
+"""
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, List, Sequence, Tuple
+
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+import torch
+from fvcore.common.config import CfgNode
+
+from m3a.datasets import decoder, transform
+from m3a.utils.synthetic_video import write_video
+
+
+def decode_all(path: str, multi_thread: bool = False) -> Tuple[torch.Tensor, np.ndarray, float]:
+    """Decode every frame of ``path``: uint8 (N, H, W, 3), their times (s) and the duration.
+
+    Uses the same codec threading and RGB conversion as our reader, so that comparisons measure
+    the decoding strategy alone.
+    """
+    rgb = VideoReformatter()
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        decoder.configure_threads(stream, multi_thread)
+        start = stream.start_time or 0
+        frames, times = [], []
+        for frame in container.decode(stream):
+            frames.append(rgb.reformat(frame, format="rgb24").to_ndarray())
+            times.append(float((frame.pts - start) * stream.time_base))
+        duration = float(stream.duration * stream.time_base) if stream.duration else container.duration / av.time_base
+    return torch.from_numpy(np.stack(frames)), np.asarray(times), duration
+
+
+def sample_frames(frames: torch.Tensor, frame_times: np.ndarray, sample_times: Sequence[float]) -> torch.Tensor:
+    """Pick, for every sample time, the last frame at or before it (clamped to the first/last)."""
+    rows = np.searchsorted(frame_times, np.asarray(sample_times) + 1e-6, side="right") - 1
+    rows = np.clip(rows, 0, len(frames) - 1)
+    return frames[torch.from_numpy(rows)]
+
+
+def plain_train_clip(path: str, cfg: CfgNode) -> torch.Tensor:
+    """Plain training sample: decode the whole video, sample a random clip, resize whole frames
+    (short side random in the jitter range), random crop, flip, normalise: float (3, T, crop, crop)."""
+    data = cfg.DATA
+    frames, times, duration = decode_all(path, cfg.DATA_LOADER.ENABLE_MULTI_THREAD_DECODE)
+    span = decoder.clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+    start = decoder.random_clip_start(duration, span)
+    clip = sample_frames(frames, times, decoder.clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS))
+    short = int(torch.randint(data.TRAIN_JITTER_SCALES[0], data.TRAIN_JITTER_SCALES[1] + 1, ()))
+    _, height, width, _ = clip.shape
+    scaled = transform.resize(clip, transform.short_side_size(height, width, max(short, data.TRAIN_CROP_SIZE)))
+    size = data.TRAIN_CROP_SIZE
+    y = int(torch.randint(0, scaled.shape[-2] - size + 1, ()))
+    x = int(torch.randint(0, scaled.shape[-1] - size + 1, ()))
+    out = scaled[..., y : y + size, x : x + size]
+    if data.RANDOM_FLIP and bool(torch.rand(()) < 0.5):
+        out = out.flip(-1)
+    return transform.normalize(transform.to_float(out, time_first=False), data.MEAN, data.STD, channel_dim=0)
+
+
+def plain_test_views(path: str, cfg: CfgNode) -> torch.Tensor:
+    """Plain multi-view test: for every (clip, crop) decode the whole video again, sample the
+    clip, resize, crop and normalise: float (V, 3, T, S, S) in clip-major order."""
+    data, test = cfg.DATA, cfg.TEST
+    span = decoder.clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+    size = data.TEST_CROP_SIZE
+    views = []
+    for clip_index in range(test.NUM_ENSEMBLE_VIEWS):
+        for crop_index in range(test.NUM_SPATIAL_CROPS):
+            frames, times, duration = decode_all(path, cfg.DATA_LOADER.ENABLE_MULTI_THREAD_DECODE)
+            start = decoder.uniform_clip_starts(duration, span, test.NUM_ENSEMBLE_VIEWS)[clip_index]
+            sample = decoder.clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+            scaled = transform.prepare_test_frames(sample_frames(frames, times, sample), size, data.MEAN, data.STD)
+            offsets = transform.uniform_crop_offsets(scaled.shape[-2], scaled.shape[-1], size, test.NUM_SPATIAL_CROPS)
+            y, x = offsets[crop_index]
+            views.append(scaled[..., y : y + size, x : x + size].transpose(0, 1))
+    return torch.stack(views)
+
+
+@dataclass
+class Rate:
+    """Items processed per second over a measured run."""
+
+    items: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        """Items per second."""
+        return self.items / self.seconds if self.seconds > 0 else float("inf")
+
+
+def measure(fn: Callable[[str], object], paths: Sequence[str], rounds: int = 1, warmup: int = 1) -> Rate:
+    """Call ``fn`` on every path ``rounds`` times (after ``warmup`` untimed calls) and time it."""
+    for path in list(paths)[:warmup]:
+        fn(path)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for path in paths:
+            fn(path)
+    return Rate(len(paths) * rounds, time.perf_counter() - start)
+
+
+def _total(rates: Sequence[Rate]) -> Rate:
+    return Rate(sum(r.items for r in rates), sum(r.seconds for r in rates))
+
+
+def compare(
+    ours: Callable[[str], object], plain: Callable[[str], object], paths: Sequence[str], rounds: int = 1
+) -> Tuple[Rate, Rate]:
+    """Measure ``ours`` and ``plain`` on the same paths, alternating rounds so load drift hits both."""
+    mine: List[Rate] = []
+    theirs: List[Rate] = []
+    for _ in range(rounds):
+        mine.append(measure(ours, paths))
+        theirs.append(measure(plain, paths))
+    return _total(mine), _total(theirs)
+
+
+def generate_videos(folder: str, count: int, seconds: float, short_side: int, fps: int = 30) -> Iterator[str]:
+    """Write ``count`` synthetic H.264 videos (libx264 default GOP and preset, AAC audio) of
+    ``seconds`` with a 4:3 frame whose short side is ``short_side``; yield each path when written."""
+    height = short_side - short_side % 2
+    width = int(round(short_side * 4 / 3 / 2)) * 2
+    for i in range(count):
+        path = os.path.join(folder, f"video_{i:04d}.mp4")
+        write_video(
+            path, int(round(seconds * fps)), fps=fps, height=height, width=width, audio=True, preset="medium", seed=i
+        )
+        yield path
