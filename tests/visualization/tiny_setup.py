@@ -1,0 +1,59 @@
+"""A tiny real data folder (mp4 videos, lexicons, class names) and config for zoo-area tests."""
+import os
+from collections import OrderedDict
+
+import numpy as np
+import yaml
+
+from m3a.datasets.lexicon import save_audio_lexicon, save_graph_adj, save_text_lexicon
+from m3a.utils.synthetic_video import write_video
+
+CLASSES = ["running", "jumping", "swimming", "drumming", "dancing", "cooking"]
+VEC = 12  # audio and text lexicon width of the tiny models
+
+
+def make_tiny_data(root: str) -> str:
+    """Write videos (one with audio, one without), lexicons and categories-tiny.txt under ``root``."""
+    rng = np.random.default_rng(0)
+    n = len(CLASSES)
+    os.makedirs(os.path.join(root, "mmit-m3a"), exist_ok=True)
+    write_video(os.path.join(root, "with_audio.mp4"), 24, fps=12, height=40, width=56, audio=True, seed=1)
+    write_video(os.path.join(root, "no_audio.mp4"), 30, fps=15, height=48, width=48, seed=2)
+    with open(os.path.join(root, "broken.mp4"), "wb") as f:
+        f.write(b"\x00\x00\x00\x18ftypmp42" + os.urandom(200))
+    labels = [[0, 1], [1, 2], [2], [3, 4], [4, 0], [5, 3], [1, 4]]
+    psi = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                hits = sum(1 for s in labels if i in s)
+                psi[i, j] = sum(1 for s in labels if i in s and j in s) / max(hits, 1)
+    save_graph_adj(os.path.join(root, "mmit-m3a", "graph-adj-tiny.npz"), psi)
+    save_text_lexicon(os.path.join(root, "mmit-m3a", "text-lexicon-tiny.npz"), rng.normal(size=(n, VEC)))
+    audio = {f"clip{k}": rng.normal(size=VEC).astype(np.float32) for k in range(9)}
+    label = OrderedDict((c, [f"clip{i}", f"clip{(i + 3) % 9}"]) for i, c in enumerate(CLASSES))
+    save_audio_lexicon(os.path.join(root, "mmit-m3a", "audio-lexicon-tiny.npz"), {"label": label, "audio": audio})
+    with open(os.path.join(root, "categories-tiny.txt"), "w") as f:
+        f.write("\n".join(CLASSES) + "\n")
+    return root
+
+
+def write_tiny_cfg(path: str, data_dir: str, mode: str = "GRAPH", modal: str = "RGB_AUDIO_TEXT",
+                   joint: str = "SUM") -> str:
+    """A config of a tiny R(2+1)D (width 8, one block per stage) with small M3A learners."""
+    cfg = {
+        "MODEL": {"ARCH": "r2plus1d", "DEPTH": 18, "BASE_WIDTH": 8, "STAGE_BLOCKS": [1, 1, 1, 1],
+                  "NUM_CLASSES": len(CLASSES)},
+        "M3A": {"MODE": mode, "MODAL_TYPE": modal, "MODAL_JOINT_TYPE": joint, "NLAYERS": 2, "HIDDEN_LAYER": 16,
+                "AUDIO_VEC_SIZE": VEC, "TEXT_VEC_SIZE": VEC},
+        "DATA": {"PATH_TO_DATA_DIR": data_dir, "MMIT_VERSION": "tiny", "NUM_FRAMES": 8, "SAMPLING_RATE": 2,
+                 "TARGET_FPS": 15, "TEST_CROP_SIZE": 32, "TRAIN_CROP_SIZE": 32, "TRAIN_JITTER_SCALES": [32, 40],
+                 "ENSEMBLE_METHOD": "max"},
+        "TEST": {"NUM_ENSEMBLE_VIEWS": 2, "NUM_SPATIAL_CROPS": 3},
+        "NUM_GPUS": 0,
+        "LOG_MODEL_INFO": False,
+        "RNG_SEED": 0,
+    }
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg, f)
+    return path
