@@ -57,3 +57,73 @@ def write_tiny_cfg(path: str, data_dir: str, mode: str = "GRAPH", modal: str = "
     with open(path, "w") as f:
         yaml.safe_dump(cfg, f)
     return path
+
+
+TRAIN_LABELS = {"with_audio.mp4": [0, 1], "no_audio.mp4": [3, 4]}
+# Variant -> (M3A.MODE, MODAL_TYPE, MODAL_JOINT_TYPE, SGD steps on the labelled videos).
+VARIANTS = {"graph": ("GRAPH", "RGB_AUDIO_TEXT", "SUM", 6), "fc": ("NONE", "RGB", "NONE", 0),
+            "trsfmr": ("TRSFMR", "AUDIOTEXT", "NONE", 0)}
+
+
+def train_tiny(cfg, steps: int = 6):
+    """Build the model of ``cfg`` and fit it briefly to the two labelled videos (real SGD steps)."""
+    import torch
+
+    from m3a.engine.predict import load_video_views
+    from m3a.models import build_model
+
+    torch.manual_seed(cfg.RNG_SEED)
+    model = build_model(cfg)
+    data_dir = cfg.DATA.PATH_TO_DATA_DIR
+    clips, targets = [], []
+    for name, labels in TRAIN_LABELS.items():
+        views = load_video_views(cfg, os.path.join(data_dir, name))[:2]
+        target = torch.zeros(cfg.MODEL.NUM_CLASSES)
+        target[labels] = 1.0
+        clips.append(views)
+        targets.append(target.expand(len(views), -1))
+    x, y = torch.cat(clips), torch.cat(targets)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+    model.train()
+    for _ in range(steps):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval(), optimizer
+
+
+def tiny_run(base: str) -> dict:
+    """Data, configs and trained checkpoints (published .pyth layout) of the tiny variants, built once."""
+    import torch
+
+    from m3a.config import load_config
+
+    done = os.path.join(base, ".complete")
+    run = {"data": os.path.join(base, "data")}
+    for key in VARIANTS:
+        run[f"{key}_cfg"] = os.path.join(base, f"{key}.yaml")
+        run[f"{key}_ckpt"] = os.path.join(base, f"{key}.pyth")
+    if os.path.exists(done):
+        return run
+    make_tiny_data(run["data"])
+    for key, (mode, modal, joint, steps) in VARIANTS.items():
+        write_tiny_cfg(run[f"{key}_cfg"], run["data"], mode, modal, joint)
+        cfg = load_config(run[f"{key}_cfg"])
+        model, optimizer = train_tiny(cfg, steps)
+        state = {"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(), "epoch": 1,
+                 "cfg": cfg.dump()}
+        torch.save(state, run[f"{key}_ckpt"])
+    open(done, "w").close()
+    return run
+
+
+def load_tool(name: str):
+    """Import tools/<name>.py as a module (its main() runs in-process)."""
+    import importlib.util
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    spec = importlib.util.spec_from_file_location(f"tool_{name}", os.path.join(root, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
