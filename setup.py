@@ -21,6 +21,7 @@ setup(
         "psutil",
         "pyyaml",
         "matplotlib",
+        "threadpoolctl",
     ],
     extras_require={
         "test": ["pytest", "pytest-timeout"],

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from m3a.config import ConfigError, load_config  # noqa: E402
 from m3a.datasets.decoder import DecodeError  # noqa: E402
+from m3a.utils.checkpoint import CheckpointError  # noqa: E402
 from m3a.utils.class_names import load_class_names, read_class_names  # noqa: E402
 from m3a.utils.file_io import atomic_path  # noqa: E402
 
@@ -194,7 +195,7 @@ def main(argv=None) -> int:
     handlers = {"apboost": run_apboost, "gradcam": run_gradcam, "tsne": run_tsne}
     try:
         return handlers[args.command](args)
-    except (ConfigError, ValueError, OSError, DecodeError) as err:
+    except (ConfigError, ValueError, OSError, DecodeError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
 

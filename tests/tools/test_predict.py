@@ -19,7 +19,7 @@ def tiny(tmp_path_factory):
 
 def test_views_are_decoded_once_per_video(tiny):
     cfg = load_config(tiny["graph_cfg"])
-    views = load_video_views(cfg, os.path.join(tiny["data"], "no_audio.mp4"))
+    views = load_video_views(cfg, os.path.join(tiny["data"], "with_audio.mp4"))  # 56 x 40: wide
     assert views.shape == (2 * 3, 3, 8, 32, 32)
     assert not torch.equal(views[0], views[3])  # two different clips (clip-major order)
     assert not torch.equal(views[0], views[2])  # left and right crops of the first clip

@@ -27,6 +27,8 @@ def test_embed_2d_keeps_structure():
     assert between > 2 * within
     with pytest.raises(ValueError):
         embed_2d(x[:2])
+    # Identical rows (a broadcast clip feature) map to one point instead of crashing t-SNE.
+    assert np.array_equal(embed_2d(np.ones((6, 4))), np.zeros((6, 2), np.float32))
 
 
 def test_node_embeddings_of_lexicon_learners(tiny):

@@ -61,7 +61,7 @@ def write_tiny_cfg(path: str, data_dir: str, mode: str = "GRAPH", modal: str = "
 
 TRAIN_LABELS = {"with_audio.mp4": [0, 1], "no_audio.mp4": [3, 4]}
 # Variant -> (M3A.MODE, MODAL_TYPE, MODAL_JOINT_TYPE, SGD steps on the labelled videos).
-VARIANTS = {"graph": ("GRAPH", "RGB_AUDIO_TEXT", "SUM", 6), "fc": ("NONE", "RGB", "NONE", 0),
+VARIANTS = {"graph": ("GRAPH", "RGB_AUDIO_TEXT", "SUM", 4), "fc": ("NONE", "RGB", "NONE", 0),
             "trsfmr": ("TRSFMR", "AUDIOTEXT", "NONE", 0)}
 
 

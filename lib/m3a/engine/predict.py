@@ -76,10 +76,20 @@ def predict_videos(
 
 
 def load_model(cfg: CfgNode, checkpoint: str, device: Optional[torch.device] = None) -> nn.Module:
-    """Build the model of ``cfg``, load ``checkpoint`` into it (layout detected) and set eval mode."""
+    """Build the model of ``cfg``, load ``checkpoint`` into it (layout detected) and set eval mode.
+
+    Raises CheckpointError when the file cannot be read, does not fit, or leaves model weights
+    uninitialised (the config does not describe the checkpoint).
+    """
     from m3a.models import build_model
-    from m3a.utils.checkpoint import load_checkpoint
+    from m3a.utils.checkpoint import CheckpointError, load_checkpoint
 
     model = build_model(cfg, device)
-    load_checkpoint(checkpoint, model)
+    info = load_checkpoint(checkpoint, model)
+    missing = info["missing_keys"]
+    if missing:
+        raise CheckpointError(
+            f"{checkpoint}: {len(missing)} model weight(s) not in the checkpoint (first: {missing[0]}); "
+            "does the config match the checkpoint?"
+        )
     return model.eval()

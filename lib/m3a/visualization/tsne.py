@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from m3a.utils.file_io import atomic_path  # noqa: E402
 
@@ -28,14 +29,24 @@ def node_embeddings(model: nn.Module, features: Optional[torch.Tensor] = None) -
 
 
 def embed_2d(embeddings: np.ndarray, seed: int = 0, perplexity: Optional[float] = None) -> np.ndarray:
-    """t-SNE of (N, D) embeddings to (N, 2); perplexity defaults to min(30, (N - 1) / 3)."""
+    """t-SNE of (N, D) embeddings to (N, 2); perplexity defaults to min(30, (N - 1) / 3).
+
+    Identical rows (e.g. the RGB learner's input, one clip feature broadcast to every node) have
+    no layout to find: they map to the origin.
+    """
     x = np.asarray(embeddings, dtype=np.float64)
     if x.ndim != 2 or len(x) < 3:
         raise ValueError(f"t-SNE needs at least 3 embeddings of shape (N, D), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("t-SNE input has NaN or infinite values")
+    if np.ptp(x, axis=0).max() <= 1e-12 * max(1.0, np.abs(x).max()):
+        return np.zeros((len(x), 2), dtype=np.float32)
     if perplexity is None:
         perplexity = float(min(30.0, max(1.0, (len(x) - 1) / 3.0)))
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
-    return tsne.fit_transform(x).astype(np.float32)
+    # One thread: node counts are small, and OpenMP threads next to torch's oversubscribe the CPU.
+    with threadpool_limits(limits=1):
+        return tsne.fit_transform(x).astype(np.float32)
 
 
 def layer_titles(count: int) -> List[str]:
@@ -66,7 +77,8 @@ def plot_tsne_layers(
             ax.scatter(xy[i, 0], xy[i, 1], s=28 if i in marked else 10, color=color, zorder=3 if i in marked else 2)
             if i in marked:
                 ax.annotate(str(i), (xy[i, 0], xy[i, 1]), fontsize=7, xytext=(2, 2), textcoords="offset points")
-        ax.set_title(title, fontsize=10)
+        same = np.ptp(xy, axis=0).max() == 0
+        ax.set_title(f"{title} (all nodes identical)" if same else title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     if highlight:
