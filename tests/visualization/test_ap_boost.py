@@ -70,8 +70,24 @@ def test_plot_and_csv(two_runs):
 def test_mismatched_files_are_rejected(two_runs, tmp_path):
     folder, model, base, labels, _ = two_runs
     _write_preds(tmp_path / "other.npz", base[:10], labels[:10], [f"x{i}" for i in range(10)])
-    with pytest.raises(ValueError, match="different videos"):
+    with pytest.raises(ValueError, match="no video in common"):
         compute_ap_boost(load_predictions(folder / "model.npz"), load_predictions(tmp_path / "other.npz"))
+    bad = labels.copy()
+    bad[0, 0] = 1 - bad[0, 0]
+    _write_preds(tmp_path / "bad.npz", base, bad, [f"v{i}.mp4" for i in range(len(base))])
+    with pytest.raises(ValueError, match="disagree on the labels"):
+        compute_ap_boost(load_predictions(folder / "model.npz"), load_predictions(tmp_path / "bad.npz"))
+
+
+def test_videos_missing_from_one_run_are_left_out(two_runs, tmp_path):
+    folder, model, base, labels, _ = two_runs
+    paths = [f"v{i}.mp4" for i in range(len(base))]
+    _write_preds(tmp_path / "part.npz", base[5:], labels[5:], paths[5:])  # 5 videos failed to decode
+    boost = compute_ap_boost(load_predictions(folder / "model.npz"), load_predictions(tmp_path / "part.npz"))
+    for c in range(11):
+        want = (average_precision_score(labels[5:, c], model[5:, c])
+                - average_precision_score(labels[5:, c], base[5:, c]))
+        assert boost.delta[c] == pytest.approx(want, abs=1e-6)
 
 
 def _load_tool():

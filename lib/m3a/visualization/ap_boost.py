@@ -1,6 +1,7 @@
 """Per-class AP boost of a model over a baseline, from two test_predictions.npz files."""
 import csv
 import dataclasses
+import logging
 import os
 from typing import List, Optional, Sequence
 
@@ -12,6 +13,8 @@ import numpy as np  # noqa: E402
 
 from m3a.utils.file_io import atomic_path  # noqa: E402
 from m3a.utils.metrics import per_class_ap  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -52,22 +55,32 @@ def load_predictions(path: str) -> Predictions:
     return Predictions(scores, labels.astype(np.float64), paths)
 
 
-def _align(model: Predictions, baseline: Predictions) -> Predictions:
-    """Reorder the baseline's videos to the model's order (matched by path)."""
+def _common_videos(model: Predictions, baseline: Predictions) -> tuple:
+    """Both runs restricted to the videos they share, in the model's order.
+
+    Test runs leave out videos that failed to decode, so the two files may differ by a few.
+    """
     if np.array_equal(model.paths, baseline.paths):
-        return baseline
+        return model, baseline
     index = {p: i for i, p in enumerate(baseline.paths.tolist())}
-    if len(index) != len(baseline.paths) or set(index) != set(model.paths.tolist()):
-        raise ValueError("the two prediction files cover different videos")
-    order = np.array([index[p] for p in model.paths.tolist()])
-    return Predictions(baseline.scores[order], baseline.labels[order], baseline.paths[order])
+    if len(index) != len(baseline.paths):
+        raise ValueError("the baseline predictions list a video more than once")
+    keep = np.array([p in index for p in model.paths.tolist()], dtype=bool)
+    if not keep.any():
+        raise ValueError("the two prediction files have no video in common")
+    if not keep.all() or keep.sum() != len(baseline.paths):
+        logger.warning("comparing the %d videos both runs scored (model %d, baseline %d)",
+                       int(keep.sum()), len(model.paths), len(baseline.paths))
+    order = np.array([index[p] for p in model.paths[keep].tolist()])
+    model = Predictions(model.scores[keep], model.labels[keep], model.paths[keep])
+    return model, Predictions(baseline.scores[order], baseline.labels[order], baseline.paths[order])
 
 
 def compute_ap_boost(model: Predictions, baseline: Predictions) -> APBoost:
     """Per-class AP of both runs on the same videos and the boost (NaN where a class has no positive)."""
     if model.scores.shape[1] != baseline.scores.shape[1]:
         raise ValueError(f"class counts differ: {model.scores.shape[1]} vs {baseline.scores.shape[1]}")
-    baseline = _align(model, baseline)
+    model, baseline = _common_videos(model, baseline)
     if not np.array_equal(model.labels, baseline.labels):
         raise ValueError("the two prediction files disagree on the labels of the same videos")
     ap_m = per_class_ap(model.scores, model.labels)
