@@ -12,9 +12,8 @@ from m3a.models.model_info import params_count
 from m3a.utils.checkpoint import load_checkpoint
 from tests.models.helpers import write_lexicons
 
-LAYOUT_FILE = "/work/shared/upstream_checkpoint_layout.json"
-if not os.path.isfile(LAYOUT_FILE):
-    LAYOUT_FILE = os.path.join(os.path.dirname(__file__), "upstream_checkpoint_layout.json")
+# Every state-dict key and shape of the published checkpoints, for seven configurations.
+LAYOUT_FILE = os.path.join(os.path.dirname(__file__), "upstream_checkpoint_layout.json")
 with open(LAYOUT_FILE) as f:
     LAYOUT = json.load(f)
 

@@ -1,5 +1,6 @@
 """Model statistics logged at build time: parameter count and GFLOPs."""
 import logging
+import warnings
 from typing import Optional
 
 import torch
@@ -25,9 +26,11 @@ def gflops(model: nn.Module, cfg: CfgNode) -> Optional[float]:
     was_training = model.training
     model.eval()
     try:
-        counter = FlopCountAnalysis(model, (clip,))
-        counter.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        return counter.total() / 1e9
+        with warnings.catch_warnings():  # tracing warnings say nothing about the model
+            warnings.simplefilter("ignore")
+            counter = FlopCountAnalysis(model, (clip,))
+            counter.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            return counter.total() / 1e9
     except Exception as err:  # flop counting is informative only; never fail the build
         logger.warning("could not count FLOPs: %s: %s", type(err).__name__, err)
         return None

@@ -181,7 +181,9 @@ def convert_state_dict(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.
     return state, layout
 
 
-def _extract_state(ckpt, path: str) -> Dict[str, torch.Tensor]:
+def extract_state(ckpt, path: str) -> Dict[str, torch.Tensor]:
+    """The model state dict inside a loaded checkpoint (``model_state``, ``state_dict``,
+    ``model`` or the dict itself when it is a bare state dict)."""
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: expected a dict, got {type(ckpt).__name__}")
     for field in _STATE_FIELDS:
@@ -246,7 +248,7 @@ def load_checkpoint(
     ``unexpected_keys``.
     """
     ckpt = read_checkpoint(path)
-    raw_state = _extract_state(ckpt, path)
+    raw_state = extract_state(ckpt, path)
     bare = raw_state is ckpt
     state, layout = convert_state_dict(raw_state)
     target = unwrap_model(model)
