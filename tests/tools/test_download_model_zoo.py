@@ -7,6 +7,7 @@ import sys
 import pytest
 import yaml
 
+from m3a.config import load_config
 from m3a.utils.model_zoo import DEFAULT_MANIFEST, load_manifest
 from tests.utils.local_http import FileHost
 
@@ -115,3 +116,7 @@ def test_published_manifest_rows():
             assert e.num_classes == (313 if "-v1-" in name else 292)
             assert e.config.startswith(f"configs/Mmit/{e.dataset[-2:]}/")
             assert all(e.published[k] is not None for k in ("top1", "top5", "map"))
+            cfg = load_config(os.path.join(ROOT, e.config))  # the config exists and builds this row
+            assert cfg.MODEL.NUM_CLASSES == e.num_classes and cfg.DATA.MMIT_VERSION == e.dataset[-2:]
+            assert {k: cfg.M3A[k] for k in e.m3a} == e.m3a
+    assert zoo["r2plus1d34-ig65m-k400"].config is None

@@ -10,22 +10,22 @@ import torch
 from m3a.config import load_config
 from m3a.engine.predict import load_model, load_video_views
 from m3a.visualization import gradcam
-from tests.visualization.tiny_setup import load_tool, tiny_run
+from tests.visualization.tiny_setup import class_names, load_tool, tiny_run
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    return tiny_run(str(tmp_path_factory.getbasetemp() / "tiny_zoo"))
+def tiny(tmp_path_factory, tiny_demo_dir):
+    return tiny_run(str(tmp_path_factory.getbasetemp() / "tiny_zoo"), tiny_demo_dir)
 
 
 @pytest.mark.parametrize("variant", ["graph", "fc"])
 def test_maps_match_hand_computation(tiny, variant):
     cfg = load_config(tiny[f"{variant}_cfg"])
     model = load_model(cfg, tiny[f"{variant}_ckpt"])
-    clip = load_video_views(cfg, os.path.join(tiny["data"], "no_audio.mp4"))[:1]
+    clip = load_video_views(cfg, tiny["videos"][2])[:1]
     classes = list(range(cfg.MODEL.NUM_CLASSES))
     cams, scores = gradcam.GradCAM(model)(clip, classes)
-    assert cams.shape == (6, 8, 32, 32)
+    assert cams.shape == (4, 8, 32, 32)
     assert cams.min() >= 0 and cams.max() <= 1
     with torch.no_grad():
         assert torch.allclose(scores, model(clip)[0])
@@ -44,7 +44,7 @@ def test_maps_match_hand_computation(tiny, variant):
         else:  # no positive evidence anywhere: Grad-CAM's map is empty
             want = torch.zeros_like(up)
         assert torch.allclose(cams[c], want, atol=1e-4)
-    assert informative >= 2
+    assert informative >= 1
 
 
 def _fc_scores(model, fmap):
@@ -67,17 +67,17 @@ def test_normalize_and_overlay():
 
 def test_gradcam_tool_writes_png_mp4_and_tensorboard(tiny, tmp_path, capsys):
     tool = load_tool("visualize")
-    video = os.path.join(tiny["data"], "no_audio.mp4")
-    rc = tool.main(["gradcam", "--cfg", tiny["graph_cfg"], "--checkpoint", tiny["graph_ckpt"], "--video", video,
-                    "--classes", "running,3", "--out", str(tmp_path), "--tensorboard", str(tmp_path / "tb")])
+    video = tiny["no_audio"]
+    rc = tool.main(["gradcam", "--cfg", tiny["fc_cfg"], "--checkpoint", tiny["fc_ckpt"], "--video", video,
+                    "--classes", f"{class_names(tiny)[0]},3", "--out", str(tmp_path), "--tensorboard", str(tmp_path / "tb")])
     assert rc == 0, capsys.readouterr().err
-    png = mpimg.imread(tmp_path / "no_audio_gradcam.png")
+    png = mpimg.imread(tmp_path / "test-0003_gradcam.png")
     assert png.shape[:2] == (round(1.7 * 3 * 100), round(1.6 * 8 * 100))  # 3 rows (input + 2 classes) x 8 frames
     assert png[..., :3].std() > 0.05
-    cams = np.load(tmp_path / "no_audio_gradcam.npy")
+    cams = np.load(tmp_path / "test-0003_gradcam.npy")
     assert cams.shape == (2, 8, 32, 32) and cams.min() >= 0 and cams.max() <= 1
-    assert cams[0].max() == 1 and cams[0].std() > 0
-    with av.open(str(tmp_path / "no_audio_gradcam.mp4")) as container:
+    assert any(c.max() == 1 and c.std() > 0 for c in cams)  # at least one informative, non-constant map
+    with av.open(str(tmp_path / "test-0003_gradcam.mp4")) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) == 8 and frames[0].shape == (32, 32 * 3, 3)
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tb"))

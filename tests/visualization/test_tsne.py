@@ -8,12 +8,12 @@ import pytest
 from m3a.config import load_config
 from m3a.engine.predict import load_model
 from m3a.visualization.tsne import embed_2d, layer_titles, node_embeddings
-from tests.visualization.tiny_setup import CLASSES, load_tool, tiny_run
+from tests.visualization.tiny_setup import class_names, load_tool, tiny_run
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    return tiny_run(str(tmp_path_factory.getbasetemp() / "tiny_zoo"))
+def tiny(tmp_path_factory, tiny_demo_dir):
+    return tiny_run(str(tmp_path_factory.getbasetemp() / "tiny_zoo"), tiny_demo_dir)
 
 
 def test_embed_2d_keeps_structure():
@@ -36,7 +36,7 @@ def test_node_embeddings_of_lexicon_learners(tiny):
     model = load_model(cfg, tiny["graph_ckpt"])
     layers = node_embeddings(model)  # no clip feature: the RGB learner is left out
     assert set(layers) == {"AUDIO", "TEXT"}
-    assert [e.shape for e in layers["TEXT"]] == [(6, 12), (6, 16), (6, 64)]
+    assert [e.shape for e in layers["TEXT"]] == [(4, 300), (4, 16), (4, 64)]
     assert layer_titles(3) == ["input", "layer 1", "output"]
     fc = load_model(load_config(tiny["fc_cfg"]), tiny["fc_ckpt"])
     with pytest.raises(ValueError, match="M3A relation head"):
@@ -46,12 +46,12 @@ def test_node_embeddings_of_lexicon_learners(tiny):
 def test_tsne_tool(tiny, tmp_path, capsys):
     tool = load_tool("visualize")
     rc = tool.main(["tsne", "--cfg", tiny["graph_cfg"], "--checkpoint", tiny["graph_ckpt"],
-                    "--video", os.path.join(tiny["data"], "with_audio.mp4"), "--classes", "running,jumping",
+                    "--video", tiny["videos"][0], "--classes", "0,2",
                     "--out", str(tmp_path), "--tensorboard", str(tmp_path / "tb")])
     assert rc == 0, capsys.readouterr().err
     for modality in ("rgb", "audio", "text"):
         img = mpimg.imread(tmp_path / f"tsne_{modality}.png")
         assert img.shape[:2] == (420, 1200) and img[..., :3].std() > 0.02
         with np.load(tmp_path / f"tsne_{modality}.npz") as pts:
-            assert [pts[k].shape for k in pts.files] == [(len(CLASSES), 2)] * 3
+            assert [pts[k].shape for k in pts.files] == [(len(class_names(tiny)), 2)] * 3
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tb"))

@@ -4,6 +4,7 @@ For class c: the gradient of its pre-activation score w.r.t. the last backbone f
 (C, T', H', W') is averaged over (T', H', W') into channel weights w; the map ReLU(sum_k w_k A_k)
 is upsampled (trilinear) over time and space to the clip (T, H, W) and scaled to [0, 1].
 """
+import textwrap
 from fractions import Fraction
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -92,7 +93,7 @@ def save_gradcam_grid(frames: np.ndarray, overlays: Dict[str, np.ndarray], out_p
             ax.set_xticks([])
             ax.set_yticks([])
             if t == 0:
-                ax.set_ylabel(label, fontsize=8)
+                ax.set_ylabel("\n".join(textwrap.wrap(label, 16)), fontsize=7)
             if r == 0:
                 ax.set_title(f"t={t}", fontsize=7)
     if title:
