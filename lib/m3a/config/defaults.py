@@ -204,6 +204,8 @@ _C.DATA.ENSEMBLE_METHOD = "sum"
 _C.DATA.INPUT_FORMAT = "video"
 # How many other videos a training sample tries when its video fails to decode.
 _C.DATA.NUM_RETRIES = 10
+# Frame rate of JPEG frame folders (DATA.INPUT_FORMAT frames): frame i is shown at i / FRAMES_FPS s.
+_C.DATA.FRAMES_FPS = 30
 
 # ---------------------------------------------------------------------------------------------
 # Data loader

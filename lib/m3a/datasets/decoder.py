@@ -1,0 +1,255 @@
+"""Selective video decoding with PyAV and clip sampling on presentation timestamps.
+
+A clip is ``NUM_FRAMES`` samples spaced ``SAMPLING_RATE / TARGET_FPS`` seconds apart. Every sample
+time takes the last decoded frame whose timestamp is at or before it, which resamples any frame
+rate (constant or variable) to ``TARGET_FPS`` from the pts alone. Sample times past the last frame
+take the last frame, and times before the first frame take the first frame: a video shorter than
+one clip is therefore padded by repeating its frames (clamping) instead of failing.
+
+A reader opens the container once, seeks to the keyframe at or before the earliest requested
+time, decodes forward and stops right after the frame that covers the latest requested time.
+Only frames that some sample uses are converted to RGB.
+"""
+import bisect
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import av
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+# Timestamps closer than this (seconds) count as equal when assigning frames to sample times.
+_TIME_EPS = 1e-6
+# Image files recognised in a frame folder.
+_FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+class DecodeError(RuntimeError):
+    """A video that cannot be read; the message names the file and the reason."""
+
+
+@dataclass
+class DecodedFrames:
+    """Distinct decoded frames and, per requested time, the row of ``frames`` that covers it."""
+
+    frames: torch.Tensor  # uint8 (U, H, W, 3)
+    index: torch.Tensor  # int64 (K,), one entry per requested time, in request order
+
+    def gather(self, rows: Optional[Sequence[int]] = None) -> torch.Tensor:
+        """Return the frames of the requested times (all, or the ``rows`` given) as (K, H, W, 3)."""
+        index = self.index if rows is None else self.index[torch.as_tensor(rows)]
+        return self.frames.index_select(0, index)
+
+
+def clip_span(num_frames: int, sampling_rate: int, target_fps: float) -> float:
+    """Return the duration in seconds that one clip covers."""
+    return num_frames * sampling_rate / target_fps
+
+
+def clip_times(start: float, num_frames: int, sampling_rate: int, target_fps: float) -> np.ndarray:
+    """Return the ``num_frames`` sample times (seconds) of a clip starting at ``start``."""
+    return start + np.arange(num_frames, dtype=np.float64) * (sampling_rate / target_fps)
+
+
+def random_clip_start(duration: float, span: float, generator: Optional[torch.Generator] = None) -> float:
+    """Return a uniformly random clip start in ``[0, max(duration - span, 0)]``."""
+    room = max(duration - span, 0.0)
+    return room * float(torch.rand((), generator=generator))
+
+
+def uniform_clip_starts(duration: float, span: float, num_clips: int) -> List[float]:
+    """Return ``num_clips`` evenly spaced starts from the video start to the last full clip.
+
+    One clip is centred; with several, the first starts at 0 and the last ends at the video end
+    (all start at 0 when the video is shorter than one clip).
+    """
+    room = max(duration - span, 0.0)
+    if num_clips == 1:
+        return [room / 2.0]
+    return [room * i / (num_clips - 1) for i in range(num_clips)]
+
+
+def _as_decode_error(path: str, err: BaseException) -> DecodeError:
+    reason = str(err).strip() or type(err).__name__
+    return DecodeError(f"{path}: {reason}")
+
+
+class VideoReader:
+    """One opened video file; decodes the frames covering given times in a single forward pass."""
+
+    def __init__(self, path: str, multi_thread: bool = False):
+        self.path = path
+        if not os.path.isfile(path):
+            raise DecodeError(f"{path}: file not found")
+        if os.path.getsize(path) == 0:
+            raise DecodeError(f"{path}: empty file")
+        try:
+            self._container = av.open(path)
+        except (av.error.FFmpegError, OSError, ValueError) as err:
+            raise _as_decode_error(path, err) from None
+        if not self._container.streams.video:
+            self.close()
+            raise DecodeError(f"{path}: no video stream")
+        self._stream = self._container.streams.video[0]
+        if multi_thread:
+            self._stream.thread_type = "AUTO"
+        self._time_base = self._stream.time_base
+        self._start_pts = self._stream.start_time or 0
+        self._fresh = True
+        # Frames the codec has produced so far (a measure of how selective the decoding was).
+        self.decoded_frames = 0
+        self.duration = self._read_duration()
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the container."""
+        self._container.close()
+
+    def _read_duration(self) -> float:
+        """Return the video duration in seconds from the metadata, or by scanning packets."""
+        if self._stream.duration and self._time_base:
+            return float(self._stream.duration * self._time_base)
+        if self._container.duration:
+            return self._container.duration / av.time_base
+        try:
+            ends = [
+                p.pts + (p.duration or 0)
+                for p in self._container.demux(self._stream)
+                if p.pts is not None
+            ]
+        except (av.error.FFmpegError, OSError) as err:
+            raise _as_decode_error(self.path, err) from None
+        self._seek_start()
+        if not ends:
+            raise DecodeError(f"{self.path}: no video packets")
+        return float((max(ends) - self._start_pts) * self._time_base)
+
+    def _seek_start(self) -> None:
+        self._container.seek(self._start_pts, stream=self._stream, backward=True, any_frame=False)
+
+    def _seek(self, seconds: float) -> None:
+        """Position the demuxer at the keyframe at or before ``seconds`` after the start."""
+        if seconds <= 0:
+            if not self._fresh:
+                self._seek_start()
+            return
+        target = self._start_pts + int(math.floor(seconds / self._time_base))
+        self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+
+    def decode_at(self, times: Sequence[float]) -> DecodedFrames:
+        """Decode the frames covering ``times`` (seconds from the video start) in one pass.
+
+        Raises DecodeError when the file cannot be demuxed or decoded or holds no frames.
+        """
+        times = np.asarray(times, dtype=np.float64)
+        if times.size == 0:
+            raise ValueError("decode_at needs at least one time")
+        order = np.argsort(times, kind="stable")
+        sorted_times = times[order]
+        try:
+            rows = self._decode_sorted(sorted_times, seek=True)
+            if rows is None:  # the seek landed after the first time: decode from the start
+                rows = self._decode_sorted(sorted_times, seek=False)
+        except (av.error.FFmpegError, OSError, ValueError, MemoryError) as err:
+            raise _as_decode_error(self.path, err) from None
+        frames, sorted_index = rows
+        if not frames:
+            raise DecodeError(f"{self.path}: no decodable video frames")
+        index = torch.empty(len(times), dtype=torch.int64)
+        index[torch.from_numpy(order)] = torch.as_tensor(sorted_index, dtype=torch.int64)
+        return DecodedFrames(torch.from_numpy(np.stack(frames)), index)
+
+    def _decode_sorted(self, sorted_times: np.ndarray, seek: bool):
+        """Assign every sorted time its covering frame; None when a seek overshot the first time."""
+        first = float(sorted_times[0])
+        self._seek(first if seek else 0.0)
+        self._fresh = False
+        frames: List[np.ndarray] = []
+        assigned: List[int] = []
+        prev = None
+        prev_time = 0.0
+        step = 1.0 / float(self._stream.average_rate or 30)
+        for frame in self._container.decode(self._stream):
+            self.decoded_frames += 1
+            t = (
+                float((frame.pts - self._start_pts) * self._time_base)
+                if frame.pts is not None
+                else prev_time + step
+            )
+            if prev is None and seek and first > 0 and t > first + _TIME_EPS:
+                return None
+            # Times before this frame belong to the previous frame (or, at the start, to this one).
+            covered = bisect.bisect_left(sorted_times, t - _TIME_EPS, lo=len(assigned))
+            if covered > len(assigned):
+                owner = prev if prev is not None else frame
+                frames.append(owner.to_ndarray(format="rgb24"))
+                assigned.extend([len(frames) - 1] * (covered - len(assigned)))
+            if len(assigned) == len(sorted_times):
+                break
+            prev, prev_time = frame, t
+        if prev is not None and len(assigned) < len(sorted_times):
+            frames.append(prev.to_ndarray(format="rgb24"))
+            assigned.extend([len(frames) - 1] * (len(sorted_times) - len(assigned)))
+        return frames, assigned
+
+
+class FrameFolderReader:
+    """A folder of image frames (sorted by name) played at a fixed frame rate."""
+
+    def __init__(self, path: str, fps: float):
+        self.path = path
+        if not os.path.isdir(path):
+            raise DecodeError(f"{path}: frame folder not found")
+        self._files = sorted(f for f in os.listdir(path) if f.lower().endswith(_FRAME_SUFFIXES))
+        if not self._files:
+            raise DecodeError(f"{path}: no image frames in folder")
+        self._fps = float(fps)
+        self.duration = len(self._files) / self._fps
+
+    def __enter__(self) -> "FrameFolderReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing to release; present for the reader interface."""
+
+    def _load(self, name: str) -> np.ndarray:
+        from PIL import Image, UnidentifiedImageError
+
+        full = os.path.join(self.path, name)
+        try:
+            with Image.open(full) as img:
+                return np.asarray(img.convert("RGB"))
+        except (OSError, UnidentifiedImageError, ValueError) as err:
+            raise _as_decode_error(full, err) from None
+
+    def decode_at(self, times: Sequence[float]) -> DecodedFrames:
+        """Load the frames covering ``times``: frame i spans ``[i / fps, (i + 1) / fps)``."""
+        times = np.asarray(times, dtype=np.float64)
+        wanted = np.clip(np.floor(times * self._fps + _TIME_EPS), 0, len(self._files) - 1)
+        unique, inverse = np.unique(wanted.astype(np.int64), return_inverse=True)
+        frames = [self._load(self._files[i]) for i in unique]
+        if len({f.shape for f in frames}) != 1:
+            raise DecodeError(f"{self.path}: frames of different sizes")
+        return DecodedFrames(
+            torch.from_numpy(np.stack(frames)), torch.from_numpy(inverse.reshape(-1).astype(np.int64))
+        )
+
+
+def open_video(path: str, input_format: str = "video", multi_thread: bool = False, frames_fps: float = 30.0):
+    """Open a video file (``video``) or a frame folder (``frames``) for decoding."""
+    if input_format == "frames":
+        return FrameFolderReader(path, frames_fps)
+    return VideoReader(path, multi_thread=multi_thread)

@@ -1,0 +1,126 @@
+"""Clip transforms on uint8 frames: scale jitter + crop (resizing only the crop region), uniform
+crops, flips and normalisation, with float conversion as late and on as little data as possible.
+
+Input frames are uint8 tensors (T, H, W, 3) as decoded; outputs are float32 (3, T, h, w) clips.
+"""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+
+def _channels_first(frames: torch.Tensor) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (T, 3, H, W) float32 (a copy; the input is untouched)."""
+    return frames.permute(0, 3, 1, 2).float()
+
+
+def resize(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """Bilinearly resize float frames (T, 3, H, W) to ``size`` = (h, w); no-op when equal."""
+    if tuple(frames.shape[-2:]) == tuple(size):
+        return frames
+    return F.interpolate(frames, size=size, mode="bilinear", align_corners=False)
+
+
+def short_side_size(height: int, width: int, short: int) -> Tuple[int, int]:
+    """Return (h, w) with the short side equal to ``short`` and the aspect ratio kept."""
+    if height <= width:
+        return short, max(1, int(round(width * short / height)))
+    return max(1, int(round(height * short / width))), short
+
+
+def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Map [0, 255] float frames (T, 3, H, W) to ``(x / 255 - mean) / std`` in place."""
+    scale = torch.tensor([1.0 / (255.0 * s) for s in std], dtype=frames.dtype).view(1, 3, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(mean, std)], dtype=frames.dtype).view(1, 3, 1, 1)
+    return frames.mul_(scale).add_(shift)
+
+
+def crop_region(
+    height: int, width: int, scale_short: int, crop: int, position: Optional[Tuple[float, float]]
+) -> Tuple[int, int, int, int]:
+    """Return the source box (y, x, h, w) that becomes a ``crop`` square after scaling the short
+    side to ``scale_short``; ``position`` = (fy, fx) in [0, 1] places it (None = centre)."""
+    ratio = min(height, width) / float(max(scale_short, crop))
+    box_h = min(height, max(1, int(round(crop * ratio))))
+    box_w = min(width, max(1, int(round(crop * ratio))))
+    fy, fx = position if position is not None else (0.5, 0.5)
+    y = int(round((height - box_h) * fy))
+    x = int(round((width - box_w) * fx))
+    return y, x, box_h, box_w
+
+
+def scale_crop_clip(
+    frames: torch.Tensor,
+    scale_short: int,
+    crop: int,
+    position: Optional[Tuple[float, float]],
+    flip: bool,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> torch.Tensor:
+    """Scale (short side ``scale_short``), crop ``crop`` x ``crop``, flip and normalise a clip.
+
+    Only the source box that maps onto the crop is converted to float and resized.
+    ``frames`` is uint8 (T, H, W, 3); returns float32 (3, T, crop, crop).
+    """
+    _, height, width, _ = frames.shape
+    y, x, box_h, box_w = crop_region(height, width, scale_short, crop, position)
+    region = _channels_first(frames[:, y : y + box_h, x : x + box_w])
+    region = resize(region, (crop, crop))
+    if flip:
+        region = region.flip(-1)
+    return normalize(region, mean, std).permute(1, 0, 2, 3).contiguous()
+
+
+def random_scale_crop_clip(
+    frames: torch.Tensor,
+    jitter: Sequence[int],
+    crop: int,
+    random_flip: bool,
+    mean: Sequence[float],
+    std: Sequence[float],
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
+    """Training transform: random short side in ``jitter`` (inclusive), random crop, random flip."""
+    low, high = int(jitter[0]), int(jitter[-1])
+    scale_short = int(torch.randint(low, high + 1, (), generator=generator))
+    fy, fx = torch.rand(2, generator=generator).tolist()
+    flip = bool(random_flip) and bool(torch.rand((), generator=generator) < 0.5)
+    return scale_crop_clip(frames, scale_short, crop, (fy, fx), flip, mean, std)
+
+
+def uniform_crop_offsets(height: int, width: int, size: int, num_crops: int) -> List[Tuple[int, int]]:
+    """Return (y, x) of ``num_crops`` (1 or 3) ``size`` squares: centre, or left/centre/right
+    along the long side (top/centre/bottom for portrait frames)."""
+    centre = ((height - size) // 2, (width - size) // 2)
+    if num_crops == 1:
+        return [centre]
+    if num_crops != 3:
+        raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
+    if width >= height:
+        return [(centre[0], 0), centre, (centre[0], width - size)]
+    return [(0, centre[1]), centre, (height - size, centre[1])]
+
+
+def prepare_test_frames(frames: torch.Tensor, size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Scale uint8 frames (U, H, W, 3) to short side ``size`` and normalise: float (U, 3, h, w).
+
+    Each frame is processed independently, so scaling a set of frames once and slicing it gives
+    exactly the frames that scaling each clip on its own would give.
+    """
+    _, height, width, _ = frames.shape
+    scaled = resize(_channels_first(frames), short_side_size(height, width, size))
+    return normalize(scaled, mean, std)
+
+
+def test_views(prepared: torch.Tensor, clip_rows: Sequence[torch.Tensor], size: int, num_crops: int) -> torch.Tensor:
+    """Cut views from prepared frames (U, 3, h, w): for every clip (rows into ``prepared``) and
+    every crop, a (3, T, size, size) view; returns (clips * crops, 3, T, size, size), clip-major."""
+    height, width = prepared.shape[-2:]
+    offsets = uniform_crop_offsets(height, width, size, num_crops)
+    views = []
+    for rows in clip_rows:
+        clip = prepared.index_select(0, rows).permute(1, 0, 2, 3)  # (3, T, h, w)
+        for y, x in offsets:
+            views.append(clip[:, :, y : y + size, x : x + size])
+    return torch.stack(views)

@@ -1,0 +1,190 @@
+"""Video datasets over list files (M-MiT, Charades-style, Kinetics-style) behind a registry.
+
+Item contract:
+
+- ``train`` / ``val``: ``(frames, label, index, meta)``; frames float32 (3, T, crop, crop),
+  label float32 multi-hot (N,) or int64 scalar, index the entry actually returned, meta
+  ``{"failed": [paths replaced for this sample]}``. Train: random clip, short side random in
+  DATA.TRAIN_JITTER_SCALES, random TRAIN_CROP_SIZE crop, random flip (DATA.RANDOM_FLIP). Val: one
+  random clip, short side DATA.TRAIN_JITTER_SCALES[0], centre TRAIN_CROP_SIZE crop, no flip (same
+  input size as training).
+- ``test``: ``(views, label, index, ok)``; views float32 (V, 3, T, S, S), V = NUM_ENSEMBLE_VIEWS x
+  NUM_SPATIAL_CROPS, clip-major, all cut from one decoding pass; a failed video gives zero views
+  and ``ok = False`` and is never replaced.
+
+A training/val video that fails to decode is logged (logging.warning naming the file) and replaced
+by a random other entry, up to DATA.NUM_RETRIES times; the replaced paths travel in
+``meta["failed"]`` so the engine can count them per epoch (the dataset keeps no counter, since
+it lives in loader worker processes).
+"""
+import logging
+import os
+from typing import List, Tuple
+
+import torch
+from fvcore.common.config import CfgNode
+from fvcore.common.registry import Registry
+
+from m3a.datasets import decoder, transform
+from m3a.datasets.video_list import VideoEntry, read_video_list
+
+logger = logging.getLogger(__name__)
+
+DATASET_REGISTRY = Registry("DATASET")
+DATASET_REGISTRY.__doc__ = "Datasets by name; each entry is called as fn(cfg, split)."
+
+SPLITS = ("train", "val", "test")
+
+
+def resolve_path(path: str, cfg: CfgNode) -> str:
+    """Resolve a list path against DATA.PATH_PREFIX when set, else against DATA.PATH_TO_DATA_DIR."""
+    if os.path.isabs(path):
+        return path
+    return os.path.join(cfg.DATA.PATH_PREFIX or cfg.DATA.PATH_TO_DATA_DIR, path)
+
+
+class VideoDataset(torch.utils.data.Dataset):
+    """Clips (train/val) or multi-view stacks (test) of the videos of one list file."""
+
+    def __init__(self, cfg: CfgNode, split: str, list_path: str, separator: str, list_multi_label: bool):
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got '{split}'")
+        self.cfg = cfg
+        self.split = split
+        self.list_path = list_path
+        self.num_classes = cfg.MODEL.NUM_CLASSES
+        self.multi_label = cfg.DATA.MULTI_LABEL
+        self.entries: List[VideoEntry] = read_video_list(
+            list_path, separator, num_classes=self.num_classes, multi_label=list_multi_label
+        )
+        if not self.entries:
+            raise ValueError(f"{list_path}: the list holds no videos")
+        if not self.multi_label:
+            for number, entry in enumerate(self.entries, start=1):
+                if len(entry.labels) != 1:
+                    raise ValueError(
+                        f"{list_path}: entry {number} ('{entry.path}') has {len(entry.labels)} "
+                        "labels but DATA.MULTI_LABEL is False"
+                    )
+        self.paths = [resolve_path(e.path, cfg) for e in self.entries]
+        data = cfg.DATA
+        self._span = decoder.clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+        logger.info("%s %s: %d videos from %s", type(self).__name__, split, len(self), list_path)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def label(self, index: int) -> torch.Tensor:
+        """Return the target of entry ``index``: multi-hot float32 (N,) or an int64 scalar."""
+        labels = self.entries[index].labels
+        if self.multi_label:
+            target = torch.zeros(self.num_classes, dtype=torch.float32)
+            target[list(labels)] = 1.0
+            return target
+        return torch.tensor(labels[0], dtype=torch.int64)
+
+    def _open(self, path: str):
+        data = self.cfg.DATA
+        return decoder.open_video(
+            path,
+            input_format=data.INPUT_FORMAT,
+            multi_thread=self.cfg.DATA_LOADER.ENABLE_MULTI_THREAD_DECODE,
+            frames_fps=data.FRAMES_FPS,
+        )
+
+    def load_clip(self, path: str) -> torch.Tensor:
+        """Decode one random clip of ``path`` and transform it for the split (train or val)."""
+        data = self.cfg.DATA
+        with self._open(path) as reader:
+            start = decoder.random_clip_start(reader.duration, self._span)
+            times = decoder.clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+            frames = reader.decode_at(times).gather()
+        if self.split == "train":
+            return transform.random_scale_crop_clip(
+                frames, data.TRAIN_JITTER_SCALES, data.TRAIN_CROP_SIZE, data.RANDOM_FLIP, data.MEAN, data.STD
+            )
+        return transform.scale_crop_clip(
+            frames, data.TRAIN_JITTER_SCALES[0], data.TRAIN_CROP_SIZE, None, False, data.MEAN, data.STD
+        )
+
+    def test_clip_times(self, duration: float) -> List:
+        """Return the sample times of the NUM_ENSEMBLE_VIEWS uniformly spaced test clips."""
+        data = self.cfg.DATA
+        starts = decoder.uniform_clip_starts(duration, self._span, self.cfg.TEST.NUM_ENSEMBLE_VIEWS)
+        return [decoder.clip_times(s, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS) for s in starts]
+
+    def load_views(self, path: str) -> torch.Tensor:
+        """Decode the frames of all test clips of ``path`` once and cut every view from them."""
+        data, test = self.cfg.DATA, self.cfg.TEST
+        with self._open(path) as reader:
+            clips = self.test_clip_times(reader.duration)
+            decoded = reader.decode_at([t for clip in clips for t in clip])
+        prepared = transform.prepare_test_frames(decoded.frames, data.TEST_CROP_SIZE, data.MEAN, data.STD)
+        clip_rows = decoded.index.view(len(clips), data.NUM_FRAMES)
+        return transform.test_views(prepared, clip_rows, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS)
+
+    def _empty_views(self) -> torch.Tensor:
+        data, test = self.cfg.DATA, self.cfg.TEST
+        views = test.NUM_ENSEMBLE_VIEWS * test.NUM_SPATIAL_CROPS
+        size = data.TEST_CROP_SIZE
+        return torch.zeros(views, 3, data.NUM_FRAMES, size, size)
+
+    def __getitem__(self, index: int) -> Tuple:
+        if self.split == "test":
+            return self._test_item(index)
+        return self._train_item(index)
+
+    def _test_item(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, int, bool]:
+        path = self.paths[index]
+        try:
+            return self.load_views(path), self.label(index), index, True
+        except decoder.DecodeError as err:
+            logger.warning("test video failed, scored as missing: %s", err)
+            return self._empty_views(), self.label(index), index, False
+
+    def _train_item(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, int, dict]:
+        failed: List[str] = []
+        for _ in range(self.cfg.DATA.NUM_RETRIES + 1):
+            path = self.paths[index]
+            try:
+                return self.load_clip(path), self.label(index), index, {"failed": failed}
+            except decoder.DecodeError as err:
+                logger.warning("%s video failed, replaced by another: %s", self.split, err)
+                failed.append(path)
+                index = int(torch.randint(len(self), ()))
+        raise decoder.DecodeError(
+            f"{len(failed)} videos in a row failed to decode (DATA.NUM_RETRIES = "
+            f"{self.cfg.DATA.NUM_RETRIES}); last: {failed[-1]}"
+        )
+
+
+def _list_path(cfg: CfgNode, name: str) -> str:
+    return os.path.join(cfg.DATA.PATH_TO_DATA_DIR, name)
+
+
+@DATASET_REGISTRY.register()
+def mmit(cfg: CfgNode, split: str) -> VideoDataset:
+    """M-MiT: ``{split}-{DATA.MMIT_VERSION}.csv``, ``path,label[,label...]`` (DATA.PATH_LABEL_SEPARATOR)."""
+    path = _list_path(cfg, f"{split}-{cfg.DATA.MMIT_VERSION}.csv")
+    return VideoDataset(cfg, split, path, cfg.DATA.PATH_LABEL_SEPARATOR, cfg.DATA.MULTI_LABEL)
+
+
+@DATASET_REGISTRY.register()
+def charades(cfg: CfgNode, split: str) -> VideoDataset:
+    """Charades-style multi-label list ``{split}.csv``: ``path,label[,label...]``."""
+    if not cfg.DATA.MULTI_LABEL:
+        raise ValueError("the charades dataset is multi-label: set DATA.MULTI_LABEL True")
+    path = _list_path(cfg, f"{split}.csv")
+    return VideoDataset(cfg, split, path, cfg.DATA.PATH_LABEL_SEPARATOR, True)
+
+
+@DATASET_REGISTRY.register()
+def kinetics(cfg: CfgNode, split: str) -> VideoDataset:
+    """Kinetics-style single-label list ``{split}.csv``: ``path label`` (whitespace-separated)."""
+    path = _list_path(cfg, f"{split}.csv")
+    return VideoDataset(cfg, split, path, " ", False)
+
+
+def build_dataset(name: str, cfg: CfgNode, split: str) -> torch.utils.data.Dataset:
+    """Build the registered dataset ``name`` (mmit, charades, kinetics) for ``split``."""
+    return DATASET_REGISTRY.get(name.lower())(cfg, split)
