@@ -159,21 +159,22 @@ def _write_per_class_ap(cfg: CfgNode, scores: np.ndarray, labels: np.ndarray) ->
 def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Dict]:
     """Multi-view test of a checkpoint (or ``trained_model``); return the metrics (rank 0)."""
     from m3a.datasets.loader import construct_loader
-    from m3a.models import build_model
-    from m3a.utils import checkpoint as cu
 
     set_seed(cfg.RNG_SEED)
     setup_logging(cfg.OUTPUT_DIR)
     device = du.get_device(cfg)
+    loader = construct_loader(cfg, "test")
     checkpoint = resolve_test_checkpoint(cfg, trained_model)
     if checkpoint is None:
         model = trained_model
         logger.info("testing the model trained in this run")
     else:
+        from m3a.models import build_model
+        from m3a.utils import checkpoint as cu
+
         model = build_model(cfg, device)
         cu.load_checkpoint(checkpoint, model)
         logger.info("testing checkpoint %s", checkpoint)
-    loader = construct_loader(cfg, "test")
     results = run_multiview_inference(loader, model, cfg, device)
     summary = None
     if du.is_master_proc():

@@ -2,12 +2,11 @@
 import datetime
 import itertools
 import logging
-import math
 import os
 import random
 import sys
 import time
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List
 
 import numpy as np
 import torch
@@ -254,13 +253,15 @@ def _is_epoch(cur_epoch: int, period: int, max_epoch: int) -> bool:
 def train(cfg: CfgNode) -> nn.Module:
     """Train the model described by ``cfg``; return the trained (unwrapped) model."""
     from m3a.datasets.loader import construct_loader, shuffle_dataset
-    from m3a.utils import checkpoint as cu
 
     set_seed(cfg.RNG_SEED)
     setup_logging(cfg.OUTPUT_DIR)
     device = du.get_device(cfg)
     logger.info("training on %s, %d process(es); config:\n%s", device, du.get_world_size(), cfg)
 
+    # Loaders first: a missing or malformed list fails before any model is built.
+    train_loader = construct_loader(cfg, "train")
+    val_loader = construct_loader(cfg, "val") if cfg.TRAIN.EVAL_PERIOD > 0 else None
     model = build_model_for_training(cfg, device)
     if cfg.LOG_MODEL_INFO and du.is_master_proc():
         from m3a.models.model_info import log_model_info
@@ -269,9 +270,6 @@ def train(cfg: CfgNode) -> nn.Module:
     optimizer = construct_optimizer(model, cfg)
     scaler = amp.build_grad_scaler(cfg, device)
     start_epoch = _load_training_state(cfg, model, optimizer, scaler)
-
-    train_loader = construct_loader(cfg, "train")
-    val_loader = construct_loader(cfg, "val") if cfg.TRAIN.EVAL_PERIOD > 0 else None
     loss_fn = get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean")
     if du.get_world_size() > 1:
         ids = [device] if device.type == "cuda" else None
@@ -291,6 +289,8 @@ def train(cfg: CfgNode) -> nn.Module:
             calculate_precise_bn(train_loader, model, cfg.BN.NUM_BATCHES_PRECISE, device)
         if is_ckpt:
             if du.is_master_proc():
+                from m3a.utils import checkpoint as cu
+
                 path = cu.save_checkpoint(cfg.OUTPUT_DIR, model, optimizer, scaler, cur_epoch, cfg)
                 logger.info("saved checkpoint %s", path)
             du.synchronize()
