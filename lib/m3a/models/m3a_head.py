@@ -1,0 +1,186 @@
+"""The M3A head (Eq. 3 of the paper): per-modality relation learners joined by SUM or CROSS.
+
+Published names: ``m3a_head.m3a_joint_learning.multi_modal.<MODALITY>.relation_learner.*`` and
+``...multi_modal.CROSS_FUSION.relation_x_fusion.*``. The adjacency and lexicon tensors are
+non-persistent buffers: they follow the model's device but are not part of the state dict.
+"""
+import random
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+from fvcore.common.config import CfgNode
+
+from m3a.models.heads import head_activation, head_pool
+from m3a.models.node_features import AudioBank, modal_list, seeded_draw
+from m3a.models.relation_learner import CrossFusion, RelationLearner, normalize_adjacency
+
+
+def learner_dims(cfg: CfgNode, modality: str, feature_dim: int) -> tuple:
+    """(node input width, output width) of a modality's learner; RGB outputs N scores/node."""
+    m3a = cfg.M3A
+    dim_in = {
+        "RGB": feature_dim,
+        "AUDIO": m3a.AUDIO_VEC_SIZE,
+        "TEXT": m3a.TEXT_VEC_SIZE,
+        "AUDIOTEXT": m3a.AUDIO_VEC_SIZE + m3a.TEXT_VEC_SIZE,
+    }[modality]
+    dim_out = cfg.MODEL.NUM_CLASSES if modality == "RGB" else feature_dim
+    return dim_in, dim_out
+
+
+class M3AJointLearning(nn.Module):
+    """Relation learners of every modality and their join into per-class scores (B, N).
+
+    SUM: Z = mean_nodes(G_v(broadcast X)) + sum_m X . G_m(X_m)^T (DESIGN.md section 1).
+    CROSS: the first modality's tokens query the second's (keys) and third's (values; the second
+    when only two) in one cross-attention layer; Linear(dim_q -> C) per node; per-node dot with X.
+    """
+
+    def __init__(self, cfg: CfgNode, feature_dim: int, inputs: Dict[str, object]) -> None:
+        super().__init__()
+        m3a = cfg.M3A
+        self.mode, self.joint = m3a.MODE, m3a.MODAL_JOINT_TYPE
+        self.modalities = modal_list(cfg)
+        self.num_classes = cfg.MODEL.NUM_CLASSES
+        cross = self.joint == "CROSS"
+        self.multi_modal = nn.ModuleDict()
+        dims_in = []
+        for modality in self.modalities:
+            dim_in, dim_out = learner_dims(cfg, modality, feature_dim)
+            dims_in.append(dim_in)
+            self.multi_modal[modality] = RelationLearner(
+                m3a.MODE, m3a.NLAYERS, dim_in, m3a.HIDDEN_LAYER, dim_out, m3a.TRSFMR_NHEAD,
+                m3a.TRSFMR_SIMPLIFIED, m3a.TRSFMR_POS_ENCODE, cross,
+            )
+        if cross:
+            dim_v = dims_in[2] if len(dims_in) == 3 else dims_in[1]
+            self.multi_modal["CROSS_FUSION"] = CrossFusion(
+                dims_in[0], dims_in[1], dim_v, feature_dim, m3a.TRSFMR_NHEAD
+            )
+        self._register_inputs(cfg, inputs)
+
+    def _register_inputs(self, cfg: CfgNode, inputs: Dict[str, object]) -> None:
+        m3a = cfg.M3A
+        if "psi" in inputs:
+            adj = normalize_adjacency(inputs["psi"], m3a.GRAPH_THRESHOLD, m3a.GRAPH_REWEIGHT)
+            self.register_buffer("adj_hat", adj, persistent=False)
+        else:
+            self.adj_hat = None
+        if "text" in inputs:
+            text = torch.as_tensor(inputs["text"], dtype=torch.float32)
+            self.register_buffer("text_lexicon", text, persistent=False)
+        self.audio_sampling = m3a.AUDIO_SAMPLING
+        self.synonym_size = m3a.AUDIO_SYNONYM_SIZE
+        self._audio_bank = None
+        if "audio" in inputs:
+            bank = AudioBank(inputs["audio"], m3a.AUDIO_VEC_SIZE, inputs.get("audio_path", ""))
+            self._audio_bank = bank
+            self.register_buffer("audio_features", bank.bank, persistent=False)
+            fixed = seeded_draw(bank, cfg.RNG_SEED, self.synonym_size)
+            self.register_buffer("audio_fixed_index", fixed, persistent=False)
+            # Stream of fresh draws for AUDIO_SAMPLING random (training only).
+            self._audio_rng = random.Random(cfg.RNG_SEED)
+
+    def audio_nodes(self) -> torch.Tensor:
+        """Audio node features (N, P): the fixed draw, or a fresh one per training forward."""
+        index = self.audio_fixed_index
+        if self.audio_sampling == "random" and self.training:
+            index = self._audio_bank.draw(self._audio_rng, self.synonym_size).to(index.device)
+        return self.audio_features[index]
+
+    def node_inputs(self, modality: str, x: Optional[torch.Tensor]) -> torch.Tensor:
+        """Input node features: (B, N, C) broadcast of X for RGB, (N, D) lexicon rows otherwise."""
+        if modality == "RGB":
+            return x.unsqueeze(1).expand(x.shape[0], self.num_classes, x.shape[1])
+        if modality == "AUDIO":
+            return self.audio_nodes()
+        if modality == "TEXT":
+            return self.text_lexicon
+        return torch.cat([self.audio_nodes(), self.text_lexicon], dim=1)
+
+    def _run_learner(self, modality: str, x: Optional[torch.Tensor]) -> List[torch.Tensor]:
+        nodes = self.node_inputs(modality, x).to(self.dtype_of(modality))
+        if self.mode == "TRSFMR" and nodes.dim() == 2:
+            outs = self.multi_modal[modality].forward_layers(nodes.unsqueeze(0))
+            return [o.squeeze(0) for o in outs]
+        return self.multi_modal[modality].forward_layers(nodes, self.adj_hat)
+
+    def dtype_of(self, modality: str) -> torch.dtype:
+        """Parameter dtype of a modality's learner."""
+        return next(self.multi_modal[modality].parameters()).dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-class scores (B, N) from pooled clip features ``x`` (B, C)."""
+        outs = [self._run_learner(m, x)[-1] for m in self.modalities]
+        if self.joint == "CROSS":
+            q, k = outs[0], outs[1]
+            v = outs[2] if len(outs) == 3 else outs[1]
+            fused = self.multi_modal["CROSS_FUSION"](*self._batch_tokens(q, k, v))
+            return torch.matmul(fused, x.unsqueeze(-1)).squeeze(-1)
+        scores = []
+        for modality, out in zip(self.modalities, outs):
+            if modality == "RGB":
+                scores.append(out.mean(1))
+            else:
+                scores.append(torch.matmul(x, out.t()))
+        return torch.stack(scores).sum(0)
+
+    @staticmethod
+    def _batch_tokens(*tokens: torch.Tensor) -> List[torch.Tensor]:
+        """Give every token set a batch dim; lexicon sets (N, D) broadcast to the clip batch."""
+        batch = max(t.shape[0] if t.dim() == 3 else 1 for t in tokens)
+        return [
+            (t if t.dim() == 3 else t.unsqueeze(0)).expand(batch, -1, -1) for t in tokens
+        ]
+
+    @torch.no_grad()
+    def node_embeddings(self, features: Optional[torch.Tensor] = None) -> Dict[str, List[torch.Tensor]]:
+        """Per-layer node embeddings {modality: [input, layer 1, ..., output]} of (N, D) tensors.
+
+        Lexicon modalities need no input; RGB (and, with CROSS, the fusion, as
+        ``CROSS_FUSION: [cross-attention output, per-node output]``) need ``features``, the pooled
+        clip feature (C,) or (1, C) of one clip, and are left out without it.
+        """
+        x = None if features is None else features.reshape(1, -1)
+        result: Dict[str, List[torch.Tensor]] = {}
+        for modality in self.modalities:
+            if modality == "RGB" and x is None:
+                continue
+            outs = self._run_learner(modality, x)
+            result[modality] = [o.reshape(o.shape[-2], o.shape[-1]) for o in outs]
+        if self.joint == "CROSS" and all(m in result for m in self.modalities):
+            last = [result[m][-1] for m in self.modalities]
+            v = last[2] if len(last) == 3 else last[1]
+            mids = self.multi_modal["CROSS_FUSION"].forward_layers(*self._batch_tokens(last[0], last[1], v))
+            result["CROSS_FUSION"] = [m[0] for m in mids]
+        return result
+
+
+class M3AHead(nn.Module):
+    """Pool the last feature map, join the relation learners' scores, activate at eval.
+
+    Training returns logits (B, N); eval returns ``MODEL.HEAD_ACT`` of the scores of the
+    (T, H, W)-averaged pooled features.
+    """
+
+    def __init__(
+        self, cfg: CfgNode, feature_dim: int, pool_size: tuple, inputs: Dict[str, object]
+    ) -> None:
+        super().__init__()
+        self.pool_size = pool_size
+        self.m3a_joint_learning = M3AJointLearning(cfg, feature_dim, inputs)
+        self.act = head_activation(cfg.MODEL.HEAD_ACT, dim=1)
+
+    def pooled(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """Pooled clip features (B, C) of a feature map (B, C, T, H, W)."""
+        return head_pool(feature_map, self.pool_size).mean(dim=(2, 3, 4))
+
+    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """Scores (B, N): logits in training, activated at eval."""
+        scores = self.m3a_joint_learning(self.pooled(feature_map))
+        return scores if self.training else self.act(scores)
+
+    def node_embeddings(self, features: Optional[torch.Tensor] = None) -> Dict[str, List[torch.Tensor]]:
+        """See :meth:`M3AJointLearning.node_embeddings`."""
+        return self.m3a_joint_learning.node_embeddings(features)
