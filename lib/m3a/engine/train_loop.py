@@ -231,16 +231,13 @@ def _load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> i
 
 
 def build_model_for_training(cfg: CfgNode, device: torch.device) -> nn.Module:
-    """Build the model on ``device`` (sync-BN under multi-process GPU runs)."""
+    """Build the model on ``device``; sync-BN (converted by the builder) needs CUDA under DDP."""
+    from m3a.config.loading import ConfigError
     from m3a.models import build_model
 
-    model = build_model(cfg, device)
-    if cfg.BN.NORM_TYPE == "sync_batchnorm" and du.get_world_size() > 1:
-        if device.type == "cuda":
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        else:
-            logger.warning("BN.NORM_TYPE sync_batchnorm needs CUDA; using per-process BatchNorm on CPU")
-    return model
+    if cfg.BN.NORM_TYPE == "sync_batchnorm" and du.get_world_size() > 1 and device.type != "cuda":
+        raise ConfigError("BN.NORM_TYPE sync_batchnorm needs GPUs; use BN.NORM_TYPE batchnorm on CPU")
+    return build_model(cfg, device)
 
 
 def _is_epoch(cur_epoch: int, period: int, max_epoch: int) -> bool:
@@ -263,10 +260,6 @@ def train(cfg: CfgNode) -> nn.Module:
     train_loader = construct_loader(cfg, "train")
     val_loader = construct_loader(cfg, "val") if cfg.TRAIN.EVAL_PERIOD > 0 else None
     model = build_model_for_training(cfg, device)
-    if cfg.LOG_MODEL_INFO and du.is_master_proc():
-        from m3a.models.model_info import log_model_info
-
-        log_model_info(model, cfg)
     optimizer = construct_optimizer(model, cfg)
     scaler = amp.build_grad_scaler(cfg, device)
     start_epoch = _load_training_state(cfg, model, optimizer, scaler)
