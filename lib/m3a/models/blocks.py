@@ -8,11 +8,17 @@ from typing import Callable, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils import skip_init
 
 Triple = Tuple[int, int, int]
 
 # How the k x k x k convolutions of a block are built, per MODEL.ARCH.
 CONV_KINDS = {"r2plus1d": "2plus1d", "r3d": "3d", "i3d": "3d", "ir_csn": "depthwise"}
+
+
+def conv3d(*args, **kwargs) -> nn.Conv3d:
+    """nn.Conv3d with uninitialised weights (the backbone initialises every conv afterwards)."""
+    return skip_init(nn.Conv3d, *args, **kwargs)
 
 
 def factorised_width(dim_in: int, dim_out: int, kernel: Triple) -> int:
@@ -33,22 +39,22 @@ def add_conv(
     pad = tuple(k // 2 for k in kernel)
     if kind == "2plus1d":
         mid = factorised_width(dim_in, dim_out, kernel)
-        block[f"conv{idx}_middle"] = nn.Conv3d(
+        block[f"conv{idx}_middle"] = conv3d(
             dim_in, mid, (1, kernel[1], kernel[2]), (1, stride[1], stride[2]),
             (0, pad[1], pad[2]), bias=False,
         )
         block[f"bn{idx}_middle"] = norm(mid)
-        block[f"conv{idx}"] = nn.Conv3d(
+        block[f"conv{idx}"] = conv3d(
             mid, dim_out, (kernel[0], 1, 1), (stride[0], 1, 1), (pad[0], 0, 0), bias=False
         )
     elif kind == "depthwise":
         if dim_in != dim_out:
             raise ValueError(f"a depthwise convolution needs equal widths, got {dim_in}->{dim_out}")
-        block[f"conv{idx}"] = nn.Conv3d(
+        block[f"conv{idx}"] = conv3d(
             dim_in, dim_out, kernel, stride, pad, groups=dim_in, bias=False
         )
     elif kind == "3d":
-        block[f"conv{idx}"] = nn.Conv3d(dim_in, dim_out, kernel, stride, pad, bias=False)
+        block[f"conv{idx}"] = conv3d(dim_in, dim_out, kernel, stride, pad, bias=False)
     else:
         raise ValueError(f"unknown convolution kind '{kind}'")
 
@@ -74,8 +80,8 @@ class SqueezeExcitation(nn.Module):
     def __init__(self, dim: int, ratio: float) -> None:
         super().__init__()
         hidden = se_width(dim, ratio)
-        self.fc1 = nn.Conv3d(dim, hidden, 1, bias=True)
-        self.fc2 = nn.Conv3d(hidden, dim, 1, bias=True)
+        self.fc1 = conv3d(dim, hidden, 1, bias=True)
+        self.fc2 = conv3d(hidden, dim, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Rescale the channels of ``x`` by gates computed from its global average."""
@@ -89,7 +95,7 @@ class _ResidualBlock(nn.Module):
 
     def _add_shortcut(self, dim_in: int, dim_out: int, stride: Triple, norm) -> None:
         if dim_in != dim_out or stride != (1, 1, 1):
-            self.block["shortcut"] = nn.Conv3d(dim_in, dim_out, 1, stride, bias=False)
+            self.block["shortcut"] = conv3d(dim_in, dim_out, 1, stride, bias=False)
             self.block["shortcut_bn"] = norm(dim_out)
 
     def _add_se(self, dim_out: int, se_ratio: float) -> None:

@@ -3,6 +3,8 @@ from typing import Callable, List, Tuple
 
 import torch.nn as nn
 
+from m3a.models.blocks import conv3d
+
 # Width of the (2+1)D stem's middle layer at the published base width 64.
 R2PLUS1D_STEM_MIDDLE = 45
 
@@ -19,10 +21,10 @@ def build_stem(
     if arch == "r2plus1d":
         mid = max(1, round(R2PLUS1D_STEM_MIDDLE * width / 64))
         return [
-            ("conv1_middle", nn.Conv3d(3, mid, (1, 7, 7), (1, 2, 2), (0, 3, 3), bias=False)),
+            ("conv1_middle", conv3d(3, mid, (1, 7, 7), (1, 2, 2), (0, 3, 3), bias=False)),
             ("bn1_middle", norm(mid)),
             ("relu1_middle", nn.ReLU(inplace=True)),
-            ("conv1", nn.Conv3d(mid, width, (3, 1, 1), (1, 1, 1), (1, 0, 0), bias=False)),
+            ("conv1", conv3d(mid, width, (3, 1, 1), (1, 1, 1), (1, 0, 0), bias=False)),
             ("bn1", norm(width)),
             ("relu1", nn.ReLU(inplace=True)),
         ]
@@ -30,7 +32,7 @@ def build_stem(
         raise ValueError(f"unknown MODEL.ARCH '{arch}'")
     kt = 5 if arch == "i3d" else 3
     layers = [
-        ("conv1", nn.Conv3d(3, width, (kt, 7, 7), (1, 2, 2), (kt // 2, 3, 3), bias=False)),
+        ("conv1", conv3d(3, width, (kt, 7, 7), (1, 2, 2), (kt // 2, 3, 3), bias=False)),
         ("bn1", norm(width)),
         ("relu1", nn.ReLU(inplace=True)),
     ]
