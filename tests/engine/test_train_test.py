@@ -44,7 +44,7 @@ def test_train_then_test_writes_everything(tiny_data, tmp_path):
     last = cu.get_last_checkpoint(out)
     model = build_model(cfg)
     state = cu.load_checkpoint(last, model)
-    assert state["epoch"] == 3  # 0-based index of the last completed epoch
+    assert state["epoch"] == 4 and last.endswith("checkpoint_epoch_00004.pyth")  # epochs completed
     saved = torch.load(last, map_location="cpu", weights_only=True)["model_state"]
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, saved[key])

@@ -75,7 +75,7 @@ def resolve_test_checkpoint(cfg: CfgNode, trained_model: Optional[nn.Module]) ->
         if not os.path.isfile(cfg.TEST.CHECKPOINT_FILE_PATH):
             raise FileNotFoundError(f"TEST.CHECKPOINT_FILE_PATH not found: {cfg.TEST.CHECKPOINT_FILE_PATH}")
         return cfg.TEST.CHECKPOINT_FILE_PATH
-    last = cu.get_last_checkpoint(cfg.OUTPUT_DIR) if cu.has_checkpoint(cfg.OUTPUT_DIR) else None
+    last = cu.get_last_checkpoint(cfg.OUTPUT_DIR)
     if last is not None:
         return last
     if trained_model is not None:

@@ -207,15 +207,20 @@ def calculate_precise_bn(loader, model: nn.Module, num_batches: int, device: tor
 
 
 def _load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> int:
-    """Resume or initialise from a checkpoint; return the first epoch (0-based) to train."""
+    """Resume or initialise from a checkpoint; return the first epoch (0-based) to train.
+
+    A checkpoint's ``epoch`` is the number of epochs completed when it was saved (the file
+    ``checkpoint_epoch_00003.pyth`` holds the model after 3 epochs), so training continues at
+    that 0-based epoch index.
+    """
     from m3a.utils import checkpoint as cu
 
-    if cfg.TRAIN.AUTO_RESUME and cu.has_checkpoint(cfg.OUTPUT_DIR):
+    if cfg.TRAIN.AUTO_RESUME:
         last = cu.get_last_checkpoint(cfg.OUTPUT_DIR)
         if last is not None:
             state = cu.load_checkpoint(last, model, optimizer, scaler)
-            logger.info("resuming from %s (completed epoch %d)", last, state["epoch"] + 1)
-            return int(state["epoch"]) + 1
+            logger.info("resuming from %s after %d completed epoch(s)", last, state["epoch"])
+            return max(int(state["epoch"]), 0)
     if cfg.TRAIN.CHECKPOINT_FILE_PATH:
         path = cfg.TRAIN.CHECKPOINT_FILE_PATH
         if not os.path.isfile(path):
@@ -225,8 +230,8 @@ def _load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> i
             logger.info("initialised the model from %s; training from epoch 1", path)
             return 0
         state = cu.load_checkpoint(path, model, optimizer, scaler)
-        logger.info("continuing from %s after epoch %d", path, state["epoch"] + 1)
-        return int(state.get("epoch", -1)) + 1
+        logger.info("continuing from %s after %d completed epoch(s)", path, state["epoch"])
+        return max(int(state["epoch"]), 0)
     return 0
 
 
@@ -284,7 +289,7 @@ def train(cfg: CfgNode) -> nn.Module:
             if du.is_master_proc():
                 from m3a.utils import checkpoint as cu
 
-                path = cu.save_checkpoint(cfg.OUTPUT_DIR, model, optimizer, scaler, cur_epoch, cfg)
+                path = cu.save_checkpoint(cfg.OUTPUT_DIR, model, optimizer, scaler, cur_epoch + 1, cfg)
                 logger.info("saved checkpoint %s", path)
             du.synchronize()
         if is_eval:

@@ -63,8 +63,9 @@ def expected_errors() -> Tuple[Type[BaseException], ...]:
     """Exceptions that mean bad input (reported in one line) rather than a bug."""
     from m3a.datasets.lexicon import LexiconError
     from m3a.datasets.video_list import ListFormatError
+    from m3a.utils.checkpoint import CheckpointError
 
-    return (ConfigError, ListFormatError, LexiconError, FileNotFoundError)
+    return (ConfigError, ListFormatError, LexiconError, CheckpointError, FileNotFoundError)
 
 
 def error_message(err: BaseException) -> str:
