@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Train and/or test an m3a model (see --help and GETTING_STARTED.md)."""
+import logging
 import os
 import sys
 
@@ -15,6 +16,8 @@ from m3a.utils.parser import GuardedJob, error_message, expected_errors, load_co
 def main() -> int:
     """Parse the command line, then launch training/testing in every process."""
     args = parse_args()
+    # When one worker stops on an expected error, torch warns that it terminates the others.
+    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
     try:
         cfg = load_config_from_args(args)
         du.launch_job(cfg, GuardedJob(train_and_test), init_method=args.init_method)

@@ -77,7 +77,8 @@ def error_message(err: BaseException) -> str:
 
 
 class GuardedJob:
-    """Picklable job wrapper: an expected error prints one ``error:`` line and exits with code 2."""
+    """Picklable job wrapper: an expected error exits with code 2 after one ``error:`` line
+    (printed by the first process of each node only, so a node reports it once)."""
 
     def __init__(self, func: Callable[[CfgNode], object]):
         self.func = func
@@ -86,5 +87,8 @@ class GuardedJob:
         try:
             self.func(cfg)
         except expected_errors() as err:
-            print(error_message(err), file=sys.stderr, flush=True)
+            from m3a.utils import distributed as du
+
+            if du.get_local_rank() == 0:
+                print(error_message(err), file=sys.stderr, flush=True)
             raise SystemExit(2) from None
