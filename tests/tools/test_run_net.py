@@ -36,6 +36,8 @@ def test_parser_overrides_and_shards(tmp_path):
     cfg = load_config_from_args(args)
     assert (cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_EPOCH, cfg.NUM_SHARDS, cfg.SHARD_ID) == (0.5, 3, 2, 1)
     assert args.init_method == "tcp://10.0.0.1:2345"
+    with pytest.raises(ConfigError, match="--shard_id must come before"):
+        load_config_from_args(parse_args(["--cfg", str(cfg_file), "NUM_GPUS", "0", "--shard_id", "1"]))
     with pytest.raises(ConfigError, match="shard_id"):
         load_config_from_args(parse_args(["--cfg", str(cfg_file), "--num_shards", "2", "--shard_id", "2"]))
 

@@ -10,14 +10,14 @@ from m3a.config.loading import ConfigError, load_config
 DESCRIPTION = """Train and/or test an m3a model.
 
 Trains when TRAIN.ENABLE is True, then tests when TEST.ENABLE is True (both default to True).
-Any config key can be overridden after the options as KEY VALUE pairs, e.g.
+Any config key can be overridden after the options (options first!) as KEY VALUE pairs, e.g.
   run_net.py --cfg configs/demo/demo.yaml NUM_GPUS 0 OUTPUT_DIR out/demo SOLVER.MAX_EPOCH 2
 
 Launch styles:
   one process (CPU with NUM_GPUS 0, or one GPU):   run_net.py --cfg FILE
   one node, N GPUs:                                run_net.py --cfg FILE NUM_GPUS N
-  K nodes (run on every node, i = 0..K-1):         run_net.py --cfg FILE NUM_GPUS N \\
-        --num_shards K --shard_id i --init_method tcp://HOST0:PORT
+  K nodes (run on every node, i = 0..K-1):         run_net.py --cfg FILE --num_shards K \\
+        --shard_id i --init_method tcp://HOST0:PORT NUM_GPUS N
   torchrun (one process per GPU, any number of nodes):
         torchrun --nproc_per_node N [--nnodes K --node_rank i --master_addr HOST0 \\
         --master_port PORT] run_net.py --cfg FILE NUM_GPUS N
@@ -49,6 +49,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def load_config_from_args(args: argparse.Namespace) -> CfgNode:
     """Load ``--cfg`` with the KEY VALUE overrides and the shard options; raise ConfigError."""
+    misplaced = [o for o in args.opts or [] if o.startswith("--")]
+    if misplaced:
+        raise ConfigError(f"option {misplaced[0]} must come before the KEY VALUE overrides")
     cfg = load_config(args.cfg_file, args.opts or [])
     if args.num_shards is not None:
         cfg.NUM_SHARDS = args.num_shards
