@@ -6,7 +6,7 @@ import torch
 
 from m3a.engine import amp
 from m3a.engine.optimizer import construct_optimizer
-from m3a.engine.train_loop import _load_training_state, train
+from m3a.engine.train_loop import load_training_state, train
 from m3a.models import build_model
 from m3a.utils import checkpoint as cu
 from m3a.utils.logging import read_json_stats
@@ -31,7 +31,7 @@ def test_restart_resumes_next_epoch_with_same_optimizer_state(tiny_data, tmp_pat
 
     # A restart loads model, optimizer (momentum buffers) and epoch from that checkpoint.
     model, optimizer, scaler = _fresh_state(cfg)
-    assert _load_training_state(cfg, model, optimizer, scaler) == 1
+    assert load_training_state(cfg, model, optimizer, scaler) == 1
     momenta = [s["momentum_buffer"] for s in optimizer.state_dict()["state"].values()]
     expected = [s["momentum_buffer"] for s in saved["optimizer_state"]["state"].values()]
     assert len(momenta) == len(expected) > 0 and any(m.abs().sum() > 0 for m in momenta)
@@ -58,7 +58,7 @@ def test_restart_resumes_next_epoch_with_same_optimizer_state(tiny_data, tmp_pat
         assert cu.get_last_checkpoint(out) == first
     assert any(os.path.basename(second) in r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
     model, optimizer, scaler = _fresh_state(cfg)
-    assert _load_training_state(cfg, model, optimizer, scaler) == 1
+    assert load_training_state(cfg, model, optimizer, scaler) == 1
 
 
 def test_finetune_from_checkpoint_starts_at_epoch_zero(tiny_data, tmp_path):
@@ -71,7 +71,7 @@ def test_finetune_from_checkpoint_starts_at_epoch_zero(tiny_data, tmp_path):
     cfg.OUTPUT_DIR = str(tmp_path / "ft")
     cfg.TRAIN.CHECKPOINT_FILE_PATH = cu.get_last_checkpoint(src)
     model, optimizer, scaler = _fresh_state(cfg)
-    assert _load_training_state(cfg, model, optimizer, scaler) == 0
+    assert load_training_state(cfg, model, optimizer, scaler) == 0
     assert optimizer.state_dict()["state"] == {}  # fine-tuning starts a fresh optimiser
     saved = torch.load(cfg.TRAIN.CHECKPOINT_FILE_PATH, weights_only=True)["model_state"]
     for key, value in model.state_dict().items():

@@ -26,7 +26,7 @@ from fvcore.common.config import CfgNode
 
 from m3a.engine import amp
 from m3a.engine.evaluation import compute_metrics, gather_predictions, labels_to_multi_hot
-from m3a.engine.train_loop import _progress, set_seed
+from m3a.engine.train_loop import progress_bar, set_seed
 from m3a.utils import distributed as du
 from m3a.utils import metrics
 from m3a.utils.file_io import atomic_path, atomic_write_text
@@ -93,7 +93,7 @@ def run_multiview_inference(loader, model: nn.Module, cfg: CfgNode, device: torc
     model.eval()
     indices, scores, labels, failed = [], [], [], []
     num_views = 0
-    for views, batch_labels, batch_idx, ok in _progress(loader, len(loader), "test"):
+    for views, batch_labels, batch_idx, ok in progress_bar(loader, len(loader), "test"):
         b, v = views.shape[:2]
         num_views = v
         with amp.autocast(cfg, device):

@@ -83,7 +83,7 @@ def train_step(
     return loss.item()
 
 
-def _progress(iterable, total: int, desc: str):
+def progress_bar(iterable, total: int, desc: str):
     """tqdm bar on rank 0 when stdout is a terminal, else the iterable unchanged."""
     if du.is_master_proc() and sys.stdout.isatty():
         return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
@@ -117,7 +117,7 @@ def train_epoch(
     iter_times: List[float] = []
     end = time.perf_counter()
     batches = itertools.islice(loader, iters)
-    for cur_iter, (frames, labels, _, meta) in enumerate(_progress(batches, iters, f"epoch {cur_epoch + 1}")):
+    for cur_iter, (frames, labels, _, meta) in enumerate(progress_bar(batches, iters, f"epoch {cur_epoch + 1}")):
         data_time = time.perf_counter() - end
         failed += count_failed(meta)
         frames = frames.to(device, non_blocking=True)
@@ -177,7 +177,7 @@ def eval_epoch(loader, model: nn.Module, cur_epoch: int, cfg: CfgNode, device: t
     """Validate single clips: class-/sample-wise mAP, top-1, top-5 over the whole val list."""
     model.eval()
     indices, scores, labels = [], [], []
-    for frames, batch_labels, batch_idx, _ in _progress(loader, len(loader), "val"):
+    for frames, batch_labels, batch_idx, _ in progress_bar(loader, len(loader), "val"):
         with amp.autocast(cfg, device):
             out = model(frames.to(device, non_blocking=True))
         scores.append(out.float().cpu().numpy())
@@ -206,7 +206,7 @@ def calculate_precise_bn(loader, model: nn.Module, num_batches: int, device: tor
     du.average_norm_buffers(model)
 
 
-def _load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> int:
+def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> int:
     """Resume or initialise from a checkpoint; return the first epoch (0-based) to train.
 
     A checkpoint's ``epoch`` is the number of epochs completed when it was saved (the file
@@ -267,7 +267,7 @@ def train(cfg: CfgNode) -> nn.Module:
     model = build_model_for_training(cfg, device)
     optimizer = construct_optimizer(model, cfg)
     scaler = amp.build_grad_scaler(cfg, device)
-    start_epoch = _load_training_state(cfg, model, optimizer, scaler)
+    start_epoch = load_training_state(cfg, model, optimizer, scaler)
     loss_fn = get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean")
     if du.get_world_size() > 1:
         ids = [device] if device.type == "cuda" else None
