@@ -109,7 +109,7 @@ def run_gradcam(args) -> int:
     with atomic_path(os.path.join(args.out, f"{stem}_gradcam.npy")) as tmp:
         np.save(tmp, cams.cpu().numpy())
     print(f"wrote {png}, {mp4} and {stem}_gradcam.npy for classes {', '.join(names[c] for c in classes)}")
-    _tensorboard(args, pngs={f"gradcam/{stem}": png}, frames={f"gradcam_video/{stem}": video})
+    _tensorboard(args, pngs={f"gradcam/{stem}": png}, frames={f"gradcam_video/{stem}": video}, cfg=cfg)
     return 0
 
 
@@ -140,16 +140,20 @@ def run_tsne(args) -> int:
             np.savez(tmp, *points)
         written[f"tsne/{modality}"] = png
     print(f"wrote {', '.join(written.values())}")
-    _tensorboard(args, pngs=written)
+    _tensorboard(args, pngs=written, cfg=cfg)
     return 0
 
 
-def _tensorboard(args, pngs=None, frames=None) -> None:
-    if args.tensorboard:
+def _tensorboard(args, pngs=None, frames=None, cfg=None) -> None:
+    """Write the images to --tensorboard, or to the config's log folder when TENSORBOARD.ENABLE."""
+    log_dir = args.tensorboard
+    if not log_dir and cfg is not None and cfg.TENSORBOARD.ENABLE:
+        log_dir = cfg.TENSORBOARD.LOG_DIR or os.path.join(cfg.OUTPUT_DIR, "runs")
+    if log_dir:
         from m3a.visualization.tensorboard_vis import write_images
 
-        write_images(args.tensorboard, pngs=pngs, frames=frames)
-        print(f"wrote TensorBoard images to {args.tensorboard}")
+        write_images(log_dir, pngs=pngs, frames=frames)
+        print(f"wrote TensorBoard images to {log_dir}")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -160,7 +164,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     def common(sp, cfg_required: bool):
         sp.add_argument("--cfg", required=cfg_required, help="config file (YAML)")
         sp.add_argument("--out", required=True, help="output folder")
-        sp.add_argument("--tensorboard", default="", help="also write the images to this TensorBoard log folder")
+        sp.add_argument("--tensorboard", default="", help="also write the images to this TensorBoard log folder "
+                        "(default with TENSORBOARD.ENABLE True: TENSORBOARD.LOG_DIR or OUTPUT_DIR/runs)")
         sp.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
 
     ap = sub.add_parser("apboost", help="per-class AP boost between two test_predictions.npz files")

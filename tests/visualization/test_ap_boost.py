@@ -111,3 +111,35 @@ def test_visualize_apboost_tool(two_runs, capsys):
     rc = tool.main(["apboost", "--pred", str(folder / "nope.npz"), "--baseline", str(folder / "base.npz"),
                     "--out", str(folder / "out")])
     assert rc == 1 and "predictions file not found" in capsys.readouterr().err
+
+
+def test_apboost_between_two_real_test_runs(tmp_path_factory, tiny_demo_dir, tmp_path, capsys):
+    """Two tiny checkpoints tested by the engine's multi-view test on the demo test list, then compared."""
+    from m3a.config import load_config
+    from m3a.engine.test_loop import test as run_test
+    from tests.visualization.tiny_setup import tiny_run
+
+    tiny = tiny_run(str(tmp_path_factory.getbasetemp() / "tiny_zoo"), tiny_demo_dir)
+    files = {}
+    for variant in ("graph", "fc"):
+        out = tmp_path / variant
+        cfg = load_config(tiny[f"{variant}_cfg"], [
+            "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH", tiny[f"{variant}_ckpt"], "OUTPUT_DIR", str(out),
+            "DATA_LOADER.NUM_WORKERS", "0", "TEST.BATCH_SIZE", "2", "TEST.NUM_ENSEMBLE_VIEWS", "1",
+            "TEST.NUM_SPATIAL_CROPS", "1"])
+        run_test(cfg)
+        files[variant] = out / "test_predictions.npz"
+    tool = _load_tool()
+    rc = tool.main(["apboost", "--pred", str(files["graph"]), "--baseline", str(files["fc"]),
+                    "--cfg", tiny["graph_cfg"], "--out", str(tmp_path / "boost")])
+    assert rc == 0, capsys.readouterr().err
+    model, base = load_predictions(files["graph"]), load_predictions(files["fc"])
+    assert model.scores.shape == (4, 4) and list(model.paths) == list(base.paths)
+    rows = list(csv.DictReader(open(tmp_path / "boost" / "ap_boost.csv")))
+    names = open(tiny["class_names"]).read().split("\n")
+    for row in rows:
+        c = int(row["class_index"])
+        want = (average_precision_score(model.labels[:, c], model.scores[:, c])
+                - average_precision_score(base.labels[:, c], base.scores[:, c]))
+        assert float(row["boost"]) == pytest.approx(want, abs=1e-5) and row["class_name"] == names[c]
+    assert mpimg.imread(tmp_path / "boost" / "ap_boost.png")[..., :3].std() > 0.05

@@ -47,7 +47,7 @@ def test_tsne_tool(tiny, tmp_path, capsys):
     tool = load_tool("visualize")
     rc = tool.main(["tsne", "--cfg", tiny["graph_cfg"], "--checkpoint", tiny["graph_ckpt"],
                     "--video", tiny["videos"][0], "--classes", "0,2",
-                    "--out", str(tmp_path), "--tensorboard", str(tmp_path / "tb")])
+                    "--out", str(tmp_path), "TENSORBOARD.ENABLE", "True", "TENSORBOARD.LOG_DIR", str(tmp_path / "tb")])
     assert rc == 0, capsys.readouterr().err
     for modality in ("rgb", "audio", "text"):
         img = mpimg.imread(tmp_path / f"tsne_{modality}.png")
