@@ -28,9 +28,11 @@ def host():
         yield h
 
 
-def test_plain_download_verifies_hash(host, tmp_path):
+def test_plain_download_verifies_hash(host, tmp_path, capsys):
     out = str(tmp_path / "sub" / "model.pyth")
-    res = _downloader().fetch(host.url("model.pyth"), out, SHA)
+    dl = Downloader(retries=1, backoff=0.01, timeout=10, chunk_size=64 * 1024, progress=True)
+    res = dl.fetch(host.url("model.pyth"), out, SHA)
+    assert "model.pyth" in capsys.readouterr().err  # the tqdm progress bar
     assert res.verified and res.downloaded and res.sha256 == SHA
     assert open(out, "rb").read() == DATA
     assert not os.path.exists(out + ".part")

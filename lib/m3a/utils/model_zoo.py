@@ -11,7 +11,7 @@ from typing import Dict, Optional
 
 import yaml
 
-from m3a.utils.download import Downloader, DownloadResult, sha256_file
+from m3a.utils.download import Downloader, DownloadResult
 from m3a.utils.file_io import atomic_write_text
 
 DEFAULT_MANIFEST = os.path.join(os.path.dirname(__file__), "..", "..", "..", "configs", "model_zoo.yaml")
