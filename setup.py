@@ -23,6 +23,7 @@ setup(
         "pyyaml",
         "matplotlib",
         "pillow",
+        "threadpoolctl",
     ],
     extras_require={
         "test": ["pytest", "pytest-timeout"],

@@ -236,6 +236,8 @@ _C.TENSORBOARD.LOG_DIR = ""
 # GPUs (one process each) per node; 0 runs one process on CPU. Defaults to 1 when a GPU is
 # visible and 0 otherwise.
 _C.NUM_GPUS = 1 if torch.cuda.is_available() else 0
+# Processes per node when NUM_GPUS is 0 (CPU): more than 1 runs gloo DDP on CPU (tests, debugging).
+_C.NUM_CPU_PROCESSES = 1
 # Number of nodes (shards) and this node's index, for the --num_shards/--shard_id launch style.
 _C.NUM_SHARDS = 1
 _C.SHARD_ID = 0

@@ -1,0 +1,51 @@
+"""Collecting predictions over processes and turning them into the reported metrics."""
+from typing import Dict, List
+
+import numpy as np
+
+from m3a.utils import distributed as du
+from m3a.utils import metrics
+
+
+def labels_to_multi_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Multi-hot (videos, classes) form of ``labels`` (class indices (V,) or already multi-hot)."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        return (labels > 0).astype(np.float32)
+    out = np.zeros((len(labels), num_classes), dtype=np.float32)
+    out[np.arange(len(labels)), labels.astype(np.int64)] = 1.0
+    return out
+
+
+def gather_predictions(indices: List[np.ndarray], scores: List[np.ndarray], labels: List[np.ndarray]) -> Dict[str, np.ndarray]:
+    """Concatenate this process's batches, gather all processes, keep each video index once.
+
+    A DistributedSampler pads the data set so every process sees as many videos; the padded
+    repeats share an index with the original and are dropped here. Rows come back sorted by index.
+    """
+    local = {
+        "indices": np.concatenate(indices) if indices else np.zeros((0,), np.int64),
+        "scores": np.concatenate(scores) if scores else None,
+        "labels": np.concatenate(labels) if labels else None,
+    }
+    parts = [p for p in du.all_gather_objects(local) if p["scores"] is not None]
+    if not parts:
+        return {"indices": np.zeros((0,), np.int64), "scores": np.zeros((0, 0), np.float32), "labels": np.zeros((0,))}
+    all_idx = np.concatenate([p["indices"] for p in parts]).astype(np.int64)
+    all_scores = np.concatenate([p["scores"] for p in parts])
+    all_labels = np.concatenate([p["labels"] for p in parts])
+    unique_idx, first = np.unique(all_idx, return_index=True)
+    return {"indices": unique_idx, "scores": all_scores[first], "labels": all_labels[first]}
+
+
+def compute_metrics(scores: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
+    """Class-wise and sample-wise mAP, top-1 and top-5 of per-video ``scores`` (V, N)."""
+    if len(scores) == 0:
+        return {"map_class": 0.0, "map_sample": 0.0, "top1": 0.0, "top5": 0.0}
+    multi_hot = labels_to_multi_hot(labels, scores.shape[1])
+    return {
+        "map_class": metrics.map_class(scores, multi_hot),
+        "map_sample": metrics.map_sample(scores, multi_hot),
+        "top1": metrics.topk_accuracy(scores, multi_hot, 1),
+        "top5": metrics.topk_accuracy(scores, multi_hot, 5),
+    }

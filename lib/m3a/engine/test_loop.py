@@ -1,0 +1,196 @@
+"""Multi-view testing: every test video's views are scored and combined into one prediction.
+
+Outputs (rank 0, each written atomically) in ``OUTPUT_DIR``:
+
+- ``test_metrics.json``: ``map_class``, ``map_sample``, ``top1``, ``top5``, ``num_videos``
+  (videos scored), ``num_views`` (views per video), ``failed_videos`` (count of videos that
+  failed to decode and were left out), ``failed_paths``, ``checkpoint``, ``ensemble_method``.
+- ``test_predictions.npz``: ``scores`` (V, N) float32 combined per-video scores, ``labels``
+  (V, N) multi-hot or (V,) class indices, ``paths`` (V,) video paths, ``indices`` (V,) list rows.
+- ``per_class_ap.csv``: ``class_index,class_name,ap,positives`` (AP empty for classes without a
+  positive test video).
+- ``TEST.SAVE_RESULTS_PATH`` (if set): a pickle (protocol 4) of the tuple ``(scores, labels)`` of
+  numpy arrays as in ``test_predictions.npz``; readable with ``m3a.utils.safe_pickle.load_pickle``.
+"""
+import csv
+import json
+import logging
+import os
+import pickle
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+from fvcore.common.config import CfgNode
+
+from m3a.engine import amp
+from m3a.engine.evaluation import compute_metrics, gather_predictions, labels_to_multi_hot
+from m3a.engine.train_loop import progress_bar, set_seed
+from m3a.utils import distributed as du
+from m3a.utils import metrics
+from m3a.utils.file_io import atomic_path, atomic_write_text
+from m3a.utils.logging import log_json_stats, setup_logging
+
+logger = logging.getLogger(__name__)
+
+METRICS_FILE = "test_metrics.json"
+PREDICTIONS_FILE = "test_predictions.npz"
+PER_CLASS_AP_FILE = "per_class_ap.csv"
+
+
+def load_class_names(cfg: CfgNode) -> List[str]:
+    """Class names from ``DATA.CLASS_NAMES_FILE`` or ``categories-{MMIT_VERSION}.txt``, else indices.
+
+    One class per line in label order; a trailing ``,index`` or `` index`` on a line is dropped.
+    """
+    path = cfg.DATA.CLASS_NAMES_FILE or os.path.join(
+        cfg.DATA.PATH_TO_DATA_DIR, f"categories-{cfg.DATA.MMIT_VERSION}.txt"
+    )
+    names = [str(i) for i in range(cfg.MODEL.NUM_CLASSES)]
+    if not os.path.isfile(path):
+        if cfg.DATA.CLASS_NAMES_FILE:
+            raise FileNotFoundError(f"DATA.CLASS_NAMES_FILE not found: {path}")
+        return names
+    with open(path) as f:
+        lines = [line.strip() for line in f if line.strip()]
+    for i, line in enumerate(lines[: cfg.MODEL.NUM_CLASSES]):
+        for sep in (",", " ", "\t"):
+            head, _, tail = line.rpartition(sep)
+            if head and tail.strip().isdigit():
+                line = head.strip()
+                break
+        names[i] = line
+    return names
+
+
+def resolve_test_checkpoint(cfg: CfgNode, trained_model: Optional[nn.Module]) -> Optional[str]:
+    """Checkpoint to test: TEST.CHECKPOINT_FILE_PATH, else the newest in OUTPUT_DIR, else None.
+
+    None means the model just trained is tested; without one, raise FileNotFoundError.
+    """
+    from m3a.utils import checkpoint as cu
+
+    if cfg.TEST.CHECKPOINT_FILE_PATH:
+        if not os.path.isfile(cfg.TEST.CHECKPOINT_FILE_PATH):
+            raise FileNotFoundError(f"TEST.CHECKPOINT_FILE_PATH not found: {cfg.TEST.CHECKPOINT_FILE_PATH}")
+        return cfg.TEST.CHECKPOINT_FILE_PATH
+    last = cu.get_last_checkpoint(cfg.OUTPUT_DIR)
+    if last is not None:
+        return last
+    if trained_model is not None:
+        return None
+    raise FileNotFoundError(
+        f"nothing to test: TEST.CHECKPOINT_FILE_PATH is empty and {cfg.OUTPUT_DIR}/checkpoints has no checkpoint"
+    )
+
+
+@torch.no_grad()
+def run_multiview_inference(loader, model: nn.Module, cfg: CfgNode, device: torch.device) -> Dict[str, np.ndarray]:
+    """Score every view, combine them per video, gather all processes; also the failed indices."""
+    from m3a.datasets.multiview import combine_views
+
+    model.eval()
+    indices, scores, labels, failed = [], [], [], []
+    num_views = 0
+    for views, batch_labels, batch_idx, ok in progress_bar(loader, len(loader), "test"):
+        b, v = views.shape[:2]
+        num_views = v
+        with amp.autocast(cfg, device):
+            out = model(views.reshape((b * v,) + views.shape[2:]).to(device, non_blocking=True))
+        video_scores = combine_views(out.float().reshape(b, v, -1), cfg.DATA.ENSEMBLE_METHOD).cpu()
+        ok = ok.bool().cpu()
+        failed.append(batch_idx[~ok].cpu().numpy())
+        scores.append(video_scores[ok].numpy())
+        labels.append(batch_labels[ok].cpu().numpy())
+        indices.append(batch_idx[ok].cpu().numpy())
+    gathered = gather_predictions(indices, scores, labels)
+    all_failed = np.unique(np.concatenate([np.concatenate(f) if f else np.zeros(0, np.int64) for f in du.all_gather_objects(failed)]))
+    gathered["failed"] = all_failed.astype(np.int64)
+    gathered["num_views"] = max(du.all_gather_objects(num_views))
+    return gathered
+
+
+def write_test_outputs(cfg: CfgNode, results: Dict, dataset_paths: List[str], checkpoint: Optional[str]) -> Dict:
+    """Write metrics, predictions, per-class AP and the results pickle; return the metrics dict."""
+    scores, labels = results["scores"], results["labels"]
+    summary = compute_metrics(scores, labels)
+    failed_paths = [dataset_paths[i] for i in results["failed"]]
+    summary.update(
+        {
+            "num_videos": int(len(results["indices"])),
+            "num_views": int(results["num_views"]),
+            "failed_videos": len(failed_paths),
+            "failed_paths": failed_paths,
+            "checkpoint": checkpoint or "(model trained in this run)",
+            "ensemble_method": cfg.DATA.ENSEMBLE_METHOD,
+        }
+    )
+    out = cfg.OUTPUT_DIR
+    atomic_write_text(os.path.join(out, METRICS_FILE), json.dumps(summary, indent=2) + "\n")
+    paths = np.array([dataset_paths[i] for i in results["indices"]], dtype=str)
+    with atomic_path(os.path.join(out, PREDICTIONS_FILE)) as tmp:
+        np.savez(tmp, scores=scores.astype(np.float32), labels=labels, paths=paths, indices=results["indices"])
+    _write_per_class_ap(cfg, scores, labels)
+    if cfg.TEST.SAVE_RESULTS_PATH:
+        with atomic_path(cfg.TEST.SAVE_RESULTS_PATH) as tmp:
+            with open(tmp, "wb") as f:
+                pickle.dump((scores.astype(np.float32), np.asarray(labels)), f, protocol=4)
+    return summary
+
+
+def _write_per_class_ap(cfg: CfgNode, scores: np.ndarray, labels: np.ndarray) -> None:
+    names = load_class_names(cfg)
+    num_classes = cfg.MODEL.NUM_CLASSES
+    if len(scores):
+        multi_hot = labels_to_multi_hot(labels, scores.shape[1])
+        ap = metrics.per_class_ap(scores, multi_hot)
+        positives = multi_hot.sum(axis=0).astype(int)
+    else:
+        ap, positives = np.full(num_classes, np.nan), np.zeros(num_classes, int)
+    with atomic_path(os.path.join(cfg.OUTPUT_DIR, PER_CLASS_AP_FILE)) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["class_index", "class_name", "ap", "positives"])
+            for c in range(len(ap)):
+                writer.writerow([c, names[c] if c < len(names) else str(c), "" if np.isnan(ap[c]) else f"{ap[c]:.6f}", positives[c]])
+
+
+def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Dict]:
+    """Multi-view test of a checkpoint (or ``trained_model``); return the metrics (rank 0)."""
+    from m3a.datasets.loader import construct_loader
+
+    set_seed(cfg.RNG_SEED)
+    setup_logging(cfg.OUTPUT_DIR)
+    device = du.get_device(cfg)
+    loader = construct_loader(cfg, "test")
+    checkpoint = resolve_test_checkpoint(cfg, trained_model)
+    if checkpoint is None:
+        model = trained_model
+        logger.info("testing the model trained in this run")
+    else:
+        from m3a.models import build_model
+        from m3a.utils import checkpoint as cu
+
+        model = build_model(cfg, device)
+        cu.load_checkpoint(checkpoint, model)
+        logger.info("testing checkpoint %s", checkpoint)
+    results = run_multiview_inference(loader, model, cfg, device)
+    summary = None
+    if du.is_master_proc():
+        summary = write_test_outputs(cfg, results, list(loader.dataset.paths), checkpoint)
+        log_json_stats({"_type": "test", **{k: v for k, v in summary.items() if k != "failed_paths"}}, cfg.OUTPUT_DIR)
+        logger.info(
+            "test results: class-wise mAP %.4f | sample-wise mAP %.4f | top-1 %.4f | top-5 %.4f | "
+            "%d videos x %d views | %d failed to decode%s",
+            summary["map_class"],
+            summary["map_sample"],
+            summary["top1"],
+            summary["top5"],
+            summary["num_videos"],
+            summary["num_views"],
+            summary["failed_videos"],
+            f" (listed in {METRICS_FILE})" if summary["failed_videos"] else "",
+        )
+    du.synchronize()
+    return summary

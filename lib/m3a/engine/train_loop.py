@@ -1,0 +1,299 @@
+"""The training loop: epochs of SGD/AdamW steps, validation, precise BN, checkpoints, resuming."""
+import datetime
+import itertools
+import logging
+import os
+import random
+import sys
+import time
+from typing import Dict, Iterator, List
+
+import numpy as np
+import torch
+import torch.nn as nn
+from fvcore.common.config import CfgNode
+from fvcore.nn.precise_bn import get_bn_modules, update_bn_stats
+from tqdm import tqdm
+
+from m3a.engine import amp
+from m3a.engine.evaluation import compute_metrics, gather_predictions
+from m3a.engine.lr_policy import get_lr_at_epoch
+from m3a.engine.optimizer import clip_gradients, construct_optimizer, set_lr
+from m3a.models.losses import compute_loss, get_loss_func, prepare_targets
+from m3a.utils import distributed as du
+from m3a.utils.logging import log_json_stats, setup_logging
+
+logger = logging.getLogger(__name__)
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's random number generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel wrapper (or the model itself)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def epoch_iterations(loader, cfg: CfgNode) -> int:
+    """Iterations per epoch: the loader's length, capped by ``TRAIN.MAX_ITERS_PER_EPOCH``."""
+    iters = len(loader)
+    if cfg.TRAIN.MAX_ITERS_PER_EPOCH > 0:
+        iters = min(iters, cfg.TRAIN.MAX_ITERS_PER_EPOCH)
+    return iters
+
+
+def count_failed(meta) -> int:
+    """Number of replaced (failed) video paths recorded in a batch's ``meta``."""
+    failed = meta.get("failed", []) if isinstance(meta, dict) else []
+
+    def _count(item) -> int:
+        if isinstance(item, (list, tuple)):
+            return sum(_count(x) for x in item)
+        return 1 if item else 0
+
+    return _count(failed)
+
+
+def train_step(
+    model: nn.Module,
+    frames: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    cfg: CfgNode,
+    device: torch.device,
+) -> float:
+    """One optimisation step (autocast forward, scaled backward, clipping); returns the loss."""
+    with amp.autocast(cfg, device):
+        outputs = model(frames)
+    loss = compute_loss(loss_fn, outputs, targets, cfg.MODEL.LOSS_FUNC)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"training loss is {loss.item()}; lower SOLVER.BASE_LR or enable clipping")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    clip_gradients(model.parameters(), cfg)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.item()
+
+
+def progress_bar(iterable, total: int, desc: str):
+    """tqdm bar on rank 0 when stdout is a terminal, else the iterable unchanged."""
+    if du.is_master_proc() and sys.stdout.isatty():
+        return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+    return iterable
+
+
+def _tensorboard_writer(cfg: CfgNode):
+    if not (cfg.TENSORBOARD.ENABLE and du.is_master_proc()):
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(cfg.TENSORBOARD.LOG_DIR or os.path.join(cfg.OUTPUT_DIR, "runs"))
+
+
+def train_epoch(
+    loader,
+    model: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    cur_epoch: int,
+    cfg: CfgNode,
+    device: torch.device,
+    writer=None,
+) -> Dict[str, float]:
+    """Train one epoch; log JSON stats every ``LOG_PERIOD`` iterations; return epoch stats."""
+    model.train()
+    iters = epoch_iterations(loader, cfg)
+    loss_sum, samples, failed = 0.0, 0, 0
+    window_loss: List[float] = []
+    iter_times: List[float] = []
+    end = time.perf_counter()
+    batches = itertools.islice(loader, iters)
+    for cur_iter, (frames, labels, _, meta) in enumerate(progress_bar(batches, iters, f"epoch {cur_epoch + 1}")):
+        data_time = time.perf_counter() - end
+        failed += count_failed(meta)
+        frames = frames.to(device, non_blocking=True)
+        targets = prepare_targets(labels, cfg.MODEL.NUM_CLASSES, cfg.MODEL.LOSS_FUNC).to(device)
+        lr = get_lr_at_epoch(cfg, cur_epoch + cur_iter / iters)
+        set_lr(optimizer, lr)
+        loss = train_step(model, frames, targets, loss_fn, optimizer, scaler, cfg, device)
+        loss_sum += loss * frames.shape[0]
+        samples += frames.shape[0]
+        window_loss.append(loss)
+        iter_time = time.perf_counter() - end
+        iter_times.append(iter_time)
+        if (cur_iter + 1) % cfg.LOG_PERIOD == 0 or cur_iter + 1 == iters:
+            mean_loss = du.all_reduce_sum([sum(window_loss) / len(window_loss)])[0] / du.get_world_size()
+            remaining = (iters - cur_iter - 1) + (cfg.SOLVER.MAX_EPOCH - cur_epoch - 1) * iters
+            eta = datetime.timedelta(seconds=int(np.mean(iter_times[-20:]) * remaining))
+            stats = {
+                "_type": "train_iter",
+                "epoch": f"{cur_epoch + 1}/{cfg.SOLVER.MAX_EPOCH}",
+                "iter": f"{cur_iter + 1}/{iters}",
+                "loss": mean_loss,
+                "lr": lr,
+                "data_time": data_time,
+                "iter_time": iter_time,
+                "eta": str(eta),
+            }
+            if device.type == "cuda":
+                stats["gpu_mem_gb"] = torch.cuda.max_memory_allocated(device) / 1024**3
+            log_json_stats(stats, cfg.OUTPUT_DIR)
+            if writer is not None:
+                step = cur_epoch * iters + cur_iter
+                writer.add_scalar("Train/loss", mean_loss, step)
+                writer.add_scalar("Train/lr", lr, step)
+            window_loss.clear()
+        end = time.perf_counter()
+    loss_sum, samples, failed = du.all_reduce_sum([loss_sum, samples, failed])
+    epoch_loss = loss_sum / max(samples, 1)
+    log_json_stats(
+        {
+            "_type": "train_epoch",
+            "epoch": cur_epoch + 1,
+            "loss": epoch_loss,
+            "lr": optimizer.param_groups[0]["lr"],
+            "samples": int(samples),
+            "failed_videos": int(failed),
+        },
+        cfg.OUTPUT_DIR,
+    )
+    logger.info("epoch %d: %d video(s) failed to decode and were replaced", cur_epoch + 1, int(failed))
+    if writer is not None:
+        writer.add_scalar("Train/epoch_loss", epoch_loss, cur_epoch + 1)
+    return {"loss": epoch_loss, "failed_videos": int(failed)}
+
+
+@torch.no_grad()
+def eval_epoch(loader, model: nn.Module, cur_epoch: int, cfg: CfgNode, device: torch.device, writer=None) -> Dict[str, float]:
+    """Validate single clips: class-/sample-wise mAP, top-1, top-5 over the whole val list."""
+    model.eval()
+    indices, scores, labels = [], [], []
+    for frames, batch_labels, batch_idx, _ in progress_bar(loader, len(loader), "val"):
+        with amp.autocast(cfg, device):
+            out = model(frames.to(device, non_blocking=True))
+        scores.append(out.float().cpu().numpy())
+        labels.append(batch_labels.cpu().numpy())
+        indices.append(batch_idx.cpu().numpy())
+    gathered = gather_predictions(indices, scores, labels)
+    results = compute_metrics(gathered["scores"], gathered["labels"])
+    stats = {"_type": "val_epoch", "epoch": cur_epoch + 1, "num_videos": int(len(gathered["indices"]))}
+    stats.update(results)
+    log_json_stats(stats, cfg.OUTPUT_DIR)
+    if writer is not None:
+        for key, value in results.items():
+            writer.add_scalar(f"Val/{key}", value, cur_epoch + 1)
+    return results
+
+
+def calculate_precise_bn(loader, model: nn.Module, num_batches: int, device: torch.device) -> None:
+    """Recompute BN running statistics over ``num_batches`` training batches, then average ranks."""
+
+    def _inputs() -> Iterator[torch.Tensor]:
+        for frames, *_ in loader:
+            yield frames.to(device, non_blocking=True)
+
+    num_batches = min(num_batches, len(loader))
+    update_bn_stats(model, _inputs(), num_batches)
+    du.average_norm_buffers(model)
+
+
+def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> int:
+    """Resume or initialise from a checkpoint; return the first epoch (0-based) to train.
+
+    A checkpoint's ``epoch`` is the number of epochs completed when it was saved (the file
+    ``checkpoint_epoch_00003.pyth`` holds the model after 3 epochs), so training continues at
+    that 0-based epoch index.
+    """
+    from m3a.utils import checkpoint as cu
+
+    if cfg.TRAIN.AUTO_RESUME:
+        last = cu.get_last_checkpoint(cfg.OUTPUT_DIR)
+        if last is not None:
+            state = cu.load_checkpoint(last, model, optimizer, scaler)
+            logger.info("resuming from %s after %d completed epoch(s)", last, state["epoch"])
+            return max(int(state["epoch"]), 0)
+    if cfg.TRAIN.CHECKPOINT_FILE_PATH:
+        path = cfg.TRAIN.CHECKPOINT_FILE_PATH
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"TRAIN.CHECKPOINT_FILE_PATH not found: {path}")
+        if cfg.TRAIN.CHECKPOINT_EPOCH_RESET:
+            cu.load_checkpoint(path, model)
+            logger.info("initialised the model from %s; training from epoch 1", path)
+            return 0
+        state = cu.load_checkpoint(path, model, optimizer, scaler)
+        logger.info("continuing from %s after %d completed epoch(s)", path, state["epoch"])
+        return max(int(state["epoch"]), 0)
+    return 0
+
+
+def build_model_for_training(cfg: CfgNode, device: torch.device) -> nn.Module:
+    """Build the model on ``device``; sync-BN (converted by the builder) needs CUDA under DDP."""
+    from m3a.config.loading import ConfigError
+    from m3a.models import build_model
+
+    if cfg.BN.NORM_TYPE == "sync_batchnorm" and du.get_world_size() > 1 and device.type != "cuda":
+        raise ConfigError("BN.NORM_TYPE sync_batchnorm needs GPUs; use BN.NORM_TYPE batchnorm on CPU")
+    return build_model(cfg, device)
+
+
+def _is_epoch(cur_epoch: int, period: int, max_epoch: int) -> bool:
+    """True at every ``period``-th epoch and at the last one (``period`` 0 disables)."""
+    if period <= 0:
+        return False
+    return (cur_epoch + 1) % period == 0 or cur_epoch + 1 == max_epoch
+
+
+def train(cfg: CfgNode) -> nn.Module:
+    """Train the model described by ``cfg``; return the trained (unwrapped) model."""
+    from m3a.datasets.loader import construct_loader, shuffle_dataset
+
+    set_seed(cfg.RNG_SEED)
+    setup_logging(cfg.OUTPUT_DIR)
+    device = du.get_device(cfg)
+    logger.info("training on %s, %d process(es); config:\n%s", device, du.get_world_size(), cfg)
+
+    # Loaders first: a missing or malformed list fails before any model is built.
+    train_loader = construct_loader(cfg, "train")
+    val_loader = construct_loader(cfg, "val") if cfg.TRAIN.EVAL_PERIOD > 0 else None
+    model = build_model_for_training(cfg, device)
+    optimizer = construct_optimizer(model, cfg)
+    scaler = amp.build_grad_scaler(cfg, device)
+    start_epoch = load_training_state(cfg, model, optimizer, scaler)
+    loss_fn = get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean")
+    if du.get_world_size() > 1:
+        ids = [device] if device.type == "cuda" else None
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids, output_device=ids[0] if ids else None)
+    else:
+        train_model = model
+    writer = _tensorboard_writer(cfg)
+    use_precise_bn = cfg.BN.USE_PRECISE_STATS and len(get_bn_modules(model)) > 0
+
+    logger.info("start epoch: %d of %d", start_epoch + 1, cfg.SOLVER.MAX_EPOCH)
+    for cur_epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
+        shuffle_dataset(train_loader, cur_epoch)
+        train_epoch(train_loader, train_model, loss_fn, optimizer, scaler, cur_epoch, cfg, device, writer)
+        is_eval = val_loader is not None and _is_epoch(cur_epoch, cfg.TRAIN.EVAL_PERIOD, cfg.SOLVER.MAX_EPOCH)
+        is_ckpt = _is_epoch(cur_epoch, cfg.TRAIN.CHECKPOINT_PERIOD, cfg.SOLVER.MAX_EPOCH)
+        if use_precise_bn and (is_eval or is_ckpt):
+            calculate_precise_bn(train_loader, model, cfg.BN.NUM_BATCHES_PRECISE, device)
+        if is_ckpt:
+            if du.is_master_proc():
+                from m3a.utils import checkpoint as cu
+
+                path = cu.save_checkpoint(cfg.OUTPUT_DIR, model, optimizer, scaler, cur_epoch + 1, cfg)
+                logger.info("saved checkpoint %s", path)
+            du.synchronize()
+        if is_eval:
+            eval_epoch(val_loader, model, cur_epoch, cfg, device, writer)
+    if writer is not None:
+        writer.close()
+    return model

@@ -1,0 +1,97 @@
+"""Command line of tools/run_net.py: arguments, config loading, expected-error handling."""
+import argparse
+import sys
+from typing import Callable, List, Optional, Tuple, Type
+
+from fvcore.common.config import CfgNode
+
+from m3a.config.loading import ConfigError, load_config
+
+DESCRIPTION = """Train and/or test an m3a model.
+
+Trains when TRAIN.ENABLE is True, then tests when TEST.ENABLE is True (both default to True).
+Any config key can be overridden after the options (options first!) as KEY VALUE pairs, e.g.
+  run_net.py --cfg configs/demo/demo.yaml NUM_GPUS 0 OUTPUT_DIR out/demo SOLVER.MAX_EPOCH 2
+
+Launch styles:
+  one process (CPU with NUM_GPUS 0, or one GPU):   run_net.py --cfg FILE
+  one node, N GPUs:                                run_net.py --cfg FILE NUM_GPUS N
+  K nodes (run on every node, i = 0..K-1):         run_net.py --cfg FILE --num_shards K \\
+        --shard_id i --init_method tcp://HOST0:PORT NUM_GPUS N
+  torchrun (one process per GPU, any number of nodes):
+        torchrun --nproc_per_node N [--nnodes K --node_rank i --master_addr HOST0 \\
+        --master_port PORT] run_net.py --cfg FILE NUM_GPUS N
+  several CPU processes (gloo DDP):                run_net.py --cfg FILE NUM_GPUS 0 NUM_CPU_PROCESSES 2
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of run_net.py."""
+    parser = argparse.ArgumentParser(
+        prog="run_net.py", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cfg", dest="cfg_file", required=True, help="YAML config file (keys of lib/m3a/config/defaults.py)")
+    parser.add_argument("--num_shards", type=int, default=None, help="number of nodes of a --init_method run (sets NUM_SHARDS)")
+    parser.add_argument("--shard_id", type=int, default=None, help="index of this node, 0..num_shards-1 (sets SHARD_ID)")
+    parser.add_argument(
+        "--init_method",
+        default="tcp://localhost:9999",
+        help="rendezvous address of rank 0 for spawned processes (default: %(default)s)",
+    )
+    parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides, e.g. SOLVER.BASE_LR 0.01")
+    return parser
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse run_net.py's command line."""
+    return build_parser().parse_args(argv)
+
+
+def load_config_from_args(args: argparse.Namespace) -> CfgNode:
+    """Load ``--cfg`` with the KEY VALUE overrides and the shard options; raise ConfigError."""
+    misplaced = [o for o in args.opts or [] if o.startswith("--")]
+    if misplaced:
+        raise ConfigError(f"option {misplaced[0]} must come before the KEY VALUE overrides")
+    cfg = load_config(args.cfg_file, args.opts or [])
+    if args.num_shards is not None:
+        cfg.NUM_SHARDS = args.num_shards
+    if args.shard_id is not None:
+        cfg.SHARD_ID = args.shard_id
+    if not 0 <= cfg.SHARD_ID < cfg.NUM_SHARDS:
+        raise ConfigError(f"--shard_id must be in [0, {cfg.NUM_SHARDS}), got {cfg.SHARD_ID}")
+    return cfg
+
+
+def expected_errors() -> Tuple[Type[BaseException], ...]:
+    """Exceptions that mean bad input (reported in one line) rather than a bug."""
+    from m3a.datasets.lexicon import LexiconError
+    from m3a.datasets.video_list import ListFormatError
+    from m3a.utils.checkpoint import CheckpointError
+
+    return (ConfigError, ListFormatError, LexiconError, CheckpointError, FileNotFoundError)
+
+
+def error_message(err: BaseException) -> str:
+    """One-line ``error: ...`` text of an expected error."""
+    text = str(err).strip().splitlines()
+    if isinstance(err, FileNotFoundError) and err.filename:
+        return f"error: {err.strerror or 'file not found'}: {err.filename}"
+    return f"error: {text[0] if text else type(err).__name__}"
+
+
+class GuardedJob:
+    """Picklable job wrapper: an expected error exits with code 2 after one ``error:`` line
+    (printed by the first process of each node only, so a node reports it once)."""
+
+    def __init__(self, func: Callable[[CfgNode], object]):
+        self.func = func
+
+    def __call__(self, cfg: CfgNode) -> None:
+        try:
+            self.func(cfg)
+        except expected_errors() as err:
+            from m3a.utils import distributed as du
+
+            if du.get_local_rank() == 0:
+                print(error_message(err), file=sys.stderr, flush=True)
+            raise SystemExit(2) from None

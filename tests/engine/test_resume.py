@@ -1,0 +1,78 @@
+"""Resuming from the newest complete checkpoint; truncated checkpoints are skipped."""
+import logging
+import os
+
+import torch
+
+from m3a.engine import amp
+from m3a.engine.optimizer import construct_optimizer
+from m3a.engine.train_loop import load_training_state, train
+from m3a.models import build_model
+from m3a.utils import checkpoint as cu
+from m3a.utils.logging import read_json_stats
+from tests.engine.conftest import tiny_cfg
+
+
+def _fresh_state(cfg):
+    model = build_model(cfg)
+    optimizer = construct_optimizer(model, cfg)
+    return model, optimizer, amp.build_grad_scaler(cfg, torch.device("cpu"))
+
+
+def test_restart_resumes_next_epoch_with_same_optimizer_state(tiny_data, tmp_path, caplog):
+    out = str(tmp_path / "run")
+    cfg = tiny_cfg(tiny_data, out)
+    cfg.TRAIN.EVAL_PERIOD = 0
+    cfg.TRAIN.MAX_ITERS_PER_EPOCH = 1
+    cfg.SOLVER.MAX_EPOCH = 1
+    train(cfg)  # the "killed" run: stops after its first checkpoint
+    first = cu.get_last_checkpoint(out)
+    saved = torch.load(first, map_location="cpu", weights_only=True)
+
+    # A restart loads model, optimizer (momentum buffers) and epoch from that checkpoint.
+    model, optimizer, scaler = _fresh_state(cfg)
+    assert load_training_state(cfg, model, optimizer, scaler) == 1
+    momenta = [s["momentum_buffer"] for s in optimizer.state_dict()["state"].values()]
+    expected = [s["momentum_buffer"] for s in saved["optimizer_state"]["state"].values()]
+    assert len(momenta) == len(expected) > 0 and any(m.abs().sum() > 0 for m in momenta)
+    for got, want in zip(momenta, expected):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, saved["model_state"][key], rtol=0, atol=0)
+
+    # The restarted run trains only epoch 2.
+    cfg.SOLVER.MAX_EPOCH = 2
+    train(cfg)
+    assert [e["epoch"] for e in read_json_stats(out, "train_epoch")] == [1, 2]
+    second = cu.get_last_checkpoint(out)
+    assert first.endswith("_00001.pyth") and second.endswith("_00002.pyth")
+    assert torch.load(second, weights_only=True)["epoch"] == 2
+
+    # A checkpoint truncated on disk is skipped with a warning, never loaded.
+    with open(second, "rb") as f:
+        data = f.read()
+    with open(second, "wb") as f:
+        f.write(data[: len(data) // 2])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert cu.get_last_checkpoint(out) == first
+    assert any(os.path.basename(second) in r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
+    model, optimizer, scaler = _fresh_state(cfg)
+    assert load_training_state(cfg, model, optimizer, scaler) == 1
+
+
+def test_finetune_from_checkpoint_starts_at_epoch_zero(tiny_data, tmp_path):
+    src = str(tmp_path / "src")
+    cfg = tiny_cfg(tiny_data, src)
+    cfg.TRAIN.EVAL_PERIOD = 0
+    cfg.TRAIN.MAX_ITERS_PER_EPOCH = 1
+    cfg.SOLVER.MAX_EPOCH = 1
+    train(cfg)
+    cfg.OUTPUT_DIR = str(tmp_path / "ft")
+    cfg.TRAIN.CHECKPOINT_FILE_PATH = cu.get_last_checkpoint(src)
+    model, optimizer, scaler = _fresh_state(cfg)
+    assert load_training_state(cfg, model, optimizer, scaler) == 0
+    assert optimizer.state_dict()["state"] == {}  # fine-tuning starts a fresh optimiser
+    saved = torch.load(cfg.TRAIN.CHECKPOINT_FILE_PATH, weights_only=True)["model_state"]
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, saved[key])

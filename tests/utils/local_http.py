@@ -1,0 +1,128 @@
+"""A real HTTP server on 127.0.0.1 (ephemeral port, own thread) that plays file-hosting behaviours."""
+import http.server
+import re
+import threading
+import urllib.parse
+from typing import Dict, List, Optional
+
+
+class FileHost:
+    """Serves ``files`` by name with behaviours chosen per name; records every request."""
+
+    def __init__(self, files: Dict[str, bytes]) -> None:
+        self.files = files
+        self.requests: List[dict] = []
+        self.cut_first: Dict[str, int] = {}  # name -> how many first responses stop mid-body
+        self.ignore_range: set = set()
+        self.fail_first: Dict[str, int] = {}  # name -> how many first responses are HTTP 503
+        self.drive_token = "t0k3n"
+        self.drive_uuid = "u-123"
+        host = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                host._handle(self)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{path.lstrip('/')}"
+
+    def __enter__(self) -> "FileHost":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def count(self, name: str) -> int:
+        return sum(1 for r in self.requests if r["name"] == name)
+
+    def _handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
+        parts = urllib.parse.urlsplit(h.path)
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        route = parts.path.strip("/")
+        name = query.get("id", route) if route.startswith("drive/") else route
+        self.requests.append({"route": route, "name": name, "range": h.headers.get("Range"), "query": query,
+                              "cookie": h.headers.get("Cookie")})
+        if route == "page.html":
+            return self._send(h, 200, b"<!DOCTYPE html><html><body>Sign in</body></html>", "text/html")
+        if route == "drive/uc":
+            return self._drive_form(h, name, query)
+        if route == "drive/cookie":
+            return self._drive_cookie(h, name, query)
+        if route == "drive/usercontent/download":
+            if query.get("confirm") != self.drive_token or query.get("uuid") != self.drive_uuid:
+                return self._send(h, 400, b"bad confirm", "text/plain")
+        if name not in self.files:
+            return self._send(h, 404, b"not found", "text/plain")
+        if self.fail_first.get(name, 0) > 0:
+            self.fail_first[name] -= 1
+            return self._send(h, 503, b"busy", "text/plain")
+        self._send_file(h, name)
+
+    def _drive_form(self, h, name: str, query: dict) -> None:
+        page = (
+            "<!DOCTYPE html><html><body><p>Google Drive can't scan this file for viruses.</p>"
+            '<form id="download-form" action="/drive/usercontent/download" method="get">'
+            '<input type="submit" value="Download anyway"/>'
+            f'<input type="hidden" name="id" value="{name}">'
+            '<input type="hidden" name="export" value="download">'
+            f'<input type="hidden" name="confirm" value="{self.drive_token}">'
+            f'<input type="hidden" name="uuid" value="{self.drive_uuid}"></form></body></html>'
+        )
+        self._send(h, 200, page.encode(), "text/html; charset=utf-8")
+
+    def _drive_cookie(self, h, name: str, query: dict) -> None:
+        cookie_ok = f"download_warning_1={self.drive_token}" in (h.headers.get("Cookie") or "")
+        if query.get("confirm") == self.drive_token and cookie_ok:
+            return self._send_file(h, name)
+        page = b"<html><body>This file is too large to scan.</body></html>"
+        self._send(h, 200, page, "text/html", {"Set-Cookie": f"download_warning_1={self.drive_token}; Path=/"})
+
+    def _send(self, h, code: int, body: bytes, ctype: str, extra: Optional[dict] = None) -> None:
+        h.send_response(code)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(body)
+
+    def _send_file(self, h, name: str) -> None:
+        data = self.files[name]
+        start = 0
+        match = re.match(r"bytes=(\d+)-$", h.headers.get("Range") or "")
+        if match and name not in self.ignore_range:
+            start = int(match.group(1))
+            if start >= len(data):
+                return self._send(h, 416, b"", "text/plain", {"Content-Range": f"bytes */{len(data)}"})
+            h.send_response(206)
+            h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            h.send_response(200)
+        body = data[start:]
+        h.send_header("Content-Type", "application/octet-stream")
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("Accept-Ranges", "bytes")
+        h.end_headers()
+        if self.cut_first.get(name, 0) > 0:
+            self.cut_first[name] -= 1
+            h.wfile.write(body[: len(body) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(2)  # drop the connection mid-body
+            return
+        h.wfile.write(body)

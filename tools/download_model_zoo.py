@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Download published M3A checkpoints (configs/model_zoo.yaml) or any URL, resumable and verified.
+
+Examples:
+  python tools/download_model_zoo.py --list
+  python tools/download_model_zoo.py mmit-v1-t-vat --dir checkpoints
+  python tools/download_model_zoo.py --all --dir checkpoints
+  python tools/download_model_zoo.py --url URL --sha256 HEX --out FILE
+
+Interrupted downloads resume from FILE.part. A file failing its SHA-256 is moved to FILE.corrupt.
+Entries without a published SHA-256 are trusted on first download: the hash is recorded in
+FILE.sha256 and later runs verify against it.
+"""
+import argparse
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+from m3a.utils.download import DownloadError, Downloader  # noqa: E402
+from m3a.utils.model_zoo import DEFAULT_MANIFEST, ManifestError, download_entry, fetch_verified, load_manifest  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", help="model-zoo entries to download (see --list)")
+    p.add_argument("--all", action="store_true", help="download every entry of the manifest")
+    p.add_argument("--list", action="store_true", help="list the manifest's entries and exit")
+    p.add_argument("--dir", default="checkpoints", help="folder for model-zoo files (default: checkpoints)")
+    p.add_argument("--manifest", default=os.path.normpath(DEFAULT_MANIFEST), help="model-zoo manifest (YAML)")
+    p.add_argument("--url", help="direct mode: URL to download (needs --out)")
+    p.add_argument("--sha256", default="", help="direct mode: expected SHA-256 (empty: record it on first download)")
+    p.add_argument("--out", help="direct mode: output file")
+    p.add_argument("--retries", type=int, default=5, help="retries after the first attempt (default 5)")
+    p.add_argument("--backoff", type=float, default=1.0, help="first retry wait in seconds, doubled each retry")
+    p.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    direct = args.url is not None or args.out is not None
+    if direct and not (args.url and args.out):
+        p.error("direct mode needs both --url and --out")
+    if direct and (args.names or args.all):
+        p.error("give either model names/--all or --url/--out, not both")
+    if not direct and not args.list and not args.all and not args.names:
+        p.error("name a model-zoo entry, or use --all, --list or --url/--out")
+    return args
+
+
+def _report(result, name: str, first_trust: bool) -> None:
+    state = "downloaded" if result.downloaded else "already present"
+    if result.verified:
+        check = "SHA-256 verified"
+    elif first_trust:
+        check = f"SHA-256 {result.sha256} (no published hash: recorded in {result.path}.sha256, trust on first download)"
+    else:
+        check = f"SHA-256 {result.sha256}"
+    print(f"{name}: {state} {result.path}; {check}")
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit status."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    downloader = Downloader(retries=args.retries, backoff=args.backoff, timeout=args.timeout,
+                            progress=not args.no_progress)
+    try:
+        if args.url:
+            result = fetch_verified(args.url, args.out, args.sha256.strip().lower(), downloader)
+            _report(result, os.path.basename(args.out), first_trust=not args.sha256)
+            return 0
+        manifest = load_manifest(args.manifest)
+        if args.list:
+            for name, entry in manifest.items():
+                pub = entry.published or {}
+                print(f"{name:24s} {entry.title:28s} mAP {pub.get('map')}  config {entry.config}")
+            return 0
+        names = list(manifest) if args.all else args.names
+        unknown = [n for n in names if n not in manifest]
+        if unknown:
+            raise ManifestError(f"unknown model-zoo entry '{unknown[0]}' (known: {', '.join(manifest)})")
+    except (DownloadError, ManifestError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    failed = 0
+    for name in names:
+        try:
+            _report(download_entry(manifest[name], args.dir, downloader), name, first_trust=not manifest[name].sha256)
+        except (DownloadError, ManifestError) as err:
+            print(f"error: {name}: {err}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Train and/or test an m3a model (see --help and GETTING_STARTED.md)."""
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+import torch.multiprocessing as mp  # noqa: E402
+
+from m3a.engine.run import train_and_test  # noqa: E402
+from m3a.utils import distributed as du  # noqa: E402
+from m3a.utils.parser import GuardedJob, error_message, expected_errors, load_config_from_args, parse_args  # noqa: E402
+
+
+def main() -> int:
+    """Parse the command line, then launch training/testing in every process."""
+    args = parse_args()
+    # When one worker stops on an expected error, torch warns that it terminates the others.
+    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
+    try:
+        cfg = load_config_from_args(args)
+        du.launch_job(cfg, GuardedJob(train_and_test), init_method=args.init_method)
+    except expected_errors() as err:
+        print(error_message(err), file=sys.stderr)
+        return 2
+    except mp.ProcessExitedException as err:
+        # Code 2: the worker already printed its one-line error.
+        if err.exit_code != 2:
+            print(f"error: worker process {err.error_index} exited with code {err.exit_code}", file=sys.stderr)
+        return err.exit_code or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
