@@ -7,7 +7,8 @@ import torch
 import torch.nn as nn
 from fvcore.common.config import CfgNode
 
-from m3a.datasets import decoder, transform
+from m3a.datasets import decoder
+from m3a.datasets.video_dataset import ClipLoader
 from m3a.datasets.multiview import combine_views
 
 logger = logging.getLogger(__name__)
@@ -28,16 +29,7 @@ def load_video_views(cfg: CfgNode, path: str) -> torch.Tensor:
 
     Raises DecodeError naming the file when it cannot be read.
     """
-    data, test = cfg.DATA, cfg.TEST
-    span = decoder.clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
-    with decoder.open_video(path, data.INPUT_FORMAT, cfg.DATA_LOADER.ENABLE_MULTI_THREAD_DECODE,
-                            data.FRAMES_FPS) as reader:
-        starts = decoder.uniform_clip_starts(reader.duration, span, test.NUM_ENSEMBLE_VIEWS)
-        clips = [decoder.clip_times(s, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS) for s in starts]
-        decoded = reader.decode_at([t for clip in clips for t in clip])
-    prepared = transform.prepare_test_frames(decoded.frames, data.TEST_CROP_SIZE, data.MEAN, data.STD)
-    rows = decoded.index.view(len(clips), data.NUM_FRAMES)
-    return transform.test_views(prepared, rows, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS)
+    return ClipLoader(cfg).test_views(path)
 
 
 @torch.no_grad()
