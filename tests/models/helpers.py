@@ -21,7 +21,8 @@ def write_lexicons(root, num_classes, audio_dim, text_dim, version="v1", ext=".n
     text = rng.standard_normal((num_classes, text_dim))
     keys = [f"clip{i:03d}" for i in range(2 * num_classes)]
     label = OrderedDict(
-        (c if ext == ".pkl" else f"class{c}", [keys[2 * c], keys[2 * c + 1], keys[(2 * c + 2) % len(keys)]])
+        (c if ext == ".pkl" else f"class{c}",
+         [keys[2 * c], keys[2 * c + 1], keys[(2 * c + 2) % len(keys)]])
         for c in range(num_classes)
     )
     audio = {k: rng.standard_normal(audio_dim).astype(np.float32) for k in keys}
@@ -33,7 +34,9 @@ def write_lexicons(root, num_classes, audio_dim, text_dim, version="v1", ext=".n
     return {"psi": psi, "text": text, "label": label, "audio": audio}
 
 
-def tiny_cfg(data_dir, mode="GRAPH", modal="RGB_AUDIO_TEXT", joint="SUM", arch="r2plus1d", depth=18):
+def tiny_cfg(
+    data_dir, mode="GRAPH", modal="RGB_AUDIO_TEXT", joint="SUM", arch="r2plus1d", depth=18
+):
     """A config of a tiny model: base width 4, one block per stage, 5 classes, 4x16x16 clips."""
     cfg = get_cfg()
     cfg.MODEL.ARCH, cfg.MODEL.DEPTH = arch, depth

@@ -12,9 +12,8 @@ from m3a.models.model_info import params_count
 from m3a.utils.checkpoint import load_checkpoint
 from tests.models.helpers import write_lexicons
 
-LAYOUT_FILE = "/work/shared/upstream_checkpoint_layout.json"
-if not os.path.isfile(LAYOUT_FILE):
-    LAYOUT_FILE = os.path.join(os.path.dirname(__file__), "upstream_checkpoint_layout.json")
+# Every state-dict key and shape of the published checkpoints, for seven configurations.
+LAYOUT_FILE = os.path.join(os.path.dirname(__file__), "upstream_checkpoint_layout.json")
 with open(LAYOUT_FILE) as f:
     LAYOUT = json.load(f)
 
@@ -60,7 +59,8 @@ def test_published_layout_params_and_loading(name, full_data_dir, tmp_path):
     state = OrderedDict()
     for i, (key, shape) in enumerate(entry["state_dict"]):
         dtype = torch.int64 if key.endswith("num_batches_tracked") else torch.float32
-        state[key] = torch.full((1,), float(i % 997), dtype=dtype).reshape([1] * len(shape)).expand(shape)
+        one = torch.full([1] * len(shape), float(i % 997), dtype=dtype)
+        state[key] = one.expand(shape)
     path = tmp_path / f"{name}.pyth"
     torch.save({"model_state": state, "optimizer_state": {}, "epoch": 29, "cfg": "M3A: {}\n"}, path)
     info = load_checkpoint(str(path), model)

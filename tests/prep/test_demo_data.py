@@ -255,7 +255,8 @@ def test_same_seed_gives_identical_files_whatever_the_workers(tiny_demo_summary,
     again = demo_data.make_demo_dataset(str(tmp_path), workers=2, **tiny_demo_summary["config"])
     first_dir, second_dir = tiny_demo_summary["out_dir"], again["out_dir"]
     for entry in _all_entries(tiny_demo_summary):
-        assert _md5(os.path.join(first_dir, entry.path)) == _md5(os.path.join(second_dir, entry.path))
+        first, second = os.path.join(first_dir, entry.path), os.path.join(second_dir, entry.path)
+        assert _md5(first) == _md5(second)
     for name in ("train-demo.csv", "val-demo.csv", "test-demo.csv", "categories-demo.txt",
                  "README.txt"):
         assert _md5(os.path.join(first_dir, name)) == _md5(os.path.join(second_dir, name))

@@ -92,6 +92,23 @@ def _check_m3a(cfg: CfgNode) -> None:
         _fail(f"M3A.AUDIO_SYNONYM_SIZE must be >= 1, got {m3a.AUDIO_SYNONYM_SIZE}")
     if m3a.GRAPH_REWEIGHT < 0:
         _fail(f"M3A.GRAPH_REWEIGHT must be >= 0, got {m3a.GRAPH_REWEIGHT}")
+    if m3a.MODE == "TRSFMR":
+        _check_heads(cfg, mods)
+
+
+def _check_heads(cfg: CfgNode, mods: list) -> None:
+    """Every transformer token width must split evenly over M3A.TRSFMR_NHEAD heads."""
+    expansion = 4 if cfg.MODEL.DEPTH >= 50 else 1
+    widths = {
+        "RGB": cfg.MODEL.BASE_WIDTH * 8 * expansion,
+        "AUDIO": cfg.M3A.AUDIO_VEC_SIZE,
+        "TEXT": cfg.M3A.TEXT_VEC_SIZE,
+        "AUDIOTEXT": cfg.M3A.AUDIO_VEC_SIZE + cfg.M3A.TEXT_VEC_SIZE,
+    }
+    for mod in mods:
+        if widths[mod] % cfg.M3A.TRSFMR_NHEAD:
+            _fail(f"M3A.TRSFMR_NHEAD {cfg.M3A.TRSFMR_NHEAD} does not divide the {mod} token "
+                  f"width {widths[mod]}")
 
 
 def check_model_cfg(cfg: CfgNode) -> None:

@@ -19,6 +19,7 @@ from typing import List, Optional, Sequence
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 import torch
 
 logger = logging.getLogger(__name__)
@@ -101,8 +102,12 @@ class VideoReader:
         self._time_base = self._stream.time_base
         self._start_pts = self._stream.start_time or 0
         self._fresh = True
+        # One converter for all frames: frame.to_ndarray(format=...) builds a new one per call.
+        self._rgb = VideoReformatter()
         # Frames the codec has produced so far (a measure of how selective the decoding was).
         self.decoded_frames = 0
+        # Time (s) of the last frame the latest decode_at call reached.
+        self.last_frame_time = 0.0
         self.duration = self._read_duration()
 
     def __enter__(self) -> "VideoReader":
@@ -169,6 +174,19 @@ class VideoReader:
         index[torch.from_numpy(order)] = torch.as_tensor(sorted_index, dtype=torch.int64)
         return DecodedFrames(torch.from_numpy(np.stack(frames)), index)
 
+    def verify(self) -> None:
+        """Decode the whole video; raise DecodeError when it fails or its frames stop well before
+        the declared duration (before 90 % of it, less 0.1 s), as a cut-off download does."""
+        self.decode_at([0.0, self.duration + 1.0])  # a time past the end decodes to the last frame
+        if self.last_frame_time < 0.9 * self.duration - 0.1:
+            raise DecodeError(
+                f"{self.path}: frames stop at {self.last_frame_time:.2f} s of {self.duration:.2f} s"
+            )
+
+    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        """Convert a decoded frame to an RGB uint8 array (H, W, 3)."""
+        return self._rgb.reformat(frame, format="rgb24").to_ndarray()
+
     def _decode_sorted(self, sorted_times: np.ndarray, seek: bool):
         """Assign every sorted time its covering frame; None when a seek overshot the first time."""
         first = float(sorted_times[0])
@@ -192,13 +210,14 @@ class VideoReader:
             covered = bisect.bisect_left(sorted_times, t - _TIME_EPS, lo=len(assigned))
             if covered > len(assigned):
                 owner = prev if prev is not None else frame
-                frames.append(owner.to_ndarray(format="rgb24"))
+                frames.append(self._to_rgb(owner))
                 assigned.extend([len(frames) - 1] * (covered - len(assigned)))
             if len(assigned) == len(sorted_times):
                 break
             prev, prev_time = frame, t
+        self.last_frame_time = prev_time
         if prev is not None and len(assigned) < len(sorted_times):
-            frames.append(prev.to_ndarray(format="rgb24"))
+            frames.append(self._to_rgb(prev))
             assigned.extend([len(frames) - 1] * (len(sorted_times) - len(assigned)))
         return frames, assigned
 
@@ -235,6 +254,11 @@ class FrameFolderReader:
         except (OSError, UnidentifiedImageError, ValueError) as err:
             raise _as_decode_error(full, err) from None
 
+    def verify(self) -> None:
+        """Load every frame; raise DecodeError naming the first unreadable one."""
+        for name in self._files:
+            self._load(name)
+
     def decode_at(self, times: Sequence[float]) -> DecodedFrames:
         """Load the frames covering ``times``: frame i spans ``[i / fps, (i + 1) / fps)``."""
         times = np.asarray(times, dtype=np.float64)
@@ -246,6 +270,17 @@ class FrameFolderReader:
         return DecodedFrames(
             torch.from_numpy(np.stack(frames)), torch.from_numpy(inverse.reshape(-1).astype(np.int64))
         )
+
+
+def check_video(path: str, input_format: str = "video") -> Optional[str]:
+    """Read all of ``path``; return None when it reads fully, else the reason it is broken."""
+    try:
+        with open_video(path, input_format) as reader:
+            reader.verify()
+    except DecodeError as err:
+        message = str(err)
+        return message[len(path) + 2 :] if message.startswith(path + ": ") else message
+    return None
 
 
 def open_video(path: str, input_format: str = "video", multi_thread: bool = False, frames_fps: float = 30.0):

@@ -113,7 +113,7 @@ def prepare_test_frames(frames: torch.Tensor, size: int, mean: Sequence[float], 
     return normalize(scaled, mean, std)
 
 
-def test_views(prepared: torch.Tensor, clip_rows: Sequence[torch.Tensor], size: int, num_crops: int) -> torch.Tensor:
+def cut_views(prepared: torch.Tensor, clip_rows: Sequence[torch.Tensor], size: int, num_crops: int) -> torch.Tensor:
     """Cut views from prepared frames (U, 3, h, w): for every clip (rows into ``prepared``) and
     every crop, a (3, T, size, size) view; returns (clips * crops, 3, T, size, size), clip-major."""
     height, width = prepared.shape[-2:]

@@ -121,7 +121,7 @@ class VideoDataset(torch.utils.data.Dataset):
             decoded = reader.decode_at([t for clip in clips for t in clip])
         prepared = transform.prepare_test_frames(decoded.frames, data.TEST_CROP_SIZE, data.MEAN, data.STD)
         clip_rows = decoded.index.view(len(clips), data.NUM_FRAMES)
-        return transform.test_views(prepared, clip_rows, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS)
+        return transform.cut_views(prepared, clip_rows, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS)
 
     def _empty_views(self) -> torch.Tensor:
         data, test = self.cfg.DATA, self.cfg.TEST
@@ -164,9 +164,12 @@ def _list_path(cfg: CfgNode, name: str) -> str:
 
 @DATASET_REGISTRY.register()
 def mmit(cfg: CfgNode, split: str) -> VideoDataset:
-    """M-MiT: ``{split}-{DATA.MMIT_VERSION}.csv``, ``path,label[,label...]`` (DATA.PATH_LABEL_SEPARATOR)."""
+    """M-MiT: ``{split}-{DATA.MMIT_VERSION}.csv``, ``path,label[,label...]`` (DATA.PATH_LABEL_SEPARATOR).
+
+    With DATA.MULTI_LABEL False every line must hold exactly one label.
+    """
     path = _list_path(cfg, f"{split}-{cfg.DATA.MMIT_VERSION}.csv")
-    return VideoDataset(cfg, split, path, cfg.DATA.PATH_LABEL_SEPARATOR, cfg.DATA.MULTI_LABEL)
+    return VideoDataset(cfg, split, path, cfg.DATA.PATH_LABEL_SEPARATOR, True)
 
 
 @DATASET_REGISTRY.register()

@@ -68,7 +68,7 @@ def run_conv(block: nn.ModuleDict, idx: int, x: torch.Tensor) -> torch.Tensor:
 
 
 def se_width(dim: int, ratio: float, divisor: int = 8) -> int:
-    """Squeeze width: ``dim * ratio`` rounded to a multiple of ``divisor`` (at least ``divisor``)."""
+    """Squeeze width: ``dim * ratio`` rounded to a multiple of ``divisor`` (at least one)."""
     width = dim * ratio
     rounded = max(divisor, int(width + divisor / 2) // divisor * divisor)
     return int(rounded + divisor if rounded < 0.9 * width else rounded)

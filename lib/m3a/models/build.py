@@ -19,7 +19,6 @@ def build_model(cfg: CfgNode, device: Optional[torch.device] = None) -> nn.Modul
     ``LOG_MODEL_INFO``.
     """
     from m3a.config.validate import check_model_cfg
-    from m3a.models import video_resnet  # noqa: F401  (registers M3ANET)
     from m3a.models.model_info import log_model_info
     from m3a.models.norm import convert_sync_batchnorm
 

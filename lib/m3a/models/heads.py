@@ -23,7 +23,7 @@ def head_pool(x: torch.Tensor, kernel: Sequence[int]) -> torch.Tensor:
 
 
 def head_activation(name: str, dim: int = -1) -> nn.Module:
-    """Eval-time activation: ``sigmoid`` (multi-label) or ``softmax`` over ``dim`` (single-label)."""
+    """Eval-time activation: ``sigmoid`` (multi-label) or ``softmax`` over ``dim``."""
     if name == "sigmoid":
         return nn.Sigmoid()
     if name == "softmax":

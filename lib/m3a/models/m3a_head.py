@@ -135,7 +135,9 @@ class M3AJointLearning(nn.Module):
         ]
 
     @torch.no_grad()
-    def node_embeddings(self, features: Optional[torch.Tensor] = None) -> Dict[str, List[torch.Tensor]]:
+    def node_embeddings(
+        self, features: Optional[torch.Tensor] = None
+    ) -> Dict[str, List[torch.Tensor]]:
         """Per-layer node embeddings {modality: [input, layer 1, ..., output]} of (N, D) tensors.
 
         Lexicon modalities need no input; RGB (and, with CROSS, the fusion, as
@@ -152,7 +154,8 @@ class M3AJointLearning(nn.Module):
         if self.joint == "CROSS" and all(m in result for m in self.modalities):
             last = [result[m][-1] for m in self.modalities]
             v = last[2] if len(last) == 3 else last[1]
-            mids = self.multi_modal["CROSS_FUSION"].forward_layers(*self._batch_tokens(last[0], last[1], v))
+            tokens = self._batch_tokens(last[0], last[1], v)
+            mids = self.multi_modal["CROSS_FUSION"].forward_layers(*tokens)
             result["CROSS_FUSION"] = [m[0] for m in mids]
         return result
 
@@ -181,6 +184,8 @@ class M3AHead(nn.Module):
         scores = self.m3a_joint_learning(self.pooled(feature_map))
         return scores if self.training else self.act(scores)
 
-    def node_embeddings(self, features: Optional[torch.Tensor] = None) -> Dict[str, List[torch.Tensor]]:
+    def node_embeddings(
+        self, features: Optional[torch.Tensor] = None
+    ) -> Dict[str, List[torch.Tensor]]:
         """See :meth:`M3AJointLearning.node_embeddings`."""
         return self.m3a_joint_learning.node_embeddings(features)

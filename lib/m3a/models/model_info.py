@@ -1,5 +1,6 @@
 """Model statistics logged at build time: parameter count and GFLOPs."""
 import logging
+import warnings
 from typing import Optional
 
 import torch
@@ -17,17 +18,19 @@ def params_count(model: nn.Module) -> int:
 def gflops(model: nn.Module, cfg: CfgNode) -> Optional[float]:
     """GFLOPs (fvcore: one multiply-add = one flop) of one eval forward of a
     (1, 3, NUM_FRAMES, TEST_CROP_SIZE, TEST_CROP_SIZE) clip; None when counting fails."""
-    from fvcore.nn import FlopCountAnalysis
-
     device = next(model.parameters()).device
     size = cfg.DATA.TEST_CROP_SIZE
     clip = torch.zeros(1, 3, cfg.DATA.NUM_FRAMES, size, size, device=device)
     was_training = model.training
     model.eval()
     try:
-        counter = FlopCountAnalysis(model, (clip,))
-        counter.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        return counter.total() / 1e9
+        with warnings.catch_warnings():  # tracing warnings say nothing about the model
+            warnings.simplefilter("ignore")
+            from fvcore.nn import FlopCountAnalysis
+
+            counter = FlopCountAnalysis(model, (clip,))
+            counter.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            return counter.total() / 1e9
     except Exception as err:  # flop counting is informative only; never fail the build
         logger.warning("could not count FLOPs: %s: %s", type(err).__name__, err)
         return None

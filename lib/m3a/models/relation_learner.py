@@ -2,7 +2,8 @@
 
 State-dict names follow the published layout: a learner keeps its layers in a ``relation_learner``
 ModuleDict (``graph_{i}``; ``trsfmr_encoder_{i}`` and ``trsfmr_decoder_{L}_fc``), the cross-modal
-fusion in a ``relation_x_fusion`` ModuleDict (``trsfmr_decoder_cross``, ``trsfmr_decoder_cross_fc``).
+fusion in a ``relation_x_fusion`` ModuleDict (``trsfmr_decoder_cross``,
+``trsfmr_decoder_cross_fc``).
 """
 import math
 from typing import List, Optional, Tuple, Union

@@ -13,6 +13,8 @@ from fvcore.common.config import CfgNode
 from m3a.models.blocks import CONV_KINDS, BasicBlock, Bottleneck
 from m3a.models.build import MODEL_REGISTRY
 from m3a.models.heads import head_activation, head_pool, head_pool_size
+from m3a.models.m3a_head import M3AHead
+from m3a.models.node_features import load_m3a_inputs
 from m3a.models.norm import get_norm
 from m3a.models.stem import build_stem
 
@@ -54,8 +56,6 @@ class M3ANET(nn.Module):
 
     def __init__(self, cfg: CfgNode) -> None:
         super().__init__()
-        from m3a.models.node_features import load_m3a_inputs
-
         arch, depth, width = cfg.MODEL.ARCH, cfg.MODEL.DEPTH, cfg.MODEL.BASE_WIDTH
         self.arch, self.mode = arch, cfg.M3A.MODE
         norm = get_norm(cfg)
@@ -65,7 +65,8 @@ class M3ANET(nn.Module):
             self._stem_names.append(name)
         blocks = list(cfg.MODEL.STAGE_BLOCKS) or STAGE_BLOCKS[depth]
         dim_in = width
-        for stage, ((dim_out, dim_inner), num) in enumerate(zip(stage_widths(depth, width), blocks), 1):
+        widths = stage_widths(depth, width)
+        for stage, ((dim_out, dim_inner), num) in enumerate(zip(widths, blocks), 1):
             layer = self._make_stage(cfg, stage, num, dim_in, dim_out, dim_inner, norm)
             self.add_module(f"layer{stage}", layer)
             dim_in = dim_out
@@ -82,8 +83,6 @@ class M3ANET(nn.Module):
             nn.init.zeros_(self.projection.bias)
             self.act = head_activation(cfg.MODEL.HEAD_ACT, dim=-1)
         else:
-            from m3a.models.m3a_head import M3AHead
-
             self.m3a_head = M3AHead(cfg, dim_in, self.pool_size, load_m3a_inputs(cfg))
 
     def _make_stage(

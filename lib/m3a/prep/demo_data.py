@@ -56,7 +56,7 @@ COMPLETE_MARKER = ".complete"
 
 @dataclass(frozen=True)
 class VideoSpec:
-    """What one demo video holds: where it goes, its labels, whether it has sound, its seed."""
+    """One demo video: its index (which seeds its rendering), split, path, labels and sound."""
 
     index: int
     split: str
@@ -267,7 +267,8 @@ def _readme(specs: Sequence[VideoSpec], actions: Sequence[DemoAction], seed: int
         "and a word of their names, so the co-occurrence graph and the text lexicon carry signal.",
         "",
         "label  videos  pitch(Hz)  name",
-        *[f"{c:5d}  {per_class[c]:6d}  {a.frequency:9.1f}  {a.name}" for c, a in enumerate(actions)],
+        *[f"{c:5d}  {per_class[c]:6d}  {a.frequency:9.1f}  {a.name}"
+          for c, a in enumerate(actions)],
         "",
         "Files: {train,val,test}-demo.csv (path,label[,label...], 0-based labels, paths relative",
         "to this folder), categories-demo.txt (class names in label order), mmit-m3a/ with",

@@ -181,7 +181,9 @@ def convert_state_dict(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.
     return state, layout
 
 
-def _extract_state(ckpt, path: str) -> Dict[str, torch.Tensor]:
+def extract_state(ckpt, path: str) -> Dict[str, torch.Tensor]:
+    """The model state dict inside a loaded checkpoint (``model_state``, ``state_dict``,
+    ``model`` or the dict itself when it is a bare state dict)."""
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: expected a dict, got {type(ckpt).__name__}")
     for field in _STATE_FIELDS:
@@ -246,7 +248,7 @@ def load_checkpoint(
     ``unexpected_keys``.
     """
     ckpt = read_checkpoint(path)
-    raw_state = _extract_state(ckpt, path)
+    raw_state = extract_state(ckpt, path)
     bare = raw_state is ckpt
     state, layout = convert_state_dict(raw_state)
     target = unwrap_model(model)
@@ -262,10 +264,13 @@ def load_checkpoint(
     if unexpected:
         logger.warning("%d checkpoint keys not in the model (ignored): %s",
                        len(unexpected), ", ".join(unexpected))
-    if optimizer is not None and ckpt.get("optimizer_state"):
-        optimizer.load_state_dict(ckpt["optimizer_state"])
-    if scaler is not None and ckpt.get("scaler_state"):
-        scaler.load_state_dict(ckpt["scaler_state"])
+    try:
+        if optimizer is not None and not bare and ckpt.get("optimizer_state"):
+            optimizer.load_state_dict(ckpt["optimizer_state"])
+        if scaler is not None and not bare and ckpt.get("scaler_state"):
+            scaler.load_state_dict(ckpt["scaler_state"])
+    except (ValueError, KeyError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: optimizer/scaler state does not fit: {err}") from None
     info = {} if bare else {k: v for k, v in ckpt.items() if k not in _WEIGHT_FIELDS}
     epoch = -1 if bare or ckpt.get("epoch") is None else int(ckpt["epoch"])
     info.update(epoch=epoch, layout=layout, missing_keys=missing, unexpected_keys=unexpected)

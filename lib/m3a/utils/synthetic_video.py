@@ -37,15 +37,18 @@ def write_video(
     pix_fmt: str = "yuv420p",
     preset: str = "veryfast",
     seed: int = 0,
+    faststart: bool = False,
 ) -> str:
     """Encode ``num_frames`` synthetic frames as H.264 (libx264) mp4 at ``path`` (atomically).
 
     ``pts_ms`` gives explicit presentation times in milliseconds (variable frame rate);
     ``audio`` adds an AAC track of a quiet tone as long as the video; ``gop`` sets the keyframe
-    interval (None = the encoder default). Odd sizes need ``pix_fmt="yuv444p"``.
+    interval (None = the encoder default). Odd sizes need ``pix_fmt="yuv444p"``. ``faststart`` puts
+    the index (moov atom) before the data, as streaming-friendly downloads have it.
     """
     with atomic_path(path) as tmp:
-        with av.open(tmp, "w", format="mp4") as container:
+        options = {"movflags": "faststart"} if faststart else {}
+        with av.open(tmp, "w", format="mp4", options=options) as container:
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
             options = {"preset": preset}

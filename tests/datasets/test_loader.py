@@ -1,0 +1,129 @@
+"""Loaders: batch layout, failure reporting, seeded workers, distributed sampling, view combining."""
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.utils.data import DataLoader, DistributedSampler
+
+from m3a.datasets.loader import collate, construct_loader, shuffle_dataset
+from m3a.datasets.multiview import combine_views
+from tests.datasets.conftest import GOOD_VIDEOS, small_cfg, write_list
+
+GOOD = sorted(GOOD_VIDEOS)
+
+
+def _cfg(tmp_path, video_dir, rows, **data):
+    for split in ("train", "val", "test"):
+        write_list(os.path.join(tmp_path, f"{split}-t.csv"), rows)
+    return small_cfg(str(tmp_path), PATH_PREFIX=video_dir, **data)
+
+
+def test_train_batches_and_failed_paths(tmp_path, video_dir):
+    rows = {name: (i,) for i, name in enumerate(GOOD)}
+    rows["missing.mp4"] = (4,)
+    cfg = _cfg(tmp_path, video_dir, rows)
+    cfg.TRAIN.BATCH_SIZE = 5
+    loader = construct_loader(cfg, "train")
+    frames, labels, indices, meta = next(iter(loader))
+    assert frames.shape == (5, 3, 4, 32, 32) and labels.shape == (5, 5)
+    assert indices.dtype == torch.int64 and indices.shape == (5,)
+    # the batch covers the whole list once, so the missing video was drawn and replaced
+    assert meta["failed"] == [os.path.join(video_dir, "missing.mp4")]
+    assert 4 not in indices.tolist()
+    for label, index in zip(labels, indices):
+        assert label.argmax().item() == index.item()
+
+
+def test_test_batches(tmp_path, video_dir):
+    cfg = _cfg(tmp_path, video_dir, {"a.mp4": (0,), "empty.mp4": (1,), "c.mp4": (2,)})
+    cfg.TEST.BATCH_SIZE = 3
+    views, labels, indices, ok = next(iter(construct_loader(cfg, "test")))
+    assert views.shape == (3, 6, 3, 4, 40, 40)
+    assert indices.tolist() == [0, 1, 2]
+    assert ok.dtype == torch.bool and ok.tolist() == [True, False, True]
+    val = construct_loader(cfg, "val")
+    assert len(val) == 2 and not val.drop_last
+
+
+def test_collate_merges_failed_lists():
+    items = [
+        (torch.zeros(3, 2, 4, 4), torch.tensor(1), 0, {"failed": ["x.mp4"]}),
+        (torch.ones(3, 2, 4, 4), torch.tensor(2), 5, {"failed": ["y.mp4", "z.mp4"]}),
+    ]
+    frames, labels, indices, meta = collate(items)
+    assert frames.shape == (2, 3, 2, 4, 4) and labels.tolist() == [1, 2] and indices.tolist() == [0, 5]
+    assert meta == {"failed": ["x.mp4", "y.mp4", "z.mp4"]}
+
+
+def _batches(cfg, epochs=2):
+    loader = construct_loader(cfg, "train")
+    out = []
+    for epoch in range(epochs):
+        shuffle_dataset(loader, epoch)
+        out.extend(loader)
+    return out
+
+
+def test_seeded_workers_reproduce_batches(tmp_path, video_dir):
+    rows = {name: (i,) for i, name in enumerate(GOOD)}
+    cfg = _cfg(tmp_path, video_dir, rows)
+    cfg.DATA_LOADER.NUM_WORKERS = 2
+    first, second = _batches(cfg), _batches(cfg)
+    assert len(first) == 4
+    for a, b in zip(first, second):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[2], b[2])
+    cfg.RNG_SEED = 1
+    other = _batches(cfg)
+    assert any(not torch.equal(a[0], b[0]) for a, b in zip(first, other))
+
+
+def test_shuffle_dataset_sets_the_sampler_epoch():
+    data = list(range(10))
+    sampler = DistributedSampler(data, num_replicas=2, rank=0, shuffle=True, seed=0)
+    loader = DataLoader(data, sampler=sampler, batch_size=5)
+    shuffle_dataset(loader, 0)
+    epoch0 = next(iter(loader)).tolist()
+    shuffle_dataset(loader, 3)
+    assert sampler.epoch == 3 and next(iter(loader)).tolist() != epoch0
+    shuffle_dataset(DataLoader(data), 1)  # no distributed sampler: nothing to do
+
+
+def _distributed_worker(rank, world, port, data_dir, video_dir, out):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        cfg = small_cfg(data_dir, PATH_PREFIX=video_dir)
+        cfg.TEST.BATCH_SIZE = 4
+        loader = construct_loader(cfg, "test")
+        indices = [i for batch in loader for i in batch[2].tolist()]
+        torch.save({"batch_size": loader.batch_size, "indices": indices}, os.path.join(out, f"{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_distributed_test_loader_splits_videos_between_processes(tmp_path, video_dir):
+    names = GOOD + ["short.mp4"]
+    write_list(os.path.join(tmp_path, "test-t.csv"), {n: (0,) for n in names})
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = (2, port, str(tmp_path), video_dir, str(tmp_path))
+    mp.spawn(_distributed_worker, args=args, nprocs=2)
+    results = [torch.load(os.path.join(tmp_path, f"{r}.pt"), weights_only=True) for r in range(2)]
+    assert [r["batch_size"] for r in results] == [2, 2]
+    seen = results[0]["indices"] + results[1]["indices"]
+    # 5 videos over 2 processes: one index is padded in twice; the engine de-duplicates by index
+    assert sorted(set(seen)) == list(range(5)) and len(seen) == 6
+
+
+def test_combine_views():
+    scores = torch.tensor([[[0.1, 0.9], [0.5, 0.2], [0.3, 0.4]]])
+    torch.testing.assert_close(combine_views(scores, "sum"), torch.tensor([[0.9, 1.5]]))
+    torch.testing.assert_close(combine_views(scores, "max"), torch.tensor([[0.5, 0.9]]))
+    with pytest.raises(ValueError, match="ensemble"):
+        combine_views(scores, "mean")
+    with pytest.raises(ValueError, match="batch, views, classes"):
+        combine_views(scores[0], "sum")
