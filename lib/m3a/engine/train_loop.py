@@ -226,7 +226,9 @@ def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> in
         if not os.path.isfile(path):
             raise FileNotFoundError(f"TRAIN.CHECKPOINT_FILE_PATH not found: {path}")
         if cfg.TRAIN.CHECKPOINT_EPOCH_RESET:
-            cu.load_checkpoint(path, model)
+            # Fine-tuning: tensors whose shape differs (e.g. a classifier for another class
+            # count) are skipped with a warning and stay freshly initialised.
+            cu.load_checkpoint(path, model, strict_shapes=False)
             logger.info("initialised the model from %s; training from epoch 1", path)
             return 0
         state = cu.load_checkpoint(path, model, optimizer, scaler)
