@@ -173,7 +173,9 @@ def train_epoch(
 
 
 @torch.no_grad()
-def eval_epoch(loader, model: nn.Module, cur_epoch: int, cfg: CfgNode, device: torch.device, writer=None) -> Dict[str, float]:
+def eval_epoch(
+    loader, model: nn.Module, cur_epoch: int, cfg: CfgNode, device: torch.device, writer=None
+) -> Dict[str, float]:
     """Validate single clips: class-/sample-wise mAP, top-1, top-5 over the whole val list."""
     model.eval()
     indices, scores, labels = [], [], []
