@@ -10,7 +10,13 @@ import torch.multiprocessing as mp  # noqa: E402
 
 from m3a.engine.run import train_and_test  # noqa: E402
 from m3a.utils import distributed as du  # noqa: E402
-from m3a.utils.parser import GuardedJob, error_message, expected_errors, load_config_from_args, parse_args  # noqa: E402
+from m3a.utils.parser import (  # noqa: E402
+    GuardedJob,
+    error_message,
+    expected_errors,
+    load_config_from_args,
+    parse_args,
+)
 
 
 def main() -> int:

@@ -15,7 +15,9 @@ RUN_NET = os.path.join(REPO, "tools", "run_net.py")
 
 def run_net(*args, cwd=None):
     env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "lib"))
-    return subprocess.run([sys.executable, RUN_NET, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, RUN_NET, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
 
 
 def _assert_one_line_error(proc, *fragments):

@@ -17,7 +17,9 @@ def labels_to_multi_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return out
 
 
-def gather_predictions(indices: List[np.ndarray], scores: List[np.ndarray], labels: List[np.ndarray]) -> Dict[str, np.ndarray]:
+def gather_predictions(
+    indices: List[np.ndarray], scores: List[np.ndarray], labels: List[np.ndarray]
+) -> Dict[str, np.ndarray]:
     """Concatenate this process's batches, gather all processes, keep each video index once.
 
     A DistributedSampler pads the data set so every process sees as many videos; the padded
@@ -30,7 +32,8 @@ def gather_predictions(indices: List[np.ndarray], scores: List[np.ndarray], labe
     }
     parts = [p for p in du.all_gather_objects(local) if p["scores"] is not None]
     if not parts:
-        return {"indices": np.zeros((0,), np.int64), "scores": np.zeros((0, 0), np.float32), "labels": np.zeros((0,))}
+        empty = np.zeros((0,), np.int64)
+        return {"indices": empty, "scores": np.zeros((0, 0), np.float32), "labels": np.zeros((0,))}
     all_idx = np.concatenate([p["indices"] for p in parts]).astype(np.int64)
     all_scores = np.concatenate([p["scores"] for p in parts])
     all_labels = np.concatenate([p["labels"] for p in parts])

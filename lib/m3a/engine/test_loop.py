@@ -105,8 +105,8 @@ def run_multiview_inference(loader, model: nn.Module, cfg: CfgNode, device: torc
         labels.append(batch_labels[ok].cpu().numpy())
         indices.append(batch_idx[ok].cpu().numpy())
     gathered = gather_predictions(indices, scores, labels)
-    all_failed = np.unique(np.concatenate([np.concatenate(f) if f else np.zeros(0, np.int64) for f in du.all_gather_objects(failed)]))
-    gathered["failed"] = all_failed.astype(np.int64)
+    failed_per_rank = [np.concatenate(f) if f else np.zeros(0, np.int64) for f in du.all_gather_objects(failed)]
+    gathered["failed"] = np.unique(np.concatenate(failed_per_rank)).astype(np.int64)
     gathered["num_views"] = max(du.all_gather_objects(num_views))
     return gathered
 
@@ -153,7 +153,8 @@ def _write_per_class_ap(cfg: CfgNode, scores: np.ndarray, labels: np.ndarray) ->
             writer = csv.writer(f)
             writer.writerow(["class_index", "class_name", "ap", "positives"])
             for c in range(len(ap)):
-                writer.writerow([c, names[c] if c < len(names) else str(c), "" if np.isnan(ap[c]) else f"{ap[c]:.6f}", positives[c]])
+                name = names[c] if c < len(names) else str(c)
+                writer.writerow([c, name, "" if np.isnan(ap[c]) else f"{ap[c]:.6f}", positives[c]])
 
 
 def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Dict]:

@@ -173,7 +173,9 @@ def train_epoch(
 
 
 @torch.no_grad()
-def eval_epoch(loader, model: nn.Module, cur_epoch: int, cfg: CfgNode, device: torch.device, writer=None) -> Dict[str, float]:
+def eval_epoch(
+    loader, model: nn.Module, cur_epoch: int, cfg: CfgNode, device: torch.device, writer=None
+) -> Dict[str, float]:
     """Validate single clips: class-/sample-wise mAP, top-1, top-5 over the whole val list."""
     model.eval()
     indices, scores, labels = [], [], []
@@ -226,7 +228,9 @@ def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> in
         if not os.path.isfile(path):
             raise FileNotFoundError(f"TRAIN.CHECKPOINT_FILE_PATH not found: {path}")
         if cfg.TRAIN.CHECKPOINT_EPOCH_RESET:
-            cu.load_checkpoint(path, model)
+            # Fine-tuning: tensors whose shape differs (e.g. a classifier for another class
+            # count) are skipped with a warning and stay freshly initialised.
+            cu.load_checkpoint(path, model, strict_shapes=False)
             logger.info("initialised the model from %s; training from epoch 1", path)
             return 0
         state = cu.load_checkpoint(path, model, optimizer, scaler)

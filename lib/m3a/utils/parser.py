@@ -30,15 +30,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run_net.py", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--cfg", dest="cfg_file", required=True, help="YAML config file (keys of lib/m3a/config/defaults.py)")
-    parser.add_argument("--num_shards", type=int, default=None, help="number of nodes of a --init_method run (sets NUM_SHARDS)")
-    parser.add_argument("--shard_id", type=int, default=None, help="index of this node, 0..num_shards-1 (sets SHARD_ID)")
+    parser.add_argument(
+        "--cfg", dest="cfg_file", required=True, help="YAML config file (keys of lib/m3a/config/defaults.py)"
+    )
+    parser.add_argument(
+        "--num_shards", type=int, default=None, help="number of nodes of a --init_method run (sets NUM_SHARDS)"
+    )
+    parser.add_argument(
+        "--shard_id", type=int, default=None, help="index of this node, 0..num_shards-1 (sets SHARD_ID)"
+    )
     parser.add_argument(
         "--init_method",
         default="tcp://localhost:9999",
         help="rendezvous address of rank 0 for spawned processes (default: %(default)s)",
     )
-    parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides, e.g. SOLVER.BASE_LR 0.01")
+    parser.add_argument(
+        "opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides, e.g. SOLVER.BASE_LR 0.01"
+    )
     return parser
 
 
