@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
 from m3a.datasets.video_list import ListFormatError  # noqa: E402
-from m3a.prep.class_names import read_class_names  # noqa: E402
+from m3a.utils.class_names import read_class_names  # noqa: E402
 from m3a.prep.mini_mmit import (  # noqa: E402
     NO_AUDIO,
     UNREADABLE,

@@ -25,7 +25,7 @@ from m3a.datasets.lexicon import LexiconError, save_audio_lexicon  # noqa: E402
 from m3a.datasets.video_list import ListFormatError, read_video_list  # noqa: E402
 from m3a.prep.audio_features import KEPT, compute_clip_features  # noqa: E402
 from m3a.prep.audio_lexicon import assemble_audio_lexicon  # noqa: E402
-from m3a.prep.class_names import read_class_names  # noqa: E402
+from m3a.utils.class_names import read_class_names  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

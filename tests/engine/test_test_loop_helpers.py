@@ -4,7 +4,8 @@ import pytest
 
 from m3a.config import get_cfg
 from m3a.engine.evaluation import compute_metrics, labels_to_multi_hot
-from m3a.engine.test_loop import load_class_names, resolve_test_checkpoint
+from m3a.engine.test_loop import resolve_test_checkpoint
+from m3a.utils.class_names import load_class_names
 from m3a.utils.metrics import map_class, map_sample
 
 

@@ -2,7 +2,7 @@
 import pytest
 
 from m3a.datasets.video_list import ListFormatError
-from m3a.prep.class_names import read_class_names
+from m3a.utils.class_names import read_class_names
 from m3a.prep.media_files import list_media
 from m3a.prep.transcode import scaled_size
 

@@ -29,6 +29,7 @@ from m3a.engine.evaluation import compute_metrics, gather_predictions, labels_to
 from m3a.engine.train_loop import progress_bar, set_seed
 from m3a.utils import distributed as du
 from m3a.utils import metrics
+from m3a.utils.class_names import load_class_names
 from m3a.utils.file_io import atomic_path, atomic_write_text
 from m3a.utils.logging import log_json_stats, setup_logging
 
@@ -37,31 +38,6 @@ logger = logging.getLogger(__name__)
 METRICS_FILE = "test_metrics.json"
 PREDICTIONS_FILE = "test_predictions.npz"
 PER_CLASS_AP_FILE = "per_class_ap.csv"
-
-
-def load_class_names(cfg: CfgNode) -> List[str]:
-    """Class names from ``DATA.CLASS_NAMES_FILE`` or ``categories-{MMIT_VERSION}.txt``, else indices.
-
-    One class per line in label order; a trailing ``,index`` or `` index`` on a line is dropped.
-    """
-    path = cfg.DATA.CLASS_NAMES_FILE or os.path.join(
-        cfg.DATA.PATH_TO_DATA_DIR, f"categories-{cfg.DATA.MMIT_VERSION}.txt"
-    )
-    names = [str(i) for i in range(cfg.MODEL.NUM_CLASSES)]
-    if not os.path.isfile(path):
-        if cfg.DATA.CLASS_NAMES_FILE:
-            raise FileNotFoundError(f"DATA.CLASS_NAMES_FILE not found: {path}")
-        return names
-    with open(path) as f:
-        lines = [line.strip() for line in f if line.strip()]
-    for i, line in enumerate(lines[: cfg.MODEL.NUM_CLASSES]):
-        for sep in (",", " ", "\t"):
-            head, _, tail = line.rpartition(sep)
-            if head and tail.strip().isdigit():
-                line = head.strip()
-                break
-        names[i] = line
-    return names
 
 
 def resolve_test_checkpoint(cfg: CfgNode, trained_model: Optional[nn.Module]) -> Optional[str]:
