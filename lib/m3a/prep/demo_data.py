@@ -26,7 +26,6 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import av
 import numpy as np
 
 from m3a.datasets import lexicon
@@ -36,7 +35,8 @@ from m3a.prep.audio_lexicon import build_audio_lexicon
 from m3a.prep.demo_render import (ActionInstance, DemoAction, demo_actions, render_audio,
                                   render_video)
 from m3a.prep.text_embedding import build_text_lexicon
-from m3a.utils.file_io import atomic_path, atomic_write_text
+from m3a.utils.file_io import atomic_write_text
+from m3a.utils.video_writer import write_h264
 
 logger = logging.getLogger(__name__)
 
@@ -128,34 +128,8 @@ def encode_mp4(path: str, frames: np.ndarray, fps: int, audio: Optional[np.ndarr
     """Write RGB frames (T, H, W, 3) uint8 as H.264/yuv420p (+ mono AAC when ``audio``) to
     ``path`` atomically. Encoding is single-threaded so the bytes are reproducible."""
     height, width = frames.shape[1:3]
-    with atomic_path(path) as tmp:
-        with av.open(tmp, mode="w", format="mp4") as container:
-            video = container.add_stream(
-                "libx264", rate=fps,
-                options={"crf": "20", "preset": "veryfast", "g": str(fps), "threads": "1"})
-            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-            video.codec_context.thread_count = 1
-            sound = None
-            if audio is not None:
-                sound = container.add_stream("aac", rate=sample_rate, layout="mono")
-            for frame_index, rgb in enumerate(frames):
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts = frame_index
-                container.mux(video.encode(frame))
-            container.mux(video.encode())
-            if sound is not None:
-                _encode_audio(container, sound, audio, sample_rate)
-
-
-def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
-    chunk = 1024
-    for start in range(0, audio.size, chunk):
-        samples = np.ascontiguousarray(audio[None, start:start + chunk], dtype=np.float32)
-        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-        frame.sample_rate = sample_rate
-        frame.pts = start
-        container.mux(stream.encode(frame))
-    container.mux(stream.encode())
+    options = {"crf": "20", "preset": "veryfast", "g": str(fps), "threads": "1"}
+    write_h264(path, frames, fps, width, height, audio=audio, sample_rate=sample_rate, options=options)
 
 
 @dataclass(frozen=True)
