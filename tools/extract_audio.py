@@ -19,9 +19,9 @@ from collections import Counter  # noqa: E402
 
 from m3a.datasets.video_list import ListFormatError  # noqa: E402
 from m3a.prep.media_files import list_media  # noqa: E402
-from m3a.prep.parallel import parallel_imap  # noqa: E402
 from m3a.prep.transcode import FAILED, NO_AUDIO, extract_job  # noqa: E402
 from m3a.utils.file_io import atomic_write_text  # noqa: E402
+from m3a.utils.parallel import parallel_imap  # noqa: E402
 
 
 def wav_path(out_root: str, video: str) -> str:

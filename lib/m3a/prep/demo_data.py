@@ -21,7 +21,6 @@ Layout under ``out_dir`` (``VERSION`` = ``demo``)::
     .complete                              written last: the set is complete
 """
 import logging
-import multiprocessing
 import os
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -36,6 +35,7 @@ from m3a.prep.demo_render import (ActionInstance, DemoAction, demo_actions, rend
                                   render_video)
 from m3a.prep.text_embedding import build_text_lexicon
 from m3a.utils.file_io import atomic_write_text
+from m3a.utils.parallel import parallel_imap
 from m3a.utils.video_writer import write_h264
 
 logger = logging.getLogger(__name__)
@@ -157,24 +157,6 @@ def _make_video(job: _VideoJob) -> str:
     return job.spec.path
 
 
-def _run_jobs(function: Callable, jobs: Sequence, workers: int,
-              progress: Optional[Callable[[], None]]) -> list:
-    """Apply ``function`` to ``jobs`` (in order) with a process pool when ``workers`` > 1."""
-    results = []
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            results.append(function(job))
-            if progress:
-                progress()
-        return results
-    with multiprocessing.get_context().Pool(min(workers, len(jobs))) as pool:
-        for result in pool.imap(function, jobs, chunksize=1):
-            results.append(result)
-            if progress:
-                progress()
-    return results
-
-
 def frame_size(size: int) -> Tuple[int, int]:
     """(width, height) of a 4:3 landscape frame with short side ``size`` (both even)."""
     if size < 16 or size % 2:
@@ -202,7 +184,8 @@ def build_demo_lexicons(out_dir: str, class_names: Sequence[str],
     lexicon.save_graph_adj(paths["graph-adj"], psi)
     text = build_text_lexicon(list(class_names), method="hashed")
     lexicon.save_text_lexicon(paths["text-lexicon"], text)
-    waveforms = _run_jobs(_read_clip_audio, [(out_dir, s.path) for s in train], workers, None)
+    waveforms = list(parallel_imap(_read_clip_audio, [(out_dir, s.path) for s in train], workers,
+                                   chunksize=1, disable_progress=True))
     clips = [(s.path, wave, list(s.labels)) for s, wave in zip(train, waveforms)
              if wave is not None]
     audio = build_audio_lexicon(clips, list(class_names), build_audio_embedder())
@@ -275,7 +258,9 @@ def make_demo_dataset(out_dir: str, videos: int, classes: int, seed: int = 0,
         os.makedirs(os.path.join(out_dir, "videos", split), exist_ok=True)
     jobs = [_VideoJob(out_dir, s, tuple(actions), seed, duration, width, height) for s in specs]
     logger.info("rendering %d videos of %d classes into %s", len(jobs), classes, out_dir)
-    _run_jobs(_make_video, jobs, workers, progress)
+    for _ in parallel_imap(_make_video, jobs, workers, chunksize=1, disable_progress=True):
+        if progress:
+            progress()
     summary = {"out_dir": out_dir, "class_names": names, "num_videos": len(specs),
                "no_audio": [s.path for s in specs if not s.has_audio]}
     for split in SPLITS:
