@@ -8,16 +8,14 @@ missing, empty, truncated or undecodable files and files without a video stream 
 Exit status: 0 when every video decodes, 1 when some are broken, 2 for a bad list or arguments.
 """
 import argparse
-import multiprocessing
 import os
 import sys
 from typing import List, Optional, Tuple
 
-from tqdm import tqdm
-
 from m3a.datasets.decoder import check_video
 from m3a.datasets.video_list import ListFormatError, read_video_list
 from m3a.utils.file_io import atomic_write_text
+from m3a.utils.parallel import parallel_imap
 
 
 def _parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
@@ -31,9 +29,9 @@ def _parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _check(job: Tuple[int, str, str]) -> Tuple[int, str, Optional[str]]:
-    number, path, input_format = job
-    return number, path, check_video(path, input_format)
+def _check(job: Tuple[str, str]) -> Optional[str]:
+    path, input_format = job
+    return check_video(path, input_format)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -48,17 +46,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
         return 2
     prefix = args.prefix if args.prefix is not None else os.path.dirname(os.path.abspath(args.list))
-    jobs = [(i, os.path.join(prefix, e.path), args.format) for i, e in enumerate(entries)]
-    broken = []
-    with multiprocessing.Pool(args.workers) as pool:
-        results = pool.imap_unordered(_check, jobs, chunksize=max(1, min(16, len(jobs) // (8 * args.workers))))
-        for number, path, reason in tqdm(results, total=len(jobs), desc="checking videos", unit="video"):
-            if reason is not None:
-                broken.append((number, path, reason))
-    broken.sort()
+    jobs = [(os.path.join(prefix, e.path), args.format) for e in entries]
+    chunksize = max(1, min(16, len(jobs) // (8 * args.workers)))
+    reasons = parallel_imap(_check, jobs, args.workers, desc="checking videos", chunksize=chunksize, unit="video")
+    broken = [(path, reason) for (path, _), reason in zip(jobs, reasons) if reason is not None]
     if args.out:
-        atomic_write_text(args.out, "".join(f"{path}\t{reason}\n" for _, path, reason in broken))
-    for _, path, reason in broken[:20]:
+        atomic_write_text(args.out, "".join(f"{path}\t{reason}\n" for path, reason in broken))
+    for path, reason in broken[:20]:
         print(f"broken: {path}: {reason}")
     if len(broken) > 20:
         print(f"... and {len(broken) - 20} more")

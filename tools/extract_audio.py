@@ -15,12 +15,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from collections import Counter  # noqa: E402
-
 from m3a.datasets.video_list import ListFormatError  # noqa: E402
-from m3a.prep.media_files import list_media  # noqa: E402
-from m3a.prep.parallel import parallel_imap  # noqa: E402
-from m3a.prep.transcode import FAILED, NO_AUDIO, extract_job  # noqa: E402
+from m3a.prep.media_files import list_media, run_media_jobs  # noqa: E402
+from m3a.prep.transcode import NO_AUDIO, extract_job  # noqa: E402
 from m3a.utils.file_io import atomic_write_text  # noqa: E402
 
 
@@ -54,22 +51,15 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     jobs = [(os.path.join(args.videos_root, p), wav_path(args.out_root, p), args.sample_rate) for p in paths]
-    counts, no_audio, failures = Counter(), [], []
-    results = parallel_imap(extract_job, jobs, args.workers, desc="extracting")
-    for path, (status, message) in zip(paths, results):
-        counts[status] += 1
-        if status == NO_AUDIO:
-            no_audio.append(path)
-        elif status == FAILED:
-            failures.append(message)
+    failed_list = os.path.join(args.out_root, "failed.txt")
+    run = run_media_jobs(extract_job, jobs, paths, args.workers, "extracting", failed_list)
+    no_audio = run.paths.get(NO_AUDIO, [])
     no_audio_list = args.no_audio_list or os.path.join(args.out_root, "no_audio.txt")
     atomic_write_text(no_audio_list, "".join(p + "\n" for p in no_audio))
-    print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no videos found")
+    print(run.summary())
     print(f"{len(no_audio)} videos without audio, listed in {no_audio_list}")
-    if failures:
-        failed_list = os.path.join(args.out_root, "failed.txt")
-        atomic_write_text(failed_list, "".join(m + "\n" for m in failures))
-        print(f"{len(failures)} unreadable videos, listed in {failed_list}")
+    if run.failures:
+        print(f"{len(run.failures)} unreadable videos, listed in {failed_list}")
     return 0
 
 

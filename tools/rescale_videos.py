@@ -14,13 +14,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from collections import Counter  # noqa: E402
-
 from m3a.datasets.video_list import ListFormatError  # noqa: E402
-from m3a.prep.media_files import list_media  # noqa: E402
-from m3a.prep.parallel import parallel_imap  # noqa: E402
-from m3a.prep.transcode import FAILED, rescale_job  # noqa: E402
-from m3a.utils.file_io import atomic_write_text  # noqa: E402
+from m3a.prep.media_files import list_media, run_media_jobs  # noqa: E402
+from m3a.prep.transcode import rescale_job  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,17 +50,11 @@ def main(argv=None) -> int:
         (os.path.join(args.videos_root, p), os.path.join(args.out_root, p), args.size, args.crf, args.upscale)
         for p in paths
     ]
-    counts, failures = Counter(), []
-    for (status, message) in parallel_imap(rescale_job, jobs, args.workers, desc="rescaling"):
-        counts[status] += 1
-        if status == FAILED:
-            failures.append(message)
     failed_list = args.failed_list or os.path.join(args.out_root, "failed.txt")
-    if failures:
-        atomic_write_text(failed_list, "".join(m + "\n" for m in failures))
-    print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no videos found")
-    if failures:
-        print(f"{len(failures)} failed, listed in {failed_list}")
+    run = run_media_jobs(rescale_job, jobs, paths, args.workers, "rescaling", failed_list)
+    print(run.summary())
+    if run.failures:
+        print(f"{len(run.failures)} failed, listed in {failed_list}")
     return 0
 
 

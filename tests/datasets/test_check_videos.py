@@ -45,7 +45,6 @@ def test_check_videos_tool(video_dir, tmp_path):
     assert all(len(line.split("\t")) == 2 and line.split("\t")[1] for line in lines)
 
 
-
 def test_check_videos_tool_rejects_a_bad_list(tmp_path, capsys):
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     try:

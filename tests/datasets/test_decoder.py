@@ -43,24 +43,21 @@ def test_later_clip_decodes_only_from_the_previous_keyframe(video_dir):
         assert reader.decoded_frames == 8
 
 
-def test_preroll_skips_non_reference_frames_without_changing_the_clip(video_dir):
+@pytest.mark.parametrize(
+    "request_times, decoded_below",
+    [
+        (clip_times(1.0, 4, 2, 30), 38),  # frames 30..36; decoding reaches frame 37
+        (clip_times(0.0, 4, 8, 30), 26),  # frames 0, 8, 16, 24; decoding reaches frame 25
+    ],
+    ids=["preroll_skips_non_reference_frames", "frames_between_sparse_samples_are_skipped"],
+)
+def test_skipped_frames_do_not_change_the_clip(video_dir, request_times, decoded_below):
     path = os.path.join(video_dir, "c.mp4")  # 45 frames, one keyframe, B-frames
-    request = clip_times(1.0, 4, 2, 30)  # frames 30..36; decoding reaches frame 37
     with VideoReader(path) as reader:
-        got = reader.decode_at(request).gather()
-        assert reader.decoded_frames < 38
+        got = reader.decode_at(request_times).gather()
+        assert reader.decoded_frames < decoded_below
     frames, times, _ = decode_all(path)
-    assert torch.equal(got, sample_frames(frames, times, request))
-
-
-def test_frames_between_sparse_samples_are_skipped_without_changing_the_clip(video_dir):
-    path = os.path.join(video_dir, "c.mp4")
-    request = clip_times(0.0, 4, 8, 30)  # frames 0, 8, 16, 24; decoding reaches frame 25
-    with VideoReader(path) as reader:
-        got = reader.decode_at(request).gather()
-        assert reader.decoded_frames < 26
-    frames, times, _ = decode_all(path)
-    assert torch.equal(got, sample_frames(frames, times, request))
+    assert torch.equal(got, sample_frames(frames, times, request_times))
 
 
 def test_reader_reuse_decodes_the_same_frames(video_dir):

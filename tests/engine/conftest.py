@@ -5,6 +5,7 @@ import pytest
 
 from m3a.config import get_cfg
 from m3a.utils.synthetic_video import write_video
+from tests.datasets.conftest import write_list
 
 NUM_CLASSES = 4
 VERSION = "tiny"
@@ -16,12 +17,6 @@ VAL = {"v0.mp4": (0,), "v2.mp4": (2, 3), "v4.mp4": (3,), "v7.mp4": (0, 2)}
 TEST = {"v1.mp4": (1,), "v3.mp4": (0, 1), "v5.mp4": (2,), "missing.mp4": (3,), "v6.mp4": (1, 3)}
 
 
-def _write_list(path: str, rows: dict) -> None:
-    with open(path, "w") as f:
-        for video, labels in rows.items():
-            f.write(",".join([video] + [str(label) for label in labels]) + "\n")
-
-
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> str:
     """Folder with 8 short 48x64 videos, train/val/test-tiny.csv and categories-tiny.txt."""
@@ -29,7 +24,7 @@ def tiny_data(tmp_path_factory) -> str:
     for i in range(8):
         write_video(os.path.join(root, f"v{i}.mp4"), num_frames=24, height=48, width=64, seed=10 + i)
     for split, rows in (("train", TRAIN), ("val", VAL), ("test", TEST)):
-        _write_list(os.path.join(root, f"{split}-{VERSION}.csv"), rows)
+        write_list(os.path.join(root, f"{split}-{VERSION}.csv"), rows)
     with open(os.path.join(root, f"categories-{VERSION}.txt"), "w") as f:
         f.write("".join(f"{name},{i}\n" for i, name in enumerate(CLASS_NAMES)))
     return root

@@ -1,5 +1,4 @@
 """Tests of the tools/make_demo_data.py command line."""
-import importlib.util
 import os
 import subprocess
 import sys
@@ -8,6 +7,7 @@ import pytest
 
 from m3a.datasets import lexicon
 from m3a.datasets.video_list import read_video_list
+from tests.visualization.tiny_setup import load_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(ROOT, "tools", "make_demo_data.py")
@@ -16,10 +16,7 @@ TOOL = os.path.join(ROOT, "tools", "make_demo_data.py")
 @pytest.fixture(scope="module")
 def tool():
     """The tool's module, loaded in-process."""
-    spec = importlib.util.spec_from_file_location("make_demo_data", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("make_demo_data")
 
 
 def test_help_explains_the_options(tool, capsys):

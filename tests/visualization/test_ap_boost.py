@@ -1,6 +1,5 @@
 """Per-class AP boost: numbers vs scikit-learn, the plot and CSV, and the visualize tool."""
 import csv
-import importlib.util
 import os
 
 import matplotlib.image as mpimg
@@ -15,8 +14,7 @@ from m3a.visualization.ap_boost import (
     plot_ap_boost,
     write_ap_boost_csv,
 )
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.visualization.tiny_setup import load_tool
 
 
 def _write_preds(path, scores, labels, paths):
@@ -90,16 +88,9 @@ def test_videos_missing_from_one_run_are_left_out(two_runs, tmp_path):
         assert boost.delta[c] == pytest.approx(want, abs=1e-6)
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("visualize_tool", os.path.join(ROOT, "tools", "visualize.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_visualize_apboost_tool(two_runs, capsys):
     folder, _, _, _, _ = two_runs
-    tool = _load_tool()
+    tool = load_tool("visualize")
     rc = tool.main(["apboost", "--pred", str(folder / "model.npz"), "--baseline", str(folder / "base.npz"),
                     "--class-names", str(folder / "names.txt"), "--top", "4", "--out", str(folder / "out"),
                     "--tensorboard", str(folder / "tb")])
@@ -113,13 +104,11 @@ def test_visualize_apboost_tool(two_runs, capsys):
     assert rc == 1 and "predictions file not found" in capsys.readouterr().err
 
 
-def test_apboost_between_two_real_test_runs(tmp_path_factory, tiny_demo_dir, tmp_path, capsys):
+def test_apboost_between_two_real_test_runs(tiny, tmp_path, capsys):
     """Two tiny checkpoints tested by the engine's multi-view test on the demo test list, then compared."""
     from m3a.config import load_config
     from m3a.engine.test_loop import test as run_test
-    from tests.visualization.tiny_setup import tiny_run
 
-    tiny = tiny_run(str(tmp_path_factory.getbasetemp() / "tiny_zoo"), tiny_demo_dir)
     files = {}
     for variant in ("graph", "fc"):
         out = tmp_path / variant
@@ -129,7 +118,7 @@ def test_apboost_between_two_real_test_runs(tmp_path_factory, tiny_demo_dir, tmp
             "TEST.NUM_SPATIAL_CROPS", "1"])
         run_test(cfg)
         files[variant] = out / "test_predictions.npz"
-    tool = _load_tool()
+    tool = load_tool("visualize")
     rc = tool.main(["apboost", "--pred", str(files["graph"]), "--baseline", str(files["fc"]),
                     "--cfg", tiny["graph_cfg"], "--out", str(tmp_path / "boost")])
     assert rc == 0, capsys.readouterr().err

@@ -10,12 +10,7 @@ import torch
 from m3a.config import load_config
 from m3a.engine.predict import load_model, load_video_views
 from m3a.visualization import gradcam
-from tests.visualization.tiny_setup import class_names, load_tool, tiny_run
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory, tiny_demo_dir):
-    return tiny_run(str(tmp_path_factory.getbasetemp() / "tiny_zoo"), tiny_demo_dir)
+from tests.visualization.tiny_setup import class_names, load_tool
 
 
 @pytest.mark.parametrize("variant", ["graph", "fc"])

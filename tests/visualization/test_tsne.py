@@ -8,12 +8,7 @@ import pytest
 from m3a.config import load_config
 from m3a.engine.predict import load_model
 from m3a.visualization.tsne import embed_2d, layer_titles, node_embeddings
-from tests.visualization.tiny_setup import class_names, load_tool, tiny_run
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory, tiny_demo_dir):
-    return tiny_run(str(tmp_path_factory.getbasetemp() / "tiny_zoo"), tiny_demo_dir)
+from tests.visualization.tiny_setup import class_names, load_tool
 
 
 def test_embed_2d_keeps_structure():

@@ -15,8 +15,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from m3a.prep.audio_lexicon import clip_feature, waveform_rms
-from m3a.prep.parallel import parallel_imap
 from m3a.utils.file_io import atomic_path
+from m3a.utils.parallel import parallel_imap
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ Choices made here (DESIGN.md section 4 leaves them open):
 """
 import logging
 from collections import OrderedDict
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 

@@ -21,12 +21,10 @@ Layout under ``out_dir`` (``VERSION`` = ``demo``)::
     .complete                              written last: the set is complete
 """
 import logging
-import multiprocessing
 import os
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import av
 import numpy as np
 
 from m3a.datasets import lexicon
@@ -36,7 +34,9 @@ from m3a.prep.audio_lexicon import build_audio_lexicon
 from m3a.prep.demo_render import (ActionInstance, DemoAction, demo_actions, render_audio,
                                   render_video)
 from m3a.prep.text_embedding import build_text_lexicon
-from m3a.utils.file_io import atomic_path, atomic_write_text
+from m3a.utils.file_io import atomic_write_text
+from m3a.utils.parallel import parallel_imap
+from m3a.utils.video_writer import write_h264
 
 logger = logging.getLogger(__name__)
 
@@ -128,34 +128,8 @@ def encode_mp4(path: str, frames: np.ndarray, fps: int, audio: Optional[np.ndarr
     """Write RGB frames (T, H, W, 3) uint8 as H.264/yuv420p (+ mono AAC when ``audio``) to
     ``path`` atomically. Encoding is single-threaded so the bytes are reproducible."""
     height, width = frames.shape[1:3]
-    with atomic_path(path) as tmp:
-        with av.open(tmp, mode="w", format="mp4") as container:
-            video = container.add_stream(
-                "libx264", rate=fps,
-                options={"crf": "20", "preset": "veryfast", "g": str(fps), "threads": "1"})
-            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-            video.codec_context.thread_count = 1
-            sound = None
-            if audio is not None:
-                sound = container.add_stream("aac", rate=sample_rate, layout="mono")
-            for frame_index, rgb in enumerate(frames):
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts = frame_index
-                container.mux(video.encode(frame))
-            container.mux(video.encode())
-            if sound is not None:
-                _encode_audio(container, sound, audio, sample_rate)
-
-
-def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
-    chunk = 1024
-    for start in range(0, audio.size, chunk):
-        samples = np.ascontiguousarray(audio[None, start:start + chunk], dtype=np.float32)
-        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-        frame.sample_rate = sample_rate
-        frame.pts = start
-        container.mux(stream.encode(frame))
-    container.mux(stream.encode())
+    options = {"crf": "20", "preset": "veryfast", "g": str(fps), "threads": "1"}
+    write_h264(path, frames, fps, width, height, audio=audio, sample_rate=sample_rate, options=options)
 
 
 @dataclass(frozen=True)
@@ -181,24 +155,6 @@ def _make_video(job: _VideoJob) -> str:
         audio = render_audio(instances, int(round(job.duration * SAMPLE_RATE)), SAMPLE_RATE, rng)
     encode_mp4(os.path.join(job.out_dir, job.spec.path), frames, FPS, audio)
     return job.spec.path
-
-
-def _run_jobs(function: Callable, jobs: Sequence, workers: int,
-              progress: Optional[Callable[[], None]]) -> list:
-    """Apply ``function`` to ``jobs`` (in order) with a process pool when ``workers`` > 1."""
-    results = []
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            results.append(function(job))
-            if progress:
-                progress()
-        return results
-    with multiprocessing.get_context().Pool(min(workers, len(jobs))) as pool:
-        for result in pool.imap(function, jobs, chunksize=1):
-            results.append(result)
-            if progress:
-                progress()
-    return results
 
 
 def frame_size(size: int) -> Tuple[int, int]:
@@ -228,7 +184,8 @@ def build_demo_lexicons(out_dir: str, class_names: Sequence[str],
     lexicon.save_graph_adj(paths["graph-adj"], psi)
     text = build_text_lexicon(list(class_names), method="hashed")
     lexicon.save_text_lexicon(paths["text-lexicon"], text)
-    waveforms = _run_jobs(_read_clip_audio, [(out_dir, s.path) for s in train], workers, None)
+    waveforms = list(parallel_imap(_read_clip_audio, [(out_dir, s.path) for s in train], workers,
+                                   chunksize=1, disable_progress=True))
     clips = [(s.path, wave, list(s.labels)) for s, wave in zip(train, waveforms)
              if wave is not None]
     audio = build_audio_lexicon(clips, list(class_names), build_audio_embedder())
@@ -301,7 +258,9 @@ def make_demo_dataset(out_dir: str, videos: int, classes: int, seed: int = 0,
         os.makedirs(os.path.join(out_dir, "videos", split), exist_ok=True)
     jobs = [_VideoJob(out_dir, s, tuple(actions), seed, duration, width, height) for s in specs]
     logger.info("rendering %d videos of %d classes into %s", len(jobs), classes, out_dir)
-    _run_jobs(_make_video, jobs, workers, progress)
+    for _ in parallel_imap(_make_video, jobs, workers, chunksize=1, disable_progress=True):
+        if progress:
+            progress()
     summary = {"out_dir": out_dir, "class_names": names, "num_videos": len(specs),
                "no_audio": [s.path for s in specs if not s.has_audio]}
     for split in SPLITS:

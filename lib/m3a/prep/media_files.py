@@ -1,8 +1,14 @@
-"""Which media files a tool works on: the paths of a list, or every video under a folder."""
+"""Which media files a tool works on (the paths of a list, or every video under a folder), and
+running one job per file with a summary of the outcomes."""
 import os
-from typing import List, Optional
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from m3a.datasets.video_list import read_video_list
+from m3a.prep.transcode import FAILED
+from m3a.utils.file_io import atomic_write_text
+from m3a.utils.parallel import parallel_imap
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".flv", ".mpg", ".mpeg")
 
@@ -21,3 +27,37 @@ def list_media(videos_root: str, list_path: Optional[str] = None, separator: str
             if name.lower().endswith(VIDEO_EXTENSIONS) and not name.startswith(".tmp-"):
                 found.append(os.path.relpath(os.path.join(folder, name), videos_root))
     return found
+
+
+@dataclass
+class MediaRun:
+    """Outcome of one job per media file: the files (relative paths) that ended in each status and
+    the error messages of the failed ones."""
+
+    paths: Dict[str, List[str]]
+    failures: List[str]
+
+    def summary(self) -> str:
+        """``status: count`` for every status, or ``no videos found``."""
+        return ", ".join(f"{status}: {len(paths)}" for status, paths in sorted(self.paths.items())) or "no videos found"
+
+
+def run_media_jobs(
+    job: Callable[[tuple], Tuple[str, str]],
+    jobs: Sequence[tuple],
+    paths: Sequence[str],
+    workers: int,
+    desc: str,
+    failed_list: str,
+) -> MediaRun:
+    """Run ``job`` (returning status and error message) on ``jobs``, one per file of ``paths``, in
+    ``workers`` processes; write the failed ones' messages to ``failed_list`` when there are any."""
+    by_status: Dict[str, List[str]] = defaultdict(list)
+    failures = []
+    for path, (status, message) in zip(paths, parallel_imap(job, jobs, workers, desc=desc)):
+        by_status[status].append(path)
+        if status == FAILED:
+            failures.append(message)
+    if failures:
+        atomic_write_text(failed_list, "".join(m + "\n" for m in failures))
+    return MediaRun(dict(by_status), failures)

@@ -15,7 +15,7 @@ import numpy as np
 
 from m3a.datasets.video_list import VideoEntry, read_video_list
 from m3a.prep.audio_io import has_audio_stream
-from m3a.prep.parallel import parallel_imap
+from m3a.utils.parallel import parallel_imap
 
 logger = logging.getLogger(__name__)
 

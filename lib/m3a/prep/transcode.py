@@ -7,6 +7,7 @@ import av
 import numpy as np
 
 from m3a.utils.file_io import atomic_path
+from m3a.utils.video_writer import add_aac_stream, add_h264_stream
 
 DONE, SKIPPED, COPIED, NO_AUDIO, FAILED = "done", "skipped", "copied", "no-audio", "failed"
 
@@ -26,13 +27,11 @@ def _encode_video(out_container, src_path: str, size: int, crf: int) -> None:
         ain = src.streams.audio[0] if src.streams.audio else None
         width, height = scaled_size(vin.codec_context.width, vin.codec_context.height, size)
         rate = vin.average_rate or vin.guessed_rate or 30
-        vout = out_container.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "fast"})
-        vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
+        vout = add_h264_stream(out_container, rate, width, height, options={"crf": str(crf), "preset": "fast"})
         aout = None
         if ain is not None:
-            sample_rate = ain.codec_context.sample_rate or 44100
-            aout = out_container.add_stream("aac", rate=sample_rate)
-            aout.layout = "mono" if ain.codec_context.channels == 1 else "stereo"
+            layout = "mono" if ain.codec_context.channels == 1 else "stereo"
+            aout = add_aac_stream(out_container, ain.codec_context.sample_rate or 44100, layout)
         streams = [vin] + ([ain] if ain is not None else [])
         for packet in src.demux(*streams):
             for frame in packet.decode():

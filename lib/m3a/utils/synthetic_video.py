@@ -6,6 +6,7 @@ import av
 import numpy as np
 
 from m3a.utils.file_io import atomic_path
+from m3a.utils.video_writer import add_aac_stream, encode_waveform, write_h264
 
 
 def synthetic_frame(index: int, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -46,56 +47,35 @@ def write_video(
     interval (None = the encoder default). Odd sizes need ``pix_fmt="yuv444p"``. ``faststart`` puts
     the index (moov atom) before the data, as streaming-friendly downloads have it.
     """
-    with atomic_path(path) as tmp:
-        options = {"movflags": "faststart"} if faststart else {}
-        with av.open(tmp, "w", format="mp4", options=options) as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-            options = {"preset": preset}
-            if gop is not None:
-                options["g"] = str(gop)
-            stream.options = options
-            time_base = Fraction(1, 1000) if pts_ms is not None else Fraction(1, fps)
-            stream.codec_context.time_base = time_base
-            tone = _add_tone_stream(container) if audio else None
-            for i in range(num_frames):
-                frame = av.VideoFrame.from_ndarray(synthetic_frame(i, height, width, seed), format="rgb24")
-                frame.pts = pts_ms[i] if pts_ms is not None else i
-                frame.time_base = time_base
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode())
-            if tone is not None:
-                seconds = (pts_ms[-1] / 1000.0 + 1.0 / fps) if pts_ms is not None else num_frames / fps
-                _encode_tone(container, tone, seconds)
-    return path
+    options = {"preset": preset}
+    if gop is not None:
+        options["g"] = str(gop)
+    time_base = Fraction(1, 1000) if pts_ms is not None else Fraction(1, fps)
+    seconds = (pts_ms[-1] / 1000.0 + 1.0 / fps) if pts_ms is not None else num_frames / fps
+    return write_h264(
+        path,
+        (synthetic_frame(i, height, width, seed) for i in range(num_frames)),
+        fps,
+        width,
+        height,
+        audio=_quiet_tone(seconds) if audio else None,
+        pix_fmt=pix_fmt,
+        options=options,
+        pts=pts_ms,
+        time_base=time_base,
+        container_options={"movflags": "faststart"} if faststart else None,
+    )
 
 
-def _add_tone_stream(container, rate: int = 16000):
-    """Add an AAC mono stream to a container opened for writing."""
-    stream = container.add_stream("aac", rate=rate)
-    stream.layout = "mono"
-    return stream
-
-
-def _encode_tone(container, stream, seconds: float) -> None:
-    """Encode a quiet 440 Hz tone of ``seconds`` into the AAC ``stream``."""
-    rate = stream.rate
-    samples = int(seconds * rate)
-    chunk = 1024
-    t = np.arange(samples, dtype=np.float32) / rate
-    wave = (0.1 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
-    for start in range(0, samples, chunk):
-        piece = wave[start : start + chunk]
-        frame = av.AudioFrame.from_ndarray(piece[None, :], format="fltp", layout="mono")
-        frame.sample_rate = rate
-        frame.pts = start
-        container.mux(stream.encode(frame))
-    container.mux(stream.encode())
+def _quiet_tone(seconds: float, rate: int = 16000) -> np.ndarray:
+    """A quiet 440 Hz tone of ``seconds`` at ``rate`` Hz (float32)."""
+    t = np.arange(int(seconds * rate), dtype=np.float32) / rate
+    return (0.1 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
 
 
 def write_audio_only(path: str, seconds: float = 1.0) -> str:
     """Write an mp4 that holds only an AAC audio track (no video stream)."""
     with atomic_path(path) as tmp:
         with av.open(tmp, "w", format="mp4") as container:
-            _encode_tone(container, _add_tone_stream(container), seconds)
+            encode_waveform(container, add_aac_stream(container, 16000), _quiet_tone(seconds))
     return path

@@ -8,7 +8,6 @@ import textwrap
 from fractions import Fraction
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import av
 import matplotlib
 
 matplotlib.use("Agg")
@@ -19,6 +18,7 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from m3a.utils.file_io import atomic_path  # noqa: E402
+from m3a.utils.video_writer import write_h264  # noqa: E402
 
 
 def _pre_activation(scores: torch.Tensor, head_act: str) -> torch.Tensor:
@@ -113,10 +113,5 @@ def write_mp4(frames: np.ndarray, out_mp4: str, fps: float = 4.0) -> None:
     """Encode frames (T, H, W, 3) uint8 as an H.264 mp4 (odd sizes padded by one pixel)."""
     t, h, w, _ = frames.shape
     frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    with atomic_path(out_mp4) as tmp:
-        with av.open(tmp, "w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-            stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-            for frame in frames:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
-            container.mux(stream.encode())
+    height, width = frames.shape[1:3]
+    write_h264(out_mp4, frames, Fraction(fps).limit_denominator(1000), width, height)

@@ -31,8 +31,11 @@ def parallel_imap(
     initargs: tuple = (),
     chunksize: int = 4,
     disable_progress: bool = False,
+    unit: str = "file",
 ) -> Iterator[R]:
-    """Yield ``func(item)`` in input order, in ``workers`` processes (or in-process for 1)."""
+    """Yield ``func(item)`` in input order, in up to ``workers`` processes (no more than there
+    are items; in-process for 1)."""
+    workers = min(workers, len(items))
     if workers <= 1:
         if initializer is not None:
             initializer(*initargs)
@@ -41,7 +44,7 @@ def parallel_imap(
     else:
         pool = _context().Pool(workers, initializer=_Init(initializer), initargs=initargs)
         results = pool.imap(func, items, chunksize=chunksize)
-    bar = tqdm(total=len(items), desc=desc, unit="file", disable=disable_progress, dynamic_ncols=True)
+    bar = tqdm(total=len(items), desc=desc, unit=unit, disable=disable_progress, dynamic_ncols=True)
     try:
         for result in results:
             bar.update(1)
