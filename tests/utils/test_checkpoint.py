@@ -16,24 +16,14 @@ from m3a.utils.checkpoint import (
     save_checkpoint,
 )
 from m3a.models import build_model
-from tests.models.helpers import TINY_CLASSES, tiny_cfg, write_lexicons
+from tests.models.helpers import single_thread, tiny_cfg, tiny_data_dir  # noqa: F401
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ckpt_data")
-    write_lexicons(root, TINY_CLASSES, 4, 6)
-    return str(root)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def data_dir(tiny_data_dir):  # noqa: F811
+    return tiny_data_dir[0]
 
 
 class Payload:
