@@ -35,7 +35,7 @@ def _model(data_dir, mode="GRAPH", modal="RGB_AUDIO_TEXT", joint="SUM", seed=0):
     return build_model(tiny_cfg(data_dir, mode, modal, joint))
 
 
-def _train_a_bit(model, optimizer, scaler=None):
+def _train_a_bit(model, optimizer):
     model.train()
     for _ in range(2):
         loss = model(torch.randn(2, 3, 4, 16, 16)).pow(2).mean()
