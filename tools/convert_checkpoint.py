@@ -22,6 +22,7 @@ from m3a.utils.checkpoint import (  # noqa: E402
     extract_state,
     load_checkpoint,
     read_checkpoint,
+    recorded_epoch,
 )
 from m3a.utils.file_io import atomic_path  # noqa: E402
 
@@ -56,9 +57,8 @@ def main(argv=None) -> int:
             info = load_checkpoint(args.input, build_model(cfg))
             print(f"checked against {args.cfg}: {len(info['missing_keys'])} missing, "
                   f"{len(info['unexpected_keys'])} unexpected keys")
-        epoch = -1 if raw is ckpt or ckpt.get("epoch") is None else int(ckpt["epoch"])
         cfg_text = "" if raw is ckpt or not isinstance(ckpt.get("cfg"), str) else ckpt["cfg"]
-        out = {"model_state": state, "epoch": epoch, "cfg": cfg_text}
+        out = {"model_state": state, "epoch": recorded_epoch(ckpt, raw), "cfg": cfg_text}
         with atomic_path(args.output) as tmp:
             torch.save(out, tmp)
     except (CheckpointError, ConfigError, LexiconError, OSError) as err:

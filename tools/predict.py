@@ -47,24 +47,16 @@ def main(argv=None) -> int:
     """Entry point; returns 0 when every video was scored, 1 otherwise."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(message)s")
-    import torch
-
     from m3a.config import ConfigError, load_config
     from m3a.datasets.lexicon import LexiconError
-    from m3a.engine.predict import load_model, predict_videos
+    from m3a.engine.predict import inference_device, load_model, predict_videos
     from m3a.utils.class_names import load_class_names
 
     try:
         cfg = load_config(args.cfg, args.opts)
         cfg.LOG_MODEL_INFO = False
         names = load_class_names(cfg)
-        if args.device:
-            device = torch.device(args.device)
-        else:
-            device = torch.device("cuda" if cfg.NUM_GPUS > 0 and torch.cuda.is_available() else "cpu")
-        if not os.path.isfile(args.checkpoint):
-            raise ValueError(f"checkpoint not found: {args.checkpoint}")
-        model = load_model(cfg, args.checkpoint, device)
+        model = load_model(cfg, args.checkpoint, inference_device(cfg, args.device))
     except (ConfigError, LexiconError, ValueError, KeyError, RuntimeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

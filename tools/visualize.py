@@ -53,17 +53,12 @@ def run_apboost(args) -> int:
 
 def _load(args):
     """Config, class names and the model loaded from --checkpoint (eval mode)."""
-    import torch
-
-    from m3a.engine.predict import load_model
+    from m3a.engine.predict import inference_device, load_model
 
     cfg = load_config(args.cfg, args.opts)
     cfg.LOG_MODEL_INFO = False
     names = load_class_names(cfg) if not args.class_names else read_class_names(args.class_names, cfg.MODEL.NUM_CLASSES)
-    if not os.path.isfile(args.checkpoint):
-        raise ValueError(f"checkpoint not found: {args.checkpoint}")
-    device = torch.device("cuda" if cfg.NUM_GPUS > 0 and torch.cuda.is_available() else "cpu")
-    return cfg, names, load_model(cfg, args.checkpoint, device)
+    return cfg, names, load_model(cfg, args.checkpoint, inference_device(cfg))
 
 
 def _class_indices(tokens, names):

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from m3a.config import get_cfg
-from m3a.engine.evaluation import compute_metrics, labels_to_multi_hot
+from m3a.engine.evaluation import compute_metrics
 from m3a.engine.test_loop import resolve_test_checkpoint
 from m3a.utils.class_names import load_class_names
-from m3a.utils.metrics import map_class, map_sample
+from m3a.utils.metrics import labels_to_multi_hot, map_class, map_sample
 
 
 def test_class_names_from_file_category_list_or_index(tmp_path):

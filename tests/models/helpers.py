@@ -3,12 +3,32 @@ import os
 from collections import OrderedDict
 
 import numpy as np
+import pytest
 
 from m3a.config import get_cfg
 from m3a.datasets import lexicon
 
 # Widths of the tiny lexicons used by the tiny models.
 TINY_AUDIO, TINY_TEXT, TINY_CLASSES = 4, 6, 5
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory):
+    """A data folder with tiny lexicons (5 classes, audio width 4, text width 6) and its arrays."""
+    root = tmp_path_factory.mktemp("tiny_data")
+    arrays = write_lexicons(root, TINY_CLASSES, TINY_AUDIO, TINY_TEXT)
+    return str(root), arrays
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Tiny models run fastest on one intra-op thread; restore the setting afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def write_lexicons(root, num_classes, audio_dim, text_dim, version="v1", ext=".npz", seed=0):

@@ -60,7 +60,7 @@ class FileHost:
         if route == "page.html":
             return self._send(h, 200, b"<!DOCTYPE html><html><body>Sign in</body></html>", "text/html")
         if route == "drive/uc":
-            return self._drive_form(h, name, query)
+            return self._drive_form(h, name)
         if route == "drive/cookie":
             return self._drive_cookie(h, name, query)
         if route == "drive/usercontent/download":
@@ -73,7 +73,7 @@ class FileHost:
             return self._send(h, 503, b"busy", "text/plain")
         self._send_file(h, name)
 
-    def _drive_form(self, h, name: str, query: dict) -> None:
+    def _drive_form(self, h, name: str) -> None:
         page = (
             "<!DOCTYPE html><html><body><p>Google Drive can't scan this file for viruses.</p>"
             '<form id="download-form" action="/drive/usercontent/download" method="get">'

@@ -1,5 +1,4 @@
 """Checkpoints: save/reload round trip, newest complete file, layouts, clear errors."""
-import importlib.util
 import logging
 import os
 from collections import OrderedDict
@@ -16,24 +15,13 @@ from m3a.utils.checkpoint import (
     save_checkpoint,
 )
 from m3a.models import build_model
-from tests.models.helpers import TINY_CLASSES, tiny_cfg, write_lexicons
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.models.helpers import single_thread, tiny_cfg, tiny_data_dir  # noqa: F401
+from tests.visualization.tiny_setup import load_tool
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ckpt_data")
-    write_lexicons(root, TINY_CLASSES, 4, 6)
-    return str(root)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def data_dir(tiny_data_dir):  # noqa: F811
+    return tiny_data_dir[0]
 
 
 class Payload:
@@ -45,7 +33,7 @@ def _model(data_dir, mode="GRAPH", modal="RGB_AUDIO_TEXT", joint="SUM", seed=0):
     return build_model(tiny_cfg(data_dir, mode, modal, joint))
 
 
-def _train_a_bit(model, optimizer, scaler=None):
+def _train_a_bit(model, optimizer):
     model.train()
     for _ in range(2):
         loss = model(torch.randn(2, 3, 4, 16, 16)).pow(2).mean()
@@ -204,22 +192,13 @@ def test_torchvision_vmz_layout_is_mapped(tmp_path, data_dir, caplog):
             assert torch.equal(model.state_dict()[k], v), k
 
 
-def _convert_tool():
-    spec = importlib.util.spec_from_file_location(
-        "convert_checkpoint", os.path.join(REPO, "tools", "convert_checkpoint.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_convert_checkpoint_tool(tmp_path, data_dir, capsys):
     source = _model(data_dir, "NONE", seed=0)
     torch.save({"state_dict": _to_torchvision(source.state_dict())}, tmp_path / "vmz.pth")
     cfg_file = tmp_path / "tiny.yaml"
     cfg_file.write_text(tiny_cfg(data_dir, "NONE").dump())
     out = tmp_path / "ours.pyth"
-    tool = _convert_tool()
+    tool = load_tool("convert_checkpoint")
     assert tool.main([str(tmp_path / "vmz.pth"), str(out), "--cfg", str(cfg_file)]) == 0
     assert "0 missing, 0 unexpected" in capsys.readouterr().out
     saved = torch.load(out, weights_only=True)

@@ -7,16 +7,6 @@ from m3a.utils import distributed as du
 from m3a.utils import metrics
 
 
-def labels_to_multi_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Multi-hot (videos, classes) form of ``labels`` (class indices (V,) or already multi-hot)."""
-    labels = np.asarray(labels)
-    if labels.ndim == 2:
-        return (labels > 0).astype(np.float32)
-    out = np.zeros((len(labels), num_classes), dtype=np.float32)
-    out[np.arange(len(labels)), labels.astype(np.int64)] = 1.0
-    return out
-
-
 def gather_predictions(
     indices: List[np.ndarray], scores: List[np.ndarray], labels: List[np.ndarray]
 ) -> Dict[str, np.ndarray]:
@@ -45,7 +35,7 @@ def compute_metrics(scores: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
     """Class-wise and sample-wise mAP, top-1 and top-5 of per-video ``scores`` (V, N)."""
     if len(scores) == 0:
         return {"map_class": 0.0, "map_sample": 0.0, "top1": 0.0, "top5": 0.0}
-    multi_hot = labels_to_multi_hot(labels, scores.shape[1])
+    multi_hot = metrics.labels_to_multi_hot(labels, scores.shape[1])
     return {
         "map_class": metrics.map_class(scores, multi_hot),
         "map_sample": metrics.map_sample(scores, multi_hot),

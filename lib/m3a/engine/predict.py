@@ -1,6 +1,7 @@
 """Single-video inference: decode the multi-view test clips once, score them, combine, rank."""
 import dataclasses
 import logging
+import os
 from typing import List, Optional, Sequence
 
 import torch
@@ -67,15 +68,25 @@ def predict_videos(
     return results
 
 
+def inference_device(cfg: CfgNode, name: str = "") -> torch.device:
+    """The device ``name`` when given, else cuda when NUM_GPUS > 0 and CUDA is available, else cpu."""
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if cfg.NUM_GPUS > 0 and torch.cuda.is_available() else "cpu")
+
+
 def load_model(cfg: CfgNode, checkpoint: str, device: Optional[torch.device] = None) -> nn.Module:
     """Build the model of ``cfg``, load ``checkpoint`` into it (layout detected) and set eval mode.
 
-    Raises CheckpointError when the file cannot be read, does not fit, or leaves model weights
-    uninitialised (the config does not describe the checkpoint).
+    Raises CheckpointError when the file does not exist (before the model is built), cannot be
+    read, does not fit, or leaves model weights uninitialised (the config does not describe the
+    checkpoint).
     """
     from m3a.models import build_model
     from m3a.utils.checkpoint import CheckpointError, load_checkpoint
 
+    if not os.path.isfile(checkpoint):
+        raise CheckpointError(f"checkpoint not found: {checkpoint}")
     model = build_model(cfg, device)
     info = load_checkpoint(checkpoint, model)
     missing = info["missing_keys"]

@@ -25,7 +25,7 @@ import torch.nn as nn
 from fvcore.common.config import CfgNode
 
 from m3a.engine import amp
-from m3a.engine.evaluation import compute_metrics, gather_predictions, labels_to_multi_hot
+from m3a.engine.evaluation import compute_metrics, gather_predictions
 from m3a.engine.train_loop import progress_bar, set_seed
 from m3a.utils import distributed as du
 from m3a.utils import metrics
@@ -119,7 +119,7 @@ def _write_per_class_ap(cfg: CfgNode, scores: np.ndarray, labels: np.ndarray) ->
     names = load_class_names(cfg)
     num_classes = cfg.MODEL.NUM_CLASSES
     if len(scores):
-        multi_hot = labels_to_multi_hot(labels, scores.shape[1])
+        multi_hot = metrics.labels_to_multi_hot(labels, scores.shape[1])
         ap = metrics.per_class_ap(scores, multi_hot)
         positives = multi_hot.sum(axis=0).astype(int)
     else:

@@ -33,11 +33,6 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside a DistributedDataParallel wrapper (or the model itself)."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
 def epoch_iterations(loader, cfg: CfgNode) -> int:
     """Iterations per epoch: the loader's length, capped by ``TRAIN.MAX_ITERS_PER_EPOCH``."""
     iters = len(loader)

@@ -54,9 +54,8 @@ class M3AJointLearning(nn.Module):
                 m3a.TRSFMR_SIMPLIFIED, m3a.TRSFMR_POS_ENCODE, cross,
             )
         if cross:
-            dim_v = dims_in[2] if len(dims_in) == 3 else dims_in[1]
             self.multi_modal["CROSS_FUSION"] = CrossFusion(
-                dims_in[0], dims_in[1], dim_v, feature_dim, m3a.TRSFMR_NHEAD
+                *self._query_key_value(dims_in), feature_dim, m3a.TRSFMR_NHEAD
             )
         self._register_inputs(cfg, inputs)
 
@@ -114,9 +113,8 @@ class M3AJointLearning(nn.Module):
         """Per-class scores (B, N) from pooled clip features ``x`` (B, C)."""
         outs = [self._run_learner(m, x)[-1] for m in self.modalities]
         if self.joint == "CROSS":
-            q, k = outs[0], outs[1]
-            v = outs[2] if len(outs) == 3 else outs[1]
-            fused = self.multi_modal["CROSS_FUSION"](*self._batch_tokens(q, k, v))
+            tokens = self._batch_tokens(*self._query_key_value(outs))
+            fused = self.multi_modal["CROSS_FUSION"](*tokens)
             return torch.matmul(fused, x.unsqueeze(-1)).squeeze(-1)
         scores = []
         for modality, out in zip(self.modalities, outs):
@@ -125,6 +123,13 @@ class M3AJointLearning(nn.Module):
             else:
                 scores.append(torch.matmul(x, out.t()))
         return torch.stack(scores).sum(0)
+
+    @staticmethod
+    def _query_key_value(per_modality: list) -> list:
+        """CROSS roles of the modalities' items: [query, key, value]; the value is the third
+        modality's, or the key's when there are only two."""
+        value = per_modality[2] if len(per_modality) == 3 else per_modality[1]
+        return [per_modality[0], per_modality[1], value]
 
     @staticmethod
     def _batch_tokens(*tokens: torch.Tensor) -> List[torch.Tensor]:
@@ -153,8 +158,7 @@ class M3AJointLearning(nn.Module):
             result[modality] = [o.reshape(o.shape[-2], o.shape[-1]) for o in outs]
         if self.joint == "CROSS" and all(m in result for m in self.modalities):
             last = [result[m][-1] for m in self.modalities]
-            v = last[2] if len(last) == 3 else last[1]
-            tokens = self._batch_tokens(last[0], last[1], v)
+            tokens = self._batch_tokens(*self._query_key_value(last))
             mids = self.multi_modal["CROSS_FUSION"].forward_layers(*tokens)
             result["CROSS_FUSION"] = [m[0] for m in mids]
         return result

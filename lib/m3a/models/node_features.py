@@ -18,8 +18,6 @@ from m3a.datasets.lexicon import (
     load_text_lexicon,
 )
 
-MODALITIES = ("RGB", "AUDIO", "TEXT", "AUDIOTEXT")
-
 
 def modal_list(cfg: CfgNode) -> List[str]:
     """The modalities of ``M3A.MODAL_TYPE`` in order (``RGB_AUDIO`` -> [RGB, AUDIO])."""

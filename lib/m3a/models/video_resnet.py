@@ -34,11 +34,6 @@ def stage_widths(depth: int, base_width: int) -> List[Tuple[int, int]]:
     return [(base_width * 2**s * expansion, base_width * 2**s) for s in range(4)]
 
 
-def feature_dim(cfg: CfgNode) -> int:
-    """Channels C of the last feature map (512 for R(2+1)D-34, 2048 for I3D-50)."""
-    return stage_widths(cfg.MODEL.DEPTH, cfg.MODEL.BASE_WIDTH)[-1][0]
-
-
 def _uses_temporal_conv(stage: int, idx: int) -> bool:
     """i3d bottlenecks: 3x1x1 first conv in every block of stage 1, every other one after."""
     return stage == 1 or (stage in (2, 3) and idx % 2 == 0) or (stage == 4 and idx % 2 == 1)

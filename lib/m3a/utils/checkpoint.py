@@ -197,6 +197,11 @@ def extract_state(ckpt, path: str) -> Dict[str, torch.Tensor]:
     )
 
 
+def recorded_epoch(ckpt: dict, state: Dict[str, torch.Tensor]) -> int:
+    """Epochs completed when ``ckpt`` was saved (-1: a bare state dict, or none recorded)."""
+    return -1 if state is ckpt or ckpt.get("epoch") is None else int(ckpt["epoch"])
+
+
 def read_checkpoint(path: str) -> dict:
     """``torch.load(path, weights_only=True)`` on CPU, with a CheckpointError naming the file."""
     if not os.path.isfile(path):
@@ -272,6 +277,6 @@ def load_checkpoint(
     except (ValueError, KeyError, RuntimeError) as err:
         raise CheckpointError(f"{path}: optimizer/scaler state does not fit: {err}") from None
     info = {} if bare else {k: v for k, v in ckpt.items() if k not in _WEIGHT_FIELDS}
-    epoch = -1 if bare or ckpt.get("epoch") is None else int(ckpt["epoch"])
-    info.update(epoch=epoch, layout=layout, missing_keys=missing, unexpected_keys=unexpected)
+    info.update(epoch=recorded_epoch(ckpt, raw_state), layout=layout, missing_keys=missing,
+                unexpected_keys=unexpected)
     return info

@@ -183,20 +183,10 @@ def average_norm_buffers(model: nn.Module) -> None:
                     buf.div_(get_world_size())
 
 
-def broadcast_object(obj: Any) -> Any:
-    """The object of rank 0, on every process."""
-    if not is_dist() or get_world_size() == 1:
-        return obj
-    holder = [obj]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
-
-
 __all__ = [
     "all_gather_objects",
     "all_reduce_sum",
     "average_norm_buffers",
-    "broadcast_object",
     "check_devices",
     "get_backend",
     "get_device",

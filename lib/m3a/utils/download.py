@@ -286,16 +286,3 @@ class Downloader:
         os.replace(part, out)
         return DownloadResult(out, actual, bool(expected), downloaded=True)
 
-
-def download(
-    url: str,
-    out: str,
-    sha256: str = "",
-    retries: int = 5,
-    backoff: float = 1.0,
-    timeout: float = 60.0,
-    progress: bool = True,
-) -> DownloadResult:
-    """Download ``url`` to ``out`` (resumable, retried, SHA-256 verified when ``sha256`` is given)."""
-    downloader = Downloader(retries=retries, backoff=backoff, timeout=timeout, progress=progress)
-    return downloader.fetch(url, out, sha256)

@@ -24,6 +24,16 @@ def _check(preds: ArrayLike, labels: ArrayLike) -> tuple:
     return p, (y > 0).astype(np.float64)
 
 
+def labels_to_multi_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Multi-hot (videos, classes) form of ``labels`` (class indices (V,) or already multi-hot)."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        return (labels > 0).astype(np.float32)
+    out = np.zeros((len(labels), num_classes), dtype=np.float32)
+    out[np.arange(len(labels)), labels.astype(np.int64)] = 1.0
+    return out
+
+
 def average_precision_columns(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """AP of every column of ``scores`` (n, c) against binary ``targets``; NaN where no positive."""
     n = scores.shape[0]
@@ -74,9 +84,7 @@ def topk_accuracy(preds: ArrayLike, labels: ArrayLike, k: int) -> float:
     p = _as_numpy(preds)
     y = _as_numpy(labels)
     if y.ndim == 1:
-        onehot = np.zeros_like(p)
-        onehot[np.arange(len(y)), y.astype(np.int64)] = 1.0
-        y = onehot
+        y = labels_to_multi_hot(y, p.shape[1])
     p, y = _check(p, y)
     k = min(k, p.shape[1])
     top = np.argpartition(-p, k - 1, axis=1)[:, :k]
