@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from m3a.utils.file_io import atomic_path  # noqa: E402
-from m3a.utils.metrics import per_class_ap  # noqa: E402
+from m3a.utils.metrics import labels_to_multi_hot, per_class_ap  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +46,8 @@ def load_predictions(path: str) -> Predictions:
         scores = np.asarray(data["scores"], dtype=np.float64)
         labels = np.asarray(data["labels"])
         paths = np.asarray(data["paths"]) if "paths" in data else np.arange(len(scores)).astype(str)
-    if labels.ndim == 1:  # single-label: class indices
-        onehot = np.zeros_like(scores)
-        onehot[np.arange(len(labels)), labels.astype(np.int64)] = 1.0
-        labels = onehot
+    if labels.ndim == 1 and scores.ndim == 2:  # single-label: class indices
+        labels = labels_to_multi_hot(labels, scores.shape[1])
     if scores.ndim != 2 or labels.shape != scores.shape or len(paths) != len(scores):
         raise ValueError(f"{path}: scores {scores.shape}, labels {labels.shape} and paths {paths.shape} disagree")
     return Predictions(scores, labels.astype(np.float64), paths)
