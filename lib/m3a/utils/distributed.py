@@ -11,6 +11,7 @@ Launch styles handled by :func:`launch_job`:
 
 The backend is ``DIST_BACKEND`` if set, else NCCL on GPU and gloo on CPU.
 """
+import faulthandler
 import logging
 import os
 from typing import Any, Callable, List
@@ -111,8 +112,20 @@ def _run_spawned(
         world_size=per_node * num_shards,
         rank=shard_id * per_node + local_rank,
     )
+    _run_in_group(func, cfg)
+
+
+def _run_in_group(func: Callable[[CfgNode], Any], cfg: CfgNode) -> None:
+    """Run ``func(cfg)`` in an initialised group, then tear the group down.
+
+    A native crash (e.g. an abort inside the communication library) prints this rank's Python
+    stack through ``faulthandler``. After a successful job every rank waits at a barrier before
+    the group is destroyed, so no rank closes its sockets while a peer still talks to it.
+    """
+    faulthandler.enable(all_threads=True)
     try:
         func(cfg)
+        synchronize()
     finally:
         dist.destroy_process_group()
 
@@ -130,10 +143,7 @@ def launch_job(
     if _is_torchrun():
         _set_local_rank(int(os.environ["LOCAL_RANK"]), cfg)
         dist.init_process_group(backend=get_backend(cfg), init_method="env://")
-        try:
-            func(cfg)
-        finally:
-            dist.destroy_process_group()
+        _run_in_group(func, cfg)
         return
     per_node = processes_per_node(cfg)
     if per_node * cfg.NUM_SHARDS == 1:
