@@ -26,7 +26,7 @@ setup(
         "threadpoolctl",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout"],
+        "test": ["pytest", "pytest-timeout", "transformers", "sentence-transformers"],
         "vision": ["torchvision"],
         "text": ["transformers", "sentence-transformers"],
     },

@@ -1,4 +1,4 @@
-"""Text lexicon: GloVe (.txt and .zip), the hashed fallback, and the BERT option's errors."""
+"""Text lexicon: GloVe (.txt and .zip), the hashed fallback, and the method errors."""
 import logging
 import zipfile
 
@@ -90,12 +90,3 @@ def test_method_errors(tmp_path):
         build_text_lexicon(["a"], method="bert")
     with pytest.raises(TextLexiconError, match="unknown method"):
         build_text_lexicon(["a"], method="word2vec")
-
-
-def test_bert_without_packages_is_a_clear_error(tmp_path):
-    import importlib.util
-
-    if importlib.util.find_spec("transformers") or importlib.util.find_spec("sentence_transformers"):
-        pytest.skip("transformers is installed here; the error path cannot be exercised")
-    with pytest.raises(TextLexiconError, match=r"pip install -e \.\[text\]"):
-        build_text_lexicon(["dog+barking"], method="bert", bert_model=str(tmp_path))

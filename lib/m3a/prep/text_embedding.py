@@ -119,28 +119,49 @@ def glove_lexicon(class_names: Sequence[str], glove: str, dim: int = 300) -> np.
     return np.stack(rows).astype(np.float64) if rows else np.zeros((0, dim))
 
 
+_TEXT_EXTRA = "pip install -e .[text]"
+
+
 def bert_lexicon(class_names: Sequence[str], model_path: Optional[str]) -> np.ndarray:
-    """(N, hidden) sentence embeddings of the names (words joined by spaces) from a local model."""
+    """(N, hidden) embeddings of the names (words joined by spaces) from a local model folder.
+
+    A sentence-transformers folder (one with ``modules.json``, e.g. all-MiniLM-L6-v2) runs
+    through sentence-transformers with its own pooling and normalisation; any other
+    transformers folder (BERT and the like) is mean-pooled over its non-padding tokens.
+    Nothing is fetched from a model hub.
+    """
     if not model_path:
         raise TextLexiconError("method 'bert' needs a local model path (--bert-model)")
+    if not os.path.isdir(model_path):
+        raise TextLexiconError(f"--bert-model: model folder not found: {model_path}")
     sentences = [" ".join(split_name(n)) for n in class_names]
+    if os.path.isfile(os.path.join(model_path, "modules.json")):
+        return _sentence_transformer_embeddings(model_path, sentences)
+    return _mean_pooled_embeddings(model_path, sentences)
+
+
+def _sentence_transformer_embeddings(model_path: str, sentences: List[str]) -> np.ndarray:
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        SentenceTransformer = None
-    if SentenceTransformer is not None:
-        model = SentenceTransformer(model_path, device="cpu")
-        return np.asarray(model.encode(sentences, convert_to_numpy=True), dtype=np.float64)
+        raise TextLexiconError(
+            f"{model_path} is a sentence-transformers model (modules.json); it needs the "
+            f"'sentence-transformers' package ({_TEXT_EXTRA})"
+        ) from None
+    model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
+    logger.info("text lexicon: sentence-transformers model %s", model_path)
+    return np.asarray(model.encode(sentences, convert_to_numpy=True), dtype=np.float64)
+
+
+def _mean_pooled_embeddings(model_path: str, sentences: List[str]) -> np.ndarray:
     try:
         import torch
         from transformers import AutoModel, AutoTokenizer
     except ImportError:
-        raise TextLexiconError(
-            "method 'bert' needs 'sentence-transformers' or 'transformers' "
-            "(pip install -e .[text])"
-        ) from None
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModel.from_pretrained(model_path).eval()
+        raise TextLexiconError(f"method 'bert' needs the 'transformers' package ({_TEXT_EXTRA})") from None
+    tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
+    model = AutoModel.from_pretrained(model_path, local_files_only=True).eval()
+    logger.info("text lexicon: transformers model %s, mean-pooled over tokens", model_path)
     with torch.no_grad():
         batch = tokenizer(sentences, padding=True, return_tensors="pt")
         hidden = model(**batch).last_hidden_state
