@@ -54,7 +54,8 @@ class _TrainTestJob:
         with open(os.path.join(self.out, f"collectives_rank{rank}.json"), "w") as f:
             json.dump({"world": du.get_world_size(), "indices": got["indices"].tolist(),
                        "scores": got["scores"][:, 0].tolist(), "labels": got["labels"].tolist(),
-                       "bn_mean": bn.running_mean.tolist(), "sums": du.all_reduce_sum([1.0, rank])}, f)
+                       "bn_mean": bn.running_mean.tolist(), "sums": du.all_reduce_sum([1.0, rank]),
+                       "threads": torch.get_num_threads()}, f)
 
 
 def ddp_cfg(data_dir: str, out: str):
@@ -76,6 +77,13 @@ def run_ranks(data_dir: str, out: str) -> subprocess.CompletedProcess:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return subprocess.run([sys.executable, "-c", code, data_dir, out], cwd=root,
                           capture_output=True, text=True, timeout=480)
+
+
+def expected_threads() -> int:
+    """Each of the 2 CPU ranks gets half the cores, unless OMP_NUM_THREADS says otherwise."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return int(os.environ["OMP_NUM_THREADS"])
+    return max(1, len(os.sched_getaffinity(0)) // 2)
 
 
 def test_two_process_ddp_train_and_test(tiny_data, tmp_path):
@@ -115,3 +123,4 @@ def test_two_process_ddp_train_and_test(tiny_data, tmp_path):
         assert res["indices"] == [0, 1, 2, 3]  # the padded repeat of video 0 counted once
         assert res["scores"] == [0.0, 1.0, 2.0, 3.0] and res["labels"] == [0, 1, 2, 3]
         assert res["bn_mean"] == [0.5, 0.5] and res["sums"] == [2.0, 1.0]
+        assert res["threads"] == expected_threads()
