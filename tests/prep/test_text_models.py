@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+# Set before transformers/huggingface_hub are imported (they read it once): no hub look-ups.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 transformers = pytest.importorskip("transformers")
 sentence_transformers = pytest.importorskip("sentence_transformers")
 import torch  # noqa: E402
@@ -17,11 +19,6 @@ from m3a.prep.text_embedding import TextLexiconError, build_text_lexicon  # noqa
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "dog", "barking", "playing", "guitar", "hand", "shaking"]
 NAMES = ["dog+barking", "playing/guitar", "hand_shaking", "dog"]
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")
