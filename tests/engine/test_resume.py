@@ -82,3 +82,19 @@ def test_finetune_from_checkpoint_starts_at_epoch_zero(tiny_data, tmp_path):
     assert differing and all(state[k].shape[0] == 6 for k in differing)
     for key in state.keys() - set(differing):
         torch.testing.assert_close(state[key], saved[key])
+
+
+def test_without_auto_resume_an_existing_run_is_named_in_a_warning(tiny_data, tmp_path, caplog):
+    out = str(tmp_path / "run")
+    cfg = tiny_cfg(tiny_data, out)
+    cfg.TRAIN.EVAL_PERIOD = 0
+    cfg.TRAIN.MAX_ITERS_PER_EPOCH = 1
+    cfg.SOLVER.MAX_EPOCH = 1
+    train(cfg)
+    cfg.TRAIN.AUTO_RESUME = False
+    model, optimizer, scaler = _fresh_state(cfg)
+    with caplog.at_level(logging.WARNING):
+        assert load_training_state(cfg, model, optimizer, scaler) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("checkpoint_epoch_00001.pyth" in m and "AUTO_RESUME is False" in m for m in warned)
+    assert optimizer.state_dict()["state"] == {}

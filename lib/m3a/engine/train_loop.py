@@ -212,12 +212,16 @@ def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> in
     """
     from m3a.utils import checkpoint as cu
 
-    if cfg.TRAIN.AUTO_RESUME:
-        last = cu.get_last_checkpoint(cfg.OUTPUT_DIR)
-        if last is not None:
-            state = cu.load_checkpoint(last, model, optimizer, scaler)
-            logger.info("resuming from %s after %d completed epoch(s)", last, state["epoch"])
-            return max(int(state["epoch"]), 0)
+    last = cu.get_last_checkpoint(cfg.OUTPUT_DIR)
+    if last is not None and cfg.TRAIN.AUTO_RESUME:
+        state = cu.load_checkpoint(last, model, optimizer, scaler)
+        logger.info("resuming from %s after %d completed epoch(s)", last, state["epoch"])
+        return max(int(state["epoch"]), 0)
+    if last is not None:
+        logger.warning(
+            "%s already holds checkpoints (newest %s) and TRAIN.AUTO_RESUME is False: this run "
+            "starts anew and overwrites checkpoints of the same epochs", cfg.OUTPUT_DIR, os.path.basename(last)
+        )
     if cfg.TRAIN.CHECKPOINT_FILE_PATH:
         path = cfg.TRAIN.CHECKPOINT_FILE_PATH
         if not os.path.isfile(path):
