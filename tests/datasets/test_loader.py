@@ -98,6 +98,7 @@ def _distributed_worker(rank, world, port, data_dir, video_dir, out):
         loader = construct_loader(cfg, "test")
         indices = [i for batch in loader for i in batch[2].tolist()]
         torch.save({"batch_size": loader.batch_size, "indices": indices}, os.path.join(out, f"{rank}.pt"))
+        dist.barrier()  # as m3a.utils.distributed does: no rank leaves while a peer still talks
     finally:
         dist.destroy_process_group()
 
