@@ -19,13 +19,19 @@ def _fresh_state(cfg):
     return model, optimizer, amp.build_grad_scaler(cfg, torch.device("cpu"))
 
 
-def test_restart_resumes_next_epoch_with_same_optimizer_state(tiny_data, tmp_path, caplog):
-    out = str(tmp_path / "run")
+def _trained_one_epoch(tiny_data, out: str):
+    """Config of a one-epoch, one-iteration run into ``out``, after running it (one checkpoint)."""
     cfg = tiny_cfg(tiny_data, out)
     cfg.TRAIN.EVAL_PERIOD = 0
     cfg.TRAIN.MAX_ITERS_PER_EPOCH = 1
     cfg.SOLVER.MAX_EPOCH = 1
-    train(cfg)  # the "killed" run: stops after its first checkpoint
+    train(cfg)
+    return cfg
+
+
+def test_restart_resumes_next_epoch_with_same_optimizer_state(tiny_data, tmp_path, caplog):
+    out = str(tmp_path / "run")
+    cfg = _trained_one_epoch(tiny_data, out)  # the "killed" run: stops after its first checkpoint
     first = cu.get_last_checkpoint(out)
     saved = torch.load(first, map_location="cpu", weights_only=True)
 
@@ -63,11 +69,7 @@ def test_restart_resumes_next_epoch_with_same_optimizer_state(tiny_data, tmp_pat
 
 def test_finetune_from_checkpoint_starts_at_epoch_zero(tiny_data, tmp_path):
     src = str(tmp_path / "src")
-    cfg = tiny_cfg(tiny_data, src)
-    cfg.TRAIN.EVAL_PERIOD = 0
-    cfg.TRAIN.MAX_ITERS_PER_EPOCH = 1
-    cfg.SOLVER.MAX_EPOCH = 1
-    train(cfg)
+    cfg = _trained_one_epoch(tiny_data, src)
     # Fine-tune into a model with another class count: the classifier stays fresh.
     cfg.OUTPUT_DIR = str(tmp_path / "ft")
     cfg.MODEL.NUM_CLASSES = 6
@@ -86,11 +88,7 @@ def test_finetune_from_checkpoint_starts_at_epoch_zero(tiny_data, tmp_path):
 
 def test_without_auto_resume_an_existing_run_is_named_in_a_warning(tiny_data, tmp_path, caplog):
     out = str(tmp_path / "run")
-    cfg = tiny_cfg(tiny_data, out)
-    cfg.TRAIN.EVAL_PERIOD = 0
-    cfg.TRAIN.MAX_ITERS_PER_EPOCH = 1
-    cfg.SOLVER.MAX_EPOCH = 1
-    train(cfg)
+    cfg = _trained_one_epoch(tiny_data, out)
     cfg.TRAIN.AUTO_RESUME = False
     model, optimizer, scaler = _fresh_state(cfg)
     with caplog.at_level(logging.WARNING):
