@@ -14,6 +14,7 @@ from m3a.utils.parser import (  # noqa: E402
     GuardedJob,
     error_message,
     expected_errors,
+    list_models_text,
     load_config_from_args,
     parse_args,
 )
@@ -22,6 +23,9 @@ from m3a.utils.parser import (  # noqa: E402
 def main() -> int:
     """Parse the command line, then launch training/testing in every process."""
     args = parse_args()
+    if args.list_models:
+        print(list_models_text())
+        return 0
     # When one worker stops on an expected error, torch warns that it terminates the others.
     logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
     try:

@@ -6,10 +6,8 @@ import yaml
 from fvcore.common.config import CfgNode
 
 from m3a.config.defaults import get_cfg
-
-
-class ConfigError(ValueError):
-    """An expected configuration mistake: a missing file, an unknown key, a bad value."""
+from m3a.config.errors import ConfigError
+from m3a.config.validate import assert_and_infer_cfg
 
 
 def _check_keys(node: dict, ref: CfgNode, path: str, prefix: str = "") -> None:
@@ -27,9 +25,14 @@ def _check_keys(node: dict, ref: CfgNode, path: str, prefix: str = "") -> None:
 def _merge_file(cfg: CfgNode, path: str) -> None:
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
+    with open(path) as f:
+        _merge_text(cfg, f.read(), path)
+
+
+def _merge_text(cfg: CfgNode, text: str, path: str) -> None:
+    """Merge YAML ``text`` read from ``path`` (a ``_BASE_`` is relative to its folder)."""
     try:
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: invalid YAML: {err}") from None
     if not isinstance(data, dict):
@@ -52,6 +55,19 @@ def load_config(cfg_file: Optional[str] = None, opts: Sequence[str] = ()) -> Cfg
     cfg = get_cfg()
     if cfg_file:
         _merge_file(cfg, cfg_file)
+    return _finish(cfg, opts)
+
+
+def config_from_text(text: str, source: str, opts: Sequence[str] = ()) -> CfgNode:
+    """Like :func:`load_config` for YAML ``text`` (e.g. the config stored in a checkpoint);
+    ``source`` names it in errors."""
+    cfg = get_cfg()
+    _merge_text(cfg, text, source)
+    return _finish(cfg, opts)
+
+
+def _finish(cfg: CfgNode, opts: Sequence[str]) -> CfgNode:
+    """Apply ``KEY VALUE`` overrides and validate."""
     opts = list(opts)
     if len(opts) % 2:
         raise ConfigError(f"command-line overrides must be KEY VALUE pairs, got {opts}")
@@ -65,7 +81,5 @@ def load_config(cfg_file: Optional[str] = None, opts: Sequence[str] = ()) -> Cfg
         cfg.merge_from_list(opts)
     except (KeyError, ValueError, TypeError, AssertionError) as err:
         raise ConfigError(f"command line: {err}") from None
-    from m3a.config.validate import assert_and_infer_cfg
-
     assert_and_infer_cfg(cfg)
     return cfg

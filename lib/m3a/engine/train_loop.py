@@ -21,6 +21,7 @@ from m3a.engine.lr_policy import get_lr_at_epoch
 from m3a.engine.optimizer import clip_gradients, construct_optimizer, set_lr
 from m3a.models.losses import compute_loss, get_loss_func, prepare_targets
 from m3a.utils import distributed as du
+from m3a.utils.class_names import load_class_names
 from m3a.utils.logging import log_json_stats, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -268,6 +269,7 @@ def train(cfg: CfgNode) -> nn.Module:
     train_loader = construct_loader(cfg, "train")
     val_loader = construct_loader(cfg, "val") if cfg.TRAIN.EVAL_PERIOD > 0 else None
     model = build_model_for_training(cfg, device)
+    class_names = load_class_names(cfg)  # stored in every checkpoint
     optimizer = construct_optimizer(model, cfg)
     scaler = amp.build_grad_scaler(cfg, device)
     start_epoch = load_training_state(cfg, model, optimizer, scaler)
@@ -292,7 +294,8 @@ def train(cfg: CfgNode) -> nn.Module:
             if du.is_master_proc():
                 from m3a.utils import checkpoint as cu
 
-                path = cu.save_checkpoint(cfg.OUTPUT_DIR, model, optimizer, scaler, cur_epoch + 1, cfg)
+                path = cu.save_checkpoint(cfg.OUTPUT_DIR, model, optimizer, scaler, cur_epoch + 1,
+                                          cfg, class_names)
                 logger.info("saved checkpoint %s", path)
             du.synchronize()
         if is_eval:

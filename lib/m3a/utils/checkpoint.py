@@ -5,8 +5,13 @@ Formats read by :func:`load_checkpoint` (always ``torch.load(weights_only=True)`
   ``optimizer_state``, ``cfg``; ours may add ``scaler_state``);
 - a dict with ``state_dict`` (e.g. the published IG-65M + Kinetics pretraining ``.pth``) or
   ``model``; or a bare state dict.
-``module.`` prefixes (DDP) are stripped. Keys in the torchvision / VMZ-PyTorch VideoResNet
-layout (``stem.*``, ``layer1.0.conv1.0.0.weight``, ``downsample``, ``fc``) are mapped to ours.
+``module.`` prefixes (DDP) are stripped; foreign layouts (e.g. torchvision / VMZ-PyTorch
+VideoResNet names) are mapped by the model itself (``model.convert_state_dict``), so this module
+knows no family's key names.
+
+Our checkpoints are self-contained: besides the weights they hold ``cfg`` (the resolved config as
+YAML text) and, when known, ``class_names`` and ``model_inputs`` (the tensors the head was built
+with, e.g. the M3A lexicons and adjacency), so a model can be rebuilt without the data folder.
 """
 import logging
 import os
@@ -27,7 +32,8 @@ _NAME = re.compile(r"checkpoint_epoch_(\d+)\.pyth")
 # Top-level fields holding a model state dict, in order of preference.
 _STATE_FIELDS = ("model_state", "state_dict", "model")
 # Fields returned by load_checkpoint in place of the raw extra fields.
-_WEIGHT_FIELDS = ("model_state", "state_dict", "model", "optimizer_state", "scaler_state")
+_WEIGHT_FIELDS = ("model_state", "state_dict", "model", "optimizer_state", "scaler_state",
+                  "model_inputs")
 
 
 class CheckpointError(RuntimeError):
@@ -47,19 +53,25 @@ def checkpoint_path(output_dir: str, epoch: int) -> str:
 
 def save_checkpoint(
     output_dir: str, model: nn.Module, optimizer: Optional[torch.optim.Optimizer],
-    scaler, epoch: int, cfg,
+    scaler, epoch: int, cfg, class_names: Optional[List[str]] = None,
 ) -> str:
     """Write ``model_state`` (unwrapped from DDP), ``optimizer_state``, ``scaler_state`` (if a
-    scaler is given), ``epoch`` and ``cfg`` (YAML text) atomically; return the file path.
+    scaler is given), ``epoch``, ``cfg`` (YAML text), ``model_inputs`` (the model's
+    ``checkpoint_inputs()``) and ``class_names`` (when given) atomically; return the file path.
 
     The caller decides which process saves.
     """
+    inner = unwrap_model(model)
+    inputs = getattr(inner, "checkpoint_inputs", None)
     state = {
         "epoch": int(epoch),
-        "model_state": unwrap_model(model).state_dict(),
+        "model_state": inner.state_dict(),
         "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
         "cfg": cfg.dump() if hasattr(cfg, "dump") else str(cfg),
+        "model_inputs": inputs() if inputs is not None else {},
     }
+    if class_names is not None:
+        state["class_names"] = list(class_names)
     if scaler is not None:
         state["scaler_state"] = scaler.state_dict()
     path = checkpoint_path(output_dir, epoch)
@@ -110,75 +122,19 @@ def has_checkpoint(output_dir: str) -> bool:
     return get_last_checkpoint(output_dir) is not None
 
 
-# ---------------------------------------------------------------------------------------------
-# Layouts
-# ---------------------------------------------------------------------------------------------
-_TV_BLOCK = re.compile(r"(layer\d+\.\d+)\.(conv\d|downsample)\.(.+)")
-_TV_CONV = {"0.0": "conv{i}_middle", "0.1": "bn{i}_middle", "0.3": "conv{i}", "0": "conv{i}",
-            "1": "bn{i}"}
-
-
-def _map_torchvision_block(key: str) -> Optional[str]:
-    match = _TV_BLOCK.fullmatch(key)
-    if not match:
-        return None
-    prefix, part, rest = match.groups()
-    if part == "downsample":
-        idx, _, leaf = rest.partition(".")
-        name = {"0": "shortcut", "1": "shortcut_bn"}.get(idx)
-        return f"{prefix}.block.{name}.{leaf}" if name else None
-    i = part[-1]
-    for sub, template in _TV_CONV.items():
-        if rest.startswith(sub + ".") and rest.count(".") == sub.count(".") + 1:
-            return f"{prefix}.block.{template.format(i=i)}.{rest[len(sub) + 1:]}"
-    return None
-
-
-def _map_torchvision(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    two_conv_stem = "stem.3.weight" in state
-    stem = ({"0": "conv1_middle", "1": "bn1_middle", "3": "conv1", "4": "bn1"} if two_conv_stem
-            else {"0": "conv1", "1": "bn1"})
-    mapped = OrderedDict()
-    for key, value in state.items():
-        new = None
-        if key.startswith("stem."):
-            idx, _, leaf = key[5:].partition(".")
-            new = f"{stem[idx]}.{leaf}" if idx in stem else None
-        elif key.startswith("fc."):
-            new = "projection." + key[3:]
-        else:
-            new = _map_torchvision_block(key)
-        if new is None:
-            logger.warning("checkpoint key %s has no counterpart in our layout; ignored", key)
-            continue
-        mapped[new] = value
-    return mapped
-
-
-def detect_layout(state: Dict[str, torch.Tensor]) -> str:
-    """``torchvision`` (VMZ-PyTorch / torchvision VideoResNet names) or ``m3a`` (the published
-    M3A layout, which is ours)."""
-    if any(k.startswith("stem.") or _TV_BLOCK.fullmatch(k) for k in state):
-        return "torchvision"
-    return "m3a"
-
-
-def convert_state_dict(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], str]:
-    """Map a state dict to our layout; return (mapped state dict, detected layout name).
-
-    Strips ``module.`` prefixes, maps the torchvision/VMZ layout, and drops the published
-    transformer's constant ``trsfmr_pos_encoder.pe`` table (we compute the encodings).
-    """
-    state = OrderedDict(
+def strip_ddp_prefix(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The state dict without the ``module.`` prefixes that (D)DP wrappers add."""
+    return OrderedDict(
         (k[len("module."):] if k.startswith("module.") else k, v) for k, v in state.items()
     )
-    layout = detect_layout(state)
-    if layout == "torchvision":
-        state = _map_torchvision(state)
-    dropped = [k for k in state if k.endswith("trsfmr_pos_encoder.pe")]
-    for key in dropped:
-        del state[key]
-    return state, layout
+
+
+def convert_for(model: nn.Module, state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], str]:
+    """Map ``state`` to ``model``'s published keys: strip ``module.``, then let the model convert
+    foreign layouts (``model.convert_state_dict``); return the state and the layout's name."""
+    state = strip_ddp_prefix(state)
+    convert = getattr(unwrap_model(model), "convert_state_dict", None)
+    return convert(state) if convert is not None else (state, "native")
 
 
 def extract_state(ckpt, path: str) -> Dict[str, torch.Tensor]:
@@ -212,17 +168,23 @@ def read_checkpoint(path: str) -> dict:
         raise CheckpointError(f"{path}: cannot read checkpoint: {err}") from None
 
 
+def _is_foreign_head_key(model: nn.Module, key: str, layout: str) -> bool:
+    """True for a head key of a foreign (pretraining) layout, e.g. a Kinetics classifier."""
+    is_head = getattr(model, "is_head_key", None)
+    return layout not in ("m3a", "native") and is_head is not None and is_head(key)
+
+
 def _match_shapes(
-    state: Dict[str, torch.Tensor], model_state: Dict[str, torch.Tensor], layout: str,
-    strict_shapes: bool, path: str,
+    state: Dict[str, torch.Tensor], model: nn.Module, layout: str, strict_shapes: bool, path: str,
 ) -> Dict[str, torch.Tensor]:
+    model_state = model.state_dict()
     usable, mismatched = OrderedDict(), []
     for key, value in state.items():
         if key not in model_state:
             continue
         if value.shape == model_state[key].shape:
             usable[key] = value
-        elif layout == "torchvision" and key.startswith("projection."):
+        elif _is_foreign_head_key(model, key, layout):
             logger.warning(
                 "pretraining classifier %s %s does not fit the model's %s; head stays fresh",
                 key, tuple(value.shape), tuple(model_state[key].shape),
@@ -243,22 +205,30 @@ def load_checkpoint(
     path: str, model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None,
     scaler=None, strict_shapes: bool = True,
 ) -> dict:
-    """Load weights (and optimizer / scaler states when given and present) from ``path``.
+    """Read ``path`` and :func:`apply_checkpoint` it to ``model`` (and optimizer / scaler)."""
+    return apply_checkpoint(read_checkpoint(path), path, model, optimizer, scaler, strict_shapes)
+
+
+def apply_checkpoint(
+    ckpt, path: str, model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None,
+    scaler=None, strict_shapes: bool = True,
+) -> dict:
+    """Load weights (and optimizer / scaler states when given and present) from the checkpoint
+    ``ckpt`` read from ``path``.
 
     Missing and unexpected keys are logged by name (a backbone-only file leaves the head fresh);
     a shape mismatch raises CheckpointError naming the key and both shapes (with
     ``strict_shapes=False`` it is skipped with a warning). A torchvision/VMZ pretraining
-    classifier ``fc`` of another class count is always skipped. Returns the file's other fields
+    classifier of another class count (a head key of a foreign layout) is always skipped. Returns the file's other fields
     (``cfg``, ...) plus ``epoch`` (-1 when absent), ``layout``, ``missing_keys`` and
     ``unexpected_keys``.
     """
-    ckpt = read_checkpoint(path)
     raw_state = extract_state(ckpt, path)
     bare = raw_state is ckpt
-    state, layout = convert_state_dict(raw_state)
     target = unwrap_model(model)
+    state, layout = convert_for(target, raw_state)
     model_state = target.state_dict()
-    usable = _match_shapes(state, model_state, layout, strict_shapes, path)
+    usable = _match_shapes(state, target, layout, strict_shapes, path)
     missing = [k for k in model_state if k not in usable]
     unexpected = [k for k in state if k not in model_state]
     target.load_state_dict(usable, strict=False)
