@@ -120,3 +120,29 @@ def test_published_manifest_rows():
             assert cfg.MODEL.NUM_CLASSES == e.num_classes and cfg.DATA.MMIT_VERSION == e.dataset[-2:]
             assert {k: cfg.M3A[k] for k in e.m3a} == e.m3a
     assert zoo["r2plus1d34-ig65m-k400"].config is None
+
+
+def test_filenames_outside_dir_are_refused(host, tmp_path):
+    folder, outside = tmp_path / "ckpt", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    victim = outside / "victim.pyth"
+    victim.write_bytes(b"keep me")
+    (folder / "link").symlink_to(outside, target_is_directory=True)
+    manifest = yaml.safe_load(open(write_manifest(tmp_path / "zoo.yaml", host)))
+    good = manifest["models"]["model-b"]
+    names = {"dotdot": "../outside/victim.pyth", "absolute": str(victim), "via-link": "link/victim.pyth",
+             "deep": "sub/../../outside/new.pyth"}
+    models = {name: dict(good, filename=filename) for name, filename in names.items()}
+    models["fine"] = dict(good, filename="sub/b.pyth")
+    (tmp_path / "zoo.yaml").write_text(yaml.safe_dump({"models": models}))
+    proc = run_tool("--all", "--dir", str(folder), "--manifest", str(tmp_path / "zoo.yaml"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 4
+    for name, filename in names.items():
+        assert any(e.startswith(f"error: {name}: {name}: filename '{filename}' must be a relative name inside")
+                   for e in errors), (name, errors)
+    assert victim.read_bytes() == b"keep me" and sorted(p.name for p in outside.iterdir()) == ["victim.pyth"]
+    assert (folder / "sub" / "b.pyth").read_bytes() == DATA[::-1]
+    assert host.count("b.pyth") == 1  # only the entry inside the folder was fetched

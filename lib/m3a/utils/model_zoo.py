@@ -86,9 +86,28 @@ def fetch_verified(url: str, out: str, sha256: str, downloader: Downloader) -> D
     return result
 
 
+def entry_path(entry: ZooEntry, folder: str) -> str:
+    """Where ``entry`` is stored under ``folder``; ManifestError if its filename leads elsewhere.
+
+    The name must be relative, without ``..`` parts, and must still lie inside ``folder`` once
+    symbolic links are resolved (a link in the folder pointing outside is refused too).
+    """
+    name = entry.filename
+    refuse = f"{entry.name}: filename '{name}' must be a relative name inside the download folder {folder}"
+    if not isinstance(name, str) or not name.strip() or "\0" in name:
+        raise ManifestError(refuse)
+    if os.path.isabs(name) or ".." in re.split(r"[\\/]", name):
+        raise ManifestError(refuse)
+    root = os.path.realpath(folder)
+    target = os.path.realpath(os.path.join(root, name))
+    if os.path.commonpath([root, target]) != root or target == root:
+        raise ManifestError(f"{refuse} (it resolves to {target})")
+    return os.path.join(folder, name)
+
+
 def download_entry(entry: ZooEntry, folder: str, downloader: Downloader) -> DownloadResult:
-    """Download one manifest entry into ``folder`` and verify it."""
+    """Download one manifest entry into ``folder`` and verify it (see ``entry_path``)."""
     if not entry.url:
         raise ManifestError(f"{entry.name}: no download URL (not published in the material we have)")
-    return fetch_verified(entry.url, os.path.join(folder, entry.filename), entry.sha256, downloader)
+    return fetch_verified(entry.url, entry_path(entry, folder), entry.sha256, downloader)
 
