@@ -2,6 +2,11 @@
 import hashlib
 import json
 import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
 import time
 
 import pytest
@@ -293,3 +298,69 @@ def test_announced_size_over_limit_is_refused_before_the_body(host, tmp_path):
     with pytest.raises(DownloadError, match=f"announces {len(DATA)} bytes, the manifest says 5"):
         _downloader().fetch(host.url("model.pyth"), out, size=5)
     assert not os.path.exists(out) and not os.path.exists(out + ".part")
+
+
+@pytest.fixture
+def tls_cert(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(folder / "key.pem"),
+                    "-out", str(folder / "cert.pem")], check=True, capture_output=True)
+    return str(folder / "cert.pem"), str(folder / "key.pem")
+
+
+def test_https_download_and_stalls_over_tls(tmp_path, tls_cert, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", tls_cert[0])  # trusted by the default context urllib makes
+    with FileHost({"slow.bin": SLOW}) as host:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls_cert)
+        host.server.socket = context.wrap_socket(host.server.socket, server_side=True)
+        url = host.url("slow.bin").replace("http://", "https://")
+        assert _downloader().fetch(url, str(tmp_path / "ok.bin")).sha256 == hashlib.sha256(SLOW).hexdigest()
+        host.trickle["slow.bin"] = (10, 0.05)
+        _timed_failure(_downloader(retries=0, stall_bytes=1000, stall_seconds=0.5), url, str(tmp_path / "slow.bin"),
+                       "stalled: fewer than 1000 bytes")
+    # A server that trickles its TLS handshake (a record header announcing 16 KiB, then a byte at a time).
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle_handshake():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"\x16\x03\x03\x40\x00")
+            while not stop.wait(0.05):
+                try:
+                    conn.send(b"\x02")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=trickle_handshake, daemon=True)
+    thread.start()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/x.bin"
+    try:
+        elapsed = _timed_failure(_downloader(retries=0, stall_bytes=1, stall_seconds=0.5), url,
+                                 str(tmp_path / "x.bin"), r"stalled: fewer than 1 bytes arrived in 0.5 s \(0 bytes")
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    assert elapsed < 4
+
+
+def test_complete_part_left_before_the_rename_is_confirmed_by_its_last_byte(host, tmp_path):
+    out = tmp_path / "model.pyth"
+    (tmp_path / "model.pyth.part").write_bytes(DATA)
+    v = host.validators("model.pyth")
+    record = {"url": host.url("model.pyth"), "size": len(DATA), "etag": v["ETag"], "last_modified": v["Last-Modified"]}
+    (tmp_path / "model.pyth.part.json").write_text(json.dumps(record))
+    assert _downloader().fetch(host.url("model.pyth"), str(out), SHA).downloaded and out.read_bytes() == DATA
+    assert [r["range"] for r in host.requests] == [f"bytes={len(DATA) - 1}-"]
+    # The same record for another URL is not trusted.
+    (tmp_path / "other.bin.part").write_bytes(b"x" * 999)
+    (tmp_path / "other.bin.part.json").write_text(json.dumps(dict(record, size=1000)))
+    assert _downloader().fetch(host.url("other.bin"), str(tmp_path / "other.bin")).downloaded
+    assert host.requests[-1]["range"] is None and (tmp_path / "other.bin").read_bytes() == b"x" * 1000
