@@ -96,7 +96,8 @@ HOSTILE = {
         b"\x80\x02cnumpy._core.multiarray\n_reconstruct\n(" + _NDARRAY + pickle.dumps((10**6, 10**6), 2)[2:-1]
         + pickle.dumps(b"b", 2)[2:-1] + b"tR.",
         "_reconstruct\\(\\) asks for 1000000000000 bytes"),
-    "ndarray-8e10": (_call("numpy", "ndarray", ((10**5, 10**5), "f8")), "numpy.ndarray\\(\\) asks for 80000000000 bytes"),
+    "ndarray-8e10": (_call("numpy", "ndarray", ((10**5, 10**5), "f8")),
+                     "numpy.ndarray\\(\\) asks for 80000000000 bytes"),
     "object-dtype": (_call("numpy", "dtype", ("O8", False, True)), "object arrays are not plain data"),
     "value-error": (_call("builtins", "int", ("not a number",)), "ValueError: invalid literal"),
     "type-error": (_call("builtins", "dict", (5,)), "TypeError"),

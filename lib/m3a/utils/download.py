@@ -332,7 +332,7 @@ class Downloader:
                     mode, done, total = "ab", offset, record["size"]
                 else:  # 200: the whole file (a changed file, or a server without Range support)
                     if offset:
-                        logger.info("%s: the server sent the whole file (changed, or no Range support); restarting", desc)
+                        logger.info("%s: the server sent the whole file (changed, or no Range support)", desc)
                     length = response.headers.get("Content-Length")
                     total = int(length) if length is not None else None
                     self._check_announced(total)

@@ -81,7 +81,9 @@ def read_recorded_hash(path: str) -> str:
     return first[0].lower() if first and _HEX64.match(first[0].lower()) else ""
 
 
-def fetch_verified(url: str, out: str, sha256: str, downloader: Downloader, size: Optional[int] = None) -> DownloadResult:
+def fetch_verified(
+    url: str, out: str, sha256: str, downloader: Downloader, size: Optional[int] = None
+) -> DownloadResult:
     """Download ``url`` to ``out`` against ``sha256`` (and ``size``), or against/recording the trusted hash."""
     expected = sha256 or read_recorded_hash(out)
     result = downloader.fetch(url, out, expected, size)
