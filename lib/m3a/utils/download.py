@@ -330,6 +330,7 @@ class Downloader:
                         self._discard(part, problem)
                         continue
                     mode, done, total = "ab", offset, record["size"]
+                    self._check_announced(total)
                 else:  # 200: the whole file (a changed file, or a server without Range support)
                     if offset:
                         logger.info("%s: the server sent the whole file (changed, or no Range support)", desc)
