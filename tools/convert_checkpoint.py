@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import torch  # noqa: E402
 
 from m3a.config import ConfigError, load_config  # noqa: E402
-from m3a.datasets.lexicon import LexiconError  # noqa: E402
+from m3a.utils.lexicon import LexiconError  # noqa: E402
 from m3a.utils.checkpoint import (  # noqa: E402
     CheckpointError,
     convert_state_dict,

@@ -21,7 +21,7 @@ from collections import Counter  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from m3a.datasets.lexicon import LexiconError, save_audio_lexicon  # noqa: E402
+from m3a.utils.lexicon import LexiconError, save_audio_lexicon  # noqa: E402
 from m3a.datasets.video_list import ListFormatError, read_video_list  # noqa: E402
 from m3a.prep.audio_features import KEPT, compute_clip_features  # noqa: E402
 from m3a.prep.audio_lexicon import assemble_audio_lexicon  # noqa: E402

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np  # noqa: E402
 
-from m3a.datasets.lexicon import compute_psi, save_graph_adj  # noqa: E402
+from m3a.utils.lexicon import compute_psi, save_graph_adj  # noqa: E402
 from m3a.datasets.video_list import ListFormatError, read_video_list  # noqa: E402
 
 

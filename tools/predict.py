@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(message)s")
     from m3a.config import ConfigError, load_config
-    from m3a.datasets.lexicon import LexiconError
+    from m3a.utils.lexicon import LexiconError
     from m3a.engine.predict import inference_device, load_model, predict_videos
     from m3a.utils.class_names import load_class_names
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from m3a.config import ConfigError, load_config
-from m3a.datasets.lexicon import LexiconError
+from m3a.utils.lexicon import LexiconError
 from m3a.models import MODEL_REGISTRY, build_model
 from m3a.models.model_info import gflops, log_model_info, params_count
 from m3a.models.norm import FrozenBatchNorm3d

@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from m3a.datasets import lexicon
+from m3a.utils import lexicon
 from m3a.prep.audio_embedding import build_audio_embedder
 from m3a.prep.audio_io import read_audio
 from m3a.prep.audio_lexicon import build_audio_lexicon

@@ -6,7 +6,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from m3a.datasets import lexicon
+from m3a.utils import lexicon
 from m3a.utils.safe_pickle import PickleLoadError, UnsafePickleError, load_pickle
 
 
