@@ -8,16 +8,14 @@ names.
 """
 import argparse
 import logging
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
-import torch  # noqa: E402
+import torch
 
-from m3a.config import ConfigError, load_config  # noqa: E402
-from m3a.utils.lexicon import LexiconError  # noqa: E402
-from m3a.utils.checkpoint import (  # noqa: E402
+from m3a.config import ConfigError, load_config
+from m3a.utils.lexicon import LexiconError
+from m3a.utils.checkpoint import (
     CheckpointError,
     convert_for,
     extract_state,
@@ -25,7 +23,7 @@ from m3a.utils.checkpoint import (  # noqa: E402
     read_checkpoint,
     recorded_epoch,
 )
-from m3a.utils.file_io import atomic_path  # noqa: E402
+from m3a.utils.file_io import atomic_path
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -20,12 +20,11 @@ import logging
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from m3a.utils.download import (  # noqa: E402
+from m3a.utils.download import (
     DEADLINE_S, MAX_SIZE, STALL_BYTES, STALL_SECONDS, DownloadError, Downloader, parse_size,
 )
-from m3a.utils.model_zoo import DEFAULT_MANIFEST, ManifestError, download_entry, fetch_verified, load_manifest  # noqa: E402
+from m3a.utils.model_zoo import DEFAULT_MANIFEST, ManifestError, download_entry, fetch_verified, load_manifest
 
 
 def _size(text: str) -> int:

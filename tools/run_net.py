@@ -1,16 +1,14 @@
 #!/usr/bin/env python3
 """Train and/or test an m3a model (see --help and GETTING_STARTED.md)."""
 import logging
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-import torch.multiprocessing as mp  # noqa: E402
+import torch.multiprocessing as mp
 
-from m3a.engine.run import train_and_test  # noqa: E402
-from m3a.utils import distributed as du  # noqa: E402
-from m3a.utils.parser import (  # noqa: E402
+from m3a.engine.run import train_and_test
+from m3a.utils import distributed as du
+from m3a.utils.parser import (
     GuardedJob,
     error_message,
     expected_errors,

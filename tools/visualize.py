@@ -19,13 +19,12 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from m3a.config import ConfigError, load_config  # noqa: E402
-from m3a.datasets.decoder import DecodeError  # noqa: E402
-from m3a.utils.checkpoint import CheckpointError  # noqa: E402
-from m3a.utils.class_names import load_class_names, read_class_names  # noqa: E402
-from m3a.utils.file_io import atomic_path  # noqa: E402
+from m3a.config import ConfigError, load_config
+from m3a.datasets.decoder import DecodeError
+from m3a.utils.checkpoint import CheckpointError
+from m3a.utils.class_names import load_class_names, read_class_names
+from m3a.utils.file_io import atomic_path
 
 
 def _class_names(args, num_classes: int):

@@ -3,7 +3,6 @@ import logging
 import warnings
 from typing import Optional
 
-import torch
 import torch.nn as nn
 from fvcore.common.config import CfgNode
 
