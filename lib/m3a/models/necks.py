@@ -26,9 +26,13 @@ def head_pool(x: torch.Tensor, kernel: Sequence[int]) -> torch.Tensor:
 
 
 class Neck(nn.Module):
-    """Base class of the necks: ``LAYOUTS`` lists the backbone layouts a neck accepts."""
+    """Base class of the necks: ``LAYOUTS`` lists the backbone layouts a neck accepts; built as
+    ``cls(cfg, backbone)``."""
 
     LAYOUTS: Sequence[str] = ()
+
+    def __init__(self, cfg: CfgNode, backbone: Backbone) -> None:
+        super().__init__()
 
     @classmethod
     def add_config(cls, cfg: CfgNode) -> None:
@@ -46,7 +50,7 @@ class VideoAvgPool(Neck):
     LAYOUTS = ("map3d",)
 
     def __init__(self, cfg: CfgNode, backbone: Backbone) -> None:
-        super().__init__()
+        super().__init__(cfg, backbone)
         t_final = max(1, cfg.DATA.NUM_FRAMES // backbone.temporal_stride)
         self.pool_size = (t_final, HEAD_SPATIAL_POOL, HEAD_SPATIAL_POOL)
 
@@ -60,9 +64,6 @@ class GlobalAvgPool(Neck):
     """Average over all of (T, H, W) of a 3D map -> (B, C)."""
 
     LAYOUTS = ("map3d",)
-
-    def __init__(self, cfg: CfgNode, backbone: Backbone) -> None:
-        super().__init__()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> (B, C)."""
@@ -79,7 +80,7 @@ class SegmentConsensus(Neck):
     LAYOUTS = ("frames2d",)
 
     def __init__(self, cfg: CfgNode, backbone: Backbone) -> None:
-        super().__init__()
+        super().__init__(cfg, backbone)
         self.num_frames = backbone.num_frames
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,9 +95,6 @@ class ClsToken(Neck):
 
     LAYOUTS = ("tokens",)
 
-    def __init__(self, cfg: CfgNode, backbone: Backbone) -> None:
-        super().__init__()
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, N, D) -> (B, D)."""
         return x[:, :, 0].mean(dim=1)
@@ -107,9 +105,6 @@ class TokenMean(Neck):
     """The mean of all tokens of all frames -> (B, D)."""
 
     LAYOUTS = ("tokens",)
-
-    def __init__(self, cfg: CfgNode, backbone: Backbone) -> None:
-        super().__init__()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, N, D) -> (B, D)."""
