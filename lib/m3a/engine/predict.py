@@ -115,14 +115,37 @@ def load_trained_model(
     inputs = ckpt.get("model_inputs") if isinstance(ckpt, dict) else None
     model = build_model(cfg, device, inputs=inputs or None)
     info = apply_checkpoint(ckpt, checkpoint, model)
-    _require_exact_fit(checkpoint, info)
+    _require_exact_fit(checkpoint, info, cfg)
     names = ckpt.get("class_names") if isinstance(ckpt, dict) else None
     names = list(names) if names else load_class_names(cfg)
     return TrainedModel(model.eval(), cfg, names, checkpoint, info["epoch"])
 
 
-def _require_exact_fit(checkpoint: str, info: dict) -> None:
-    """CheckpointError when the checkpoint's keys are not exactly the model's."""
+# Config sections that describe the model (compared when a checkpoint does not fit).
+MODEL_SECTIONS = ("MODEL", "M3A")
+
+
+def model_config_differences(stored_text: str, cfg: CfgNode) -> List[str]:
+    """``KEY stored (config: value)`` for every model key where the config stored in a checkpoint
+    differs from ``cfg`` ([] when the stored text cannot be read)."""
+    from m3a.config import ConfigError
+    from m3a.config.loading import config_from_text
+
+    try:
+        stored = config_from_text(stored_text, "stored config")
+    except ConfigError:
+        return []
+    diffs = []
+    for section in MODEL_SECTIONS:
+        for key, value in stored[section].items():
+            if cfg[section].get(key) != value:
+                diffs.append(f"{section}.{key} {value} (config: {cfg[section].get(key)})")
+    return diffs
+
+
+def _require_exact_fit(checkpoint: str, info: dict, cfg: CfgNode) -> None:
+    """CheckpointError when the checkpoint's keys are not exactly the model's; the message
+    names the first keys and, when the checkpoint stores its config, the model keys to set."""
     from m3a.utils.checkpoint import CheckpointError
 
     missing, unexpected = info["missing_keys"], info["unexpected_keys"]
@@ -134,8 +157,9 @@ def _require_exact_fit(checkpoint: str, info: dict) -> None:
         if keys:
             shown = ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
             parts.append(f"{len(keys)} {what} (first: {shown})")
-    hint = (" -- test with the checkpoint's own config (leave out --cfg / TEST config overrides "
-            "of the model keys)" if info.get("cfg") else " -- does the config match the checkpoint?")
+    diffs = model_config_differences(info["cfg"], cfg) if isinstance(info.get("cfg"), str) else []
+    hint = (f" -- the checkpoint was trained with {', '.join(diffs[:4])}" if diffs
+            else " -- does the config match the checkpoint?")
     raise CheckpointError(f"{checkpoint}: {'; '.join(parts)}{hint}")
 
 
