@@ -24,7 +24,7 @@ from m3a.utils import distributed as du
 from m3a.utils.logging import setup_logging
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TIMEOUT_S = 2.0
+TIMEOUT_S = 2
 # Slack for process start-up and teardown on a loaded 2-core machine.
 MARGIN_S = 25.0
 

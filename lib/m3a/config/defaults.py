@@ -248,9 +248,9 @@ _C.NUM_SHARDS = 1
 _C.SHARD_ID = 0
 # Distributed backend: nccl on GPU, gloo on CPU ("" = choose by device).
 _C.DIST_BACKEND = ""
-# Seconds a collective (all-reduce, barrier, ...) waits for every rank. A rank that hangs longer
-# (SIGSTOPped, a stuck decoder) ends the run: the others exit with one line naming it.
-_C.DIST_TIMEOUT_S = 600.0
+# Seconds (an integer) a collective (all-reduce, barrier, ...) waits for every rank. A rank that
+# hangs longer (SIGSTOPped, a stuck decoder) ends the run: the others exit with one line naming it.
+_C.DIST_TIMEOUT_S = 600
 # Folder for checkpoints, logs and results.
 _C.OUTPUT_DIR = "./output"
 # Seed of every random number generator.
