@@ -22,6 +22,7 @@ from m3a.config import get_cfg
 from m3a.utils import checkpoint as cu
 from m3a.utils import distributed as du
 from m3a.utils.logging import setup_logging
+from m3a.utils.parser import load_config_from_args, parse_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT_S = 2
@@ -232,3 +233,11 @@ def test_given_rendezvous_is_kept(monkeypatch):
     cfg.DIST_TIMEOUT_S = 0
     with pytest.raises(du.ConfigError, match="DIST_TIMEOUT_S"):
         du.dist_timeout(cfg)
+
+
+def test_timeout_comes_from_the_command_line(tmp_path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("NUM_GPUS: 0\n")
+    assert get_cfg().DIST_TIMEOUT_S == 600
+    cfg = load_config_from_args(parse_args(["--cfg", str(cfg_file), "DIST_TIMEOUT_S", "45"]))
+    assert du.dist_timeout(cfg).total_seconds() == 45.0
