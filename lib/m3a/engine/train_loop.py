@@ -213,8 +213,8 @@ def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> in
     from m3a.utils import checkpoint as cu
 
     last = cu.get_last_checkpoint(cfg.OUTPUT_DIR)
-    if last is None and cfg.TRAIN.AUTO_RESUME and cu.list_checkpoints(cfg.OUTPUT_DIR):
-        unusable = cu.list_checkpoints(cfg.OUTPUT_DIR)
+    unusable = cu.list_checkpoints(cfg.OUTPUT_DIR) if last is None and cfg.TRAIN.AUTO_RESUME else []
+    if unusable:
         logger.warning(
             "AUTO_RESUME: none of the %d checkpoint(s) in %s can be resumed (corrupt, incomplete or "
             "NaN/Inf weights): %s; this run does not resume and training starts from epoch 1%s",
