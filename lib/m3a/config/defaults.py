@@ -248,7 +248,8 @@ _C.SHARD_ID = 0
 _C.DIST_BACKEND = ""
 # Folder for checkpoints, logs and results.
 _C.OUTPUT_DIR = "./output"
-# Seed of every random number generator.
+# Seed of every random number generator; an epoch's data order and augmentations depend only on
+# (RNG_SEED, epoch), so a resumed run repeats an uninterrupted one.
 _C.RNG_SEED = 0
 # Iterations between JSON-line training stats.
 _C.LOG_PERIOD = 10
