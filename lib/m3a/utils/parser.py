@@ -75,8 +75,9 @@ def expected_errors() -> Tuple[Type[BaseException], ...]:
     from m3a.datasets.lexicon import LexiconError
     from m3a.datasets.video_list import ListFormatError
     from m3a.utils.checkpoint import CheckpointError
+    from m3a.utils.class_names import ClassNamesError
 
-    return (ConfigError, ListFormatError, LexiconError, CheckpointError, FileNotFoundError)
+    return (ConfigError, ListFormatError, LexiconError, CheckpointError, ClassNamesError, FileNotFoundError)
 
 
 def error_message(err: BaseException) -> str:
