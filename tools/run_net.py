@@ -11,12 +11,21 @@ import torch.multiprocessing as mp  # noqa: E402
 from m3a.engine.run import train_and_test  # noqa: E402
 from m3a.utils import distributed as du  # noqa: E402
 from m3a.utils.parser import (  # noqa: E402
+    INTERRUPTED_EXIT_CODE,
     GuardedJob,
     error_message,
     expected_errors,
+    interrupted_message,
     load_config_from_args,
     parse_args,
 )
+
+
+def _interrupted(cfg) -> int:
+    """Print (once per run) how to continue after Ctrl-C; return the exit code 130."""
+    if os.environ.get("RANK", "0") == "0":
+        print(interrupted_message(cfg), file=sys.stderr, flush=True)
+    return INTERRUPTED_EXIT_CODE
 
 
 def main() -> int:
@@ -24,13 +33,22 @@ def main() -> int:
     args = parse_args()
     # When one worker stops on an expected error, torch warns that it terminates the others.
     logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
+    cfg = None
     try:
         cfg = load_config_from_args(args)
         du.launch_job(cfg, GuardedJob(train_and_test), init_method=args.init_method)
     except expected_errors() as err:
         print(error_message(err), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return _interrupted(cfg)
+    except SystemExit as err:  # from GuardedJob in this process
+        if err.code == INTERRUPTED_EXIT_CODE:
+            return _interrupted(cfg)
+        raise
     except mp.ProcessExitedException as err:
+        if err.exit_code == INTERRUPTED_EXIT_CODE or err.signal_name == "SIGINT":
+            return _interrupted(cfg)
         # Code 2: the worker already printed its one-line error.
         if err.exit_code != 2:
             print(f"error: worker process {err.error_index} exited with code {err.exit_code}", file=sys.stderr)
