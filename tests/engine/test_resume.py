@@ -129,3 +129,15 @@ def test_without_auto_resume_an_existing_run_is_named_in_a_warning(tiny_data, tm
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("checkpoint_epoch_00001.pyth" in m and "AUTO_RESUME is False" in m for m in warned)
     assert optimizer.state_dict()["state"] == {}
+
+
+def test_resuming_with_another_seed_is_named_in_a_warning(tiny_data, tmp_path, caplog):
+    out = str(tmp_path / "run")
+    cfg = _trained_one_epoch(tiny_data, out)
+    cfg.RNG_SEED = 5
+    model, optimizer, scaler = _fresh_state(cfg)
+    with caplog.at_level(logging.WARNING):
+        assert load_training_state(cfg, model, optimizer, scaler) == 1
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [f"{cu.checkpoint_path(out, 1)} was trained with RNG_SEED 0, this run uses 5: the remaining "
+                      "epochs see another data order than an uninterrupted run would"]
