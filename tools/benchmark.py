@@ -27,7 +27,7 @@ from m3a.config import ConfigError, load_config
 from m3a.datasets.decoder import check_video
 from m3a.datasets.video_dataset import ClipLoader, build_dataset
 from m3a.datasets.video_list import ListFormatError
-from m3a.utils import benchmark
+from m3a.datasets import benchmark
 
 GENERATED = {"long": (10.0, 256), "short": (3.0, 128)}
 

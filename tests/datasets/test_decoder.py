@@ -15,7 +15,7 @@ from m3a.datasets.decoder import (
     random_clip_start,
     uniform_clip_starts,
 )
-from m3a.utils.benchmark import decode_all, sample_frames
+from m3a.datasets.benchmark import decode_all, sample_frames
 from tests.datasets.conftest import BROKEN, GOOD_VIDEOS, ODD_VIDEOS, VFR_PTS
 
 

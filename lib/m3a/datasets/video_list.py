@@ -2,8 +2,10 @@
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+from m3a.utils.errors import InputError
 
-class ListFormatError(ValueError):
+
+class ListFormatError(InputError):
     """A malformed list line; the message names the file, the line number and the text."""
 
 

@@ -72,11 +72,10 @@ def load_config_from_args(args: argparse.Namespace) -> CfgNode:
 
 def expected_errors() -> Tuple[Type[BaseException], ...]:
     """Exceptions that mean bad input (reported in one line) rather than a bug."""
-    from m3a.datasets.lexicon import LexiconError
-    from m3a.datasets.video_list import ListFormatError
     from m3a.utils.checkpoint import CheckpointError
+    from m3a.utils.errors import InputError
 
-    return (ConfigError, ListFormatError, LexiconError, CheckpointError, FileNotFoundError)
+    return (ConfigError, InputError, CheckpointError, FileNotFoundError)
 
 
 def error_message(err: BaseException) -> str:
