@@ -30,7 +30,8 @@ from fvcore.common.config import CfgNode
 from fvcore.common.registry import Registry
 
 from m3a.datasets import decoder, transform
-from m3a.datasets.video_list import VideoEntry, read_video_list
+from m3a.datasets.list_formats import read_list
+from m3a.datasets.video_list import VideoEntry
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +116,12 @@ class ClipLoader:
 
 
 class VideoDataset(torch.utils.data.Dataset):
-    """Clips (train/val) or multi-view stacks (test) of the videos of one list file."""
+    """Clips (train/val) or multi-view stacks (test) of the videos of one list file.
 
-    def __init__(self, cfg: CfgNode, split: str, list_path: str, separator: str, list_multi_label: bool):
+    ``list_format`` names the dataset's own list format, read when DATA.LIST_FORMAT is empty.
+    """
+
+    def __init__(self, cfg: CfgNode, split: str, list_path: str, list_format: str):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got '{split}'")
         self.cfg = cfg
@@ -125,9 +129,7 @@ class VideoDataset(torch.utils.data.Dataset):
         self.list_path = list_path
         self.num_classes = cfg.MODEL.NUM_CLASSES
         self.multi_label = cfg.DATA.MULTI_LABEL
-        self.entries: List[VideoEntry] = read_video_list(
-            list_path, separator, num_classes=self.num_classes, multi_label=list_multi_label
-        )
+        self.entries: List[VideoEntry] = read_list(list_path, cfg, list_format)
         if not self.entries:
             raise ValueError(f"{list_path}: the list holds no videos")
         if not self.multi_label:
@@ -195,28 +197,30 @@ def _list_path(cfg: CfgNode, name: str) -> str:
 
 @DATASET_REGISTRY.register()
 def mmit(cfg: CfgNode, split: str) -> VideoDataset:
-    """M-MiT: ``{split}-{DATA.MMIT_VERSION}.csv``, ``path,label[,label...]`` (DATA.PATH_LABEL_SEPARATOR).
+    """M-MiT: ``{split}-{DATA.MMIT_VERSION}.csv``, by default ``mmit_csv``: ``path,label[,label...]``
+    (DATA.PATH_LABEL_SEPARATOR).
 
     With DATA.MULTI_LABEL False every line must hold exactly one label.
     """
     path = _list_path(cfg, f"{split}-{cfg.DATA.MMIT_VERSION}.csv")
-    return VideoDataset(cfg, split, path, cfg.DATA.PATH_LABEL_SEPARATOR, True)
+    return VideoDataset(cfg, split, path, "mmit_csv")
 
 
 @DATASET_REGISTRY.register()
 def charades(cfg: CfgNode, split: str) -> VideoDataset:
-    """Charades-style multi-label list ``{split}.csv``: ``path,label[,label...]``."""
+    """Charades-style multi-label list ``{split}.csv``, by default ``mmit_csv``: ``path,label[,label...]``."""
     if not cfg.DATA.MULTI_LABEL:
         raise ValueError("the charades dataset is multi-label: set DATA.MULTI_LABEL True")
     path = _list_path(cfg, f"{split}.csv")
-    return VideoDataset(cfg, split, path, cfg.DATA.PATH_LABEL_SEPARATOR, True)
+    return VideoDataset(cfg, split, path, "mmit_csv")
 
 
 @DATASET_REGISTRY.register()
 def kinetics(cfg: CfgNode, split: str) -> VideoDataset:
-    """Kinetics-style single-label list ``{split}.csv``: ``path label`` (whitespace-separated)."""
+    """Kinetics-style single-label list ``{split}.csv``, by default ``path_label``: ``path label``
+    (whitespace-separated)."""
     path = _list_path(cfg, f"{split}.csv")
-    return VideoDataset(cfg, split, path, " ", False)
+    return VideoDataset(cfg, split, path, "path_label")
 
 
 def build_dataset(name: str, cfg: CfgNode, split: str) -> torch.utils.data.Dataset:
