@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from m3a.datasets.lexicon import LexiconError
+from m3a.utils.lexicon import LexiconError
 from m3a.datasets.video_list import ListFormatError
 from m3a.utils.parser import expected_errors
 

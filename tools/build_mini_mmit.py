@@ -11,18 +11,17 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from m3a.datasets.video_list import ListFormatError  # noqa: E402
-from m3a.utils.class_names import read_class_names  # noqa: E402
-from m3a.prep.mini_mmit import (  # noqa: E402
+from m3a.datasets.video_list import ListFormatError
+from m3a.utils.class_names import read_class_names
+from m3a.prep.mini_mmit import (
     NO_AUDIO,
     UNREADABLE,
     build_mini_list,
     probe_videos,
     read_list_lines,
 )
-from m3a.utils.file_io import atomic_write_text  # noqa: E402
+from m3a.utils.file_io import atomic_write_text
 
 
 def parse_args(argv=None) -> argparse.Namespace:

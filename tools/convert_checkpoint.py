@@ -1,30 +1,29 @@
 #!/usr/bin/env python3
 """Convert a checkpoint (published .pyth, VMZ/torchvision-layout .pth, DDP state dict) to ours.
 
-Writes OUT (atomically) as ``{'model_state', 'epoch', 'cfg'}`` with our key names. With --cfg the
-weights are also checked against that model: shape mismatches fail, missing and unexpected keys
-are reported.
+The model of --cfg (default: the config stored in the checkpoint) says which layouts it knows and
+maps the keys; the weights are checked against it: shape mismatches fail, missing and unexpected
+keys are reported. Writes OUT (atomically) as ``{'model_state', 'epoch', 'cfg'}`` with our key
+names.
 """
 import argparse
 import logging
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
-import torch  # noqa: E402
+import torch
 
-from m3a.config import ConfigError, load_config  # noqa: E402
-from m3a.datasets.lexicon import LexiconError  # noqa: E402
-from m3a.utils.checkpoint import (  # noqa: E402
+from m3a.config import ConfigError, load_config
+from m3a.utils.lexicon import LexiconError
+from m3a.utils.checkpoint import (
     CheckpointError,
-    convert_state_dict,
+    convert_for,
     extract_state,
     load_checkpoint,
     read_checkpoint,
     recorded_epoch,
 )
-from m3a.utils.file_io import atomic_path  # noqa: E402
+from m3a.utils.file_io import atomic_path
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,10 +34,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("input", help="checkpoint to convert (.pyth, .pth, bare state dict)")
     parser.add_argument("output", help="where to write the converted .pyth")
     parser.add_argument("--cfg", default=None,
-                        help="config YAML of the target model: check keys and shapes against it")
+                        help="config YAML of the target model (default: the config stored in the "
+                             "checkpoint); its model maps the keys and checks the shapes")
     parser.add_argument("opts", nargs="*", default=[],
                         help="KEY VALUE config overrides used with --cfg")
     return parser.parse_args(argv)
+
+
+def _target_model(args, ckpt, raw):
+    """The model of --cfg, or of the config stored in the checkpoint, and where it came from."""
+    from m3a.config.loading import config_from_text
+    from m3a.models import build_model
+
+    if args.cfg:
+        cfg, source = load_config(args.cfg, args.opts), args.cfg
+    elif raw is not ckpt and isinstance(ckpt.get("cfg"), str) and ckpt["cfg"].strip():
+        cfg = config_from_text(ckpt["cfg"], f"{args.input} (stored config)", args.opts)
+        source = "the checkpoint's config"
+    else:
+        raise CheckpointError(f"{args.input}: the checkpoint holds no config; give --cfg")
+    cfg.LOG_MODEL_INFO = False
+    inputs = ckpt.get("model_inputs") if raw is not ckpt else None
+    return build_model(cfg, inputs=inputs or None), source
 
 
 def main(argv=None) -> int:
@@ -48,15 +65,11 @@ def main(argv=None) -> int:
     try:
         ckpt = read_checkpoint(args.input)
         raw = extract_state(ckpt, args.input)
-        state, layout = convert_state_dict(raw)
-        if args.cfg:
-            from m3a.models import build_model
-
-            cfg = load_config(args.cfg, args.opts)
-            cfg.LOG_MODEL_INFO = False
-            info = load_checkpoint(args.input, build_model(cfg))
-            print(f"checked against {args.cfg}: {len(info['missing_keys'])} missing, "
-                  f"{len(info['unexpected_keys'])} unexpected keys")
+        model, source = _target_model(args, ckpt, raw)
+        state, layout = convert_for(model, raw)
+        info = load_checkpoint(args.input, model)
+        print(f"checked against {source}: {len(info['missing_keys'])} missing, "
+              f"{len(info['unexpected_keys'])} unexpected keys")
         cfg_text = "" if raw is ckpt or not isinstance(ckpt.get("cfg"), str) else ckpt["cfg"]
         out = {"model_state": state, "epoch": recorded_epoch(ckpt, raw), "cfg": cfg_text}
         with atomic_path(args.output) as tmp:

@@ -7,19 +7,31 @@ Examples:
   python tools/download_model_zoo.py --all --dir checkpoints
   python tools/download_model_zoo.py --url URL --sha256 HEX --out FILE
 
-Interrupted downloads resume from FILE.part. A file failing its SHA-256 is moved to FILE.corrupt.
+Interrupted downloads resume from FILE.part, but only when FILE.part.json shows that the bytes
+belong to the same remote file (same URL, size and ETag/Last-Modified); otherwise the file is
+fetched from the start. Each file must arrive within --deadline seconds, an attempt receiving
+fewer than --stall-bytes in --stall-seconds is abandoned (and retried), and no file may exceed
+--max-size (or the manifest's exact size). A file failing its SHA-256 is moved to FILE.corrupt.
 Entries without a published SHA-256 are trusted on first download: the hash is recorded in
-FILE.sha256 and later runs verify against it.
+FILE.sha256 and later runs verify against it. Manifest filenames must stay inside --dir.
 """
 import argparse
 import logging
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from m3a.utils.download import DownloadError, Downloader  # noqa: E402
-from m3a.utils.model_zoo import DEFAULT_MANIFEST, ManifestError, download_entry, fetch_verified, load_manifest  # noqa: E402
+from m3a.utils.download import (
+    DEADLINE_S, MAX_SIZE, STALL_BYTES, STALL_SECONDS, DownloadError, Downloader, parse_size,
+)
+from m3a.utils.model_zoo import DEFAULT_MANIFEST, ManifestError, download_entry, fetch_verified, load_manifest
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,7 +47,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", help="direct mode: output file")
     p.add_argument("--retries", type=int, default=5, help="retries after the first attempt (default 5)")
     p.add_argument("--backoff", type=float, default=1.0, help="first retry wait in seconds, doubled each retry")
-    p.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds")
+    p.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds (a silent server)")
+    p.add_argument("--deadline", type=float, default=DEADLINE_S,
+                   help=f"seconds one file may take in all, retries included; 0: none (default {DEADLINE_S:g})")
+    p.add_argument("--stall-bytes", type=_size, default=STALL_BYTES,
+                   help=f"an attempt receiving fewer bytes than this in --stall-seconds has stalled and is "
+                        f"retried (default {STALL_BYTES // 1024}K)")
+    p.add_argument("--stall-seconds", type=float, default=STALL_SECONDS,
+                   help=f"window of the stall check in seconds; 0: no stall check (default {STALL_SECONDS:g})")
+    p.add_argument("--max-size", type=_size, default=MAX_SIZE,
+                   help=f"largest file accepted, e.g. 500M or 8G, also when the server sends no length; 0: no limit "
+                        f"(default {MAX_SIZE >> 30}G; a manifest entry's 'size' is used instead where given)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     direct = args.url is not None or args.out is not None
@@ -64,7 +86,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     downloader = Downloader(retries=args.retries, backoff=args.backoff, timeout=args.timeout,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, deadline=args.deadline, stall_bytes=args.stall_bytes,
+                            stall_seconds=args.stall_seconds, max_size=args.max_size)
     try:
         if args.url:
             result = fetch_verified(args.url, args.out, args.sha256.strip().lower(), downloader)

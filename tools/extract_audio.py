@@ -13,12 +13,11 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from m3a.datasets.video_list import ListFormatError  # noqa: E402
-from m3a.prep.media_files import list_media, run_media_jobs  # noqa: E402
-from m3a.prep.transcode import NO_AUDIO, extract_job  # noqa: E402
-from m3a.utils.file_io import atomic_write_text  # noqa: E402
+from m3a.datasets.video_list import ListFormatError
+from m3a.prep.media_files import list_media, run_media_jobs
+from m3a.prep.transcode import NO_AUDIO, extract_job
+from m3a.utils.file_io import atomic_write_text
 
 
 def wav_path(out_root: str, video: str) -> str:

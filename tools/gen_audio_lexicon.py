@@ -15,17 +15,16 @@ import logging
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from collections import Counter  # noqa: E402
+from collections import Counter
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from m3a.datasets.lexicon import LexiconError, save_audio_lexicon  # noqa: E402
-from m3a.datasets.video_list import ListFormatError, read_video_list  # noqa: E402
-from m3a.prep.audio_features import KEPT, compute_clip_features  # noqa: E402
-from m3a.prep.audio_lexicon import assemble_audio_lexicon  # noqa: E402
-from m3a.utils.class_names import read_class_names  # noqa: E402
+from m3a.utils.lexicon import LexiconError, save_audio_lexicon
+from m3a.datasets.video_list import ListFormatError, read_video_list
+from m3a.prep.audio_features import KEPT, compute_clip_features
+from m3a.prep.audio_lexicon import assemble_audio_lexicon
+from m3a.utils.class_names import read_class_names
 
 
 def parse_args(argv=None) -> argparse.Namespace:

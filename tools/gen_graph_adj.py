@@ -9,15 +9,13 @@ ndarray). --threshold T also prints how many edges psi_ij >= T survive (the mode
 psi itself at M3A.GRAPH_THRESHOLD; the file always holds the raw psi).
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from m3a.datasets.lexicon import compute_psi, save_graph_adj  # noqa: E402
-from m3a.datasets.video_list import ListFormatError, read_video_list  # noqa: E402
+from m3a.utils.lexicon import compute_psi, save_graph_adj
+from m3a.datasets.video_list import ListFormatError, read_video_list
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -12,14 +12,12 @@ GloVe are reported. --method auto uses GloVe when --glove is given, else the has
 """
 import argparse
 import logging
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from m3a.datasets.lexicon import save_text_lexicon  # noqa: E402
-from m3a.utils.class_names import read_class_names  # noqa: E402
-from m3a.prep.text_embedding import METHODS, TextLexiconError, build_text_lexicon  # noqa: E402
+from m3a.utils.lexicon import save_text_lexicon
+from m3a.utils.class_names import read_class_names
+from m3a.prep.text_embedding import METHODS, TextLexiconError, build_text_lexicon
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -2,13 +2,19 @@
 """Predict the top-k actions of one or more videos with a trained model.
 
 Each video is decoded once into TEST.NUM_ENSEMBLE_VIEWS x TEST.NUM_SPATIAL_CROPS views whose
-scores are combined by DATA.ENSEMBLE_METHOD. Class names come from DATA.CLASS_NAMES_FILE or
-{DATA.PATH_TO_DATA_DIR}/categories-{DATA.MMIT_VERSION}.txt (the M3A lexicons are read from
-DATA.PATH_TO_DATA_DIR/mmit-m3a; the videos' own audio tracks are not used).
+scores are combined by DATA.ENSEMBLE_METHOD (the videos' own audio tracks are not used).
 
-Example:
+A checkpoint written by this project holds its config, class names and the M3A lexicons, so
+--checkpoint alone is enough: no data folder is needed. For other checkpoints (e.g. the
+published .pyth files) give --cfg; class names then come from DATA.CLASS_NAMES_FILE or
+{DATA.PATH_TO_DATA_DIR}/categories-{DATA.MMIT_VERSION}.txt and the lexicons from
+DATA.PATH_TO_DATA_DIR/mmit-m3a.
+
+Examples:
+  python tools/predict.py --checkpoint output/demo/checkpoints/checkpoint_epoch_00024.pyth \\
+      --topk 3 demo_data/videos/demo_00000.mp4
   python tools/predict.py --cfg configs/Mmit/v1/R2PLUS1D_T_VAT.yaml \\
-      --checkpoint checkpoints/mmit-v1-t-vat.pyth video1.mp4 video2.mp4 --topk 5 \\
+      --checkpoint checkpoints/mmit-v1-t-vat.pyth --topk 5 video1.mp4 video2.mp4 \\
       DATA.PATH_TO_DATA_DIR /data/mmit
 A video that cannot be decoded is reported (the others still print) and the exit status is 1.
 """
@@ -19,7 +25,6 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
 _CFG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)+$")
 
@@ -27,7 +32,8 @@ _CFG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)+$")
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options; trailing KEY VALUE pairs override the config."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cfg", required=True, help="config file (YAML) of the model")
+    p.add_argument("--cfg", default="", help="config file (YAML) of the model (default: the config "
+                   "stored in the checkpoint)")
     p.add_argument("--checkpoint", required=True, help="checkpoint (.pyth of this project or of the release)")
     p.add_argument("--topk", type=int, default=5, help="classes to show per video (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
@@ -48,19 +54,16 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(message)s")
     from m3a.config import ConfigError, load_config
-    from m3a.datasets.lexicon import LexiconError
-    from m3a.engine.predict import inference_device, load_model, predict_videos
-    from m3a.utils.class_names import load_class_names
+    from m3a.utils.lexicon import LexiconError
+    from m3a.engine.predict import load_trained_model, predict_videos
 
     try:
-        cfg = load_config(args.cfg, args.opts)
-        cfg.LOG_MODEL_INFO = False
-        names = load_class_names(cfg)
-        model = load_model(cfg, args.checkpoint, inference_device(cfg, args.device))
+        cfg = load_config(args.cfg, args.opts) if args.cfg else None
+        trained = load_trained_model(args.checkpoint, cfg, args.opts, args.device)
     except (ConfigError, LexiconError, ValueError, KeyError, RuntimeError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    results = predict_videos(cfg, model, args.videos, names, args.topk)
+    results = predict_videos(trained.cfg, trained.model, args.videos, trained.class_names, args.topk)
     if args.json:
         print(json.dumps([r.__dict__ for r in results], indent=2))
     else:

@@ -3,8 +3,11 @@
 
 Subcommands:
   apboost  --pred MODEL.npz --baseline BASE.npz [--cfg FILE | --class-names FILE] --out DIR [--top K]
-  gradcam  --cfg FILE --checkpoint CKPT --video VIDEO [--classes NAME,INDEX,...] --out DIR [KEY VALUE ...]
-  tsne     --cfg FILE --checkpoint CKPT [--video VIDEO] [--classes NAME,...] --out DIR [KEY VALUE ...]
+  gradcam  [--cfg FILE] --checkpoint CKPT --video VIDEO [--classes NAME,INDEX,...] --out DIR [KEY VALUE ...]
+  tsne     [--cfg FILE] --checkpoint CKPT [--video VIDEO] [--classes NAME,...] --out DIR [KEY VALUE ...]
+
+gradcam and tsne read the config, class names and lexicons stored in a checkpoint of this project;
+--cfg is needed only for other checkpoints (e.g. the published .pyth files).
 
 Every subcommand writes PNG files (gradcam also an mp4) under --out and, with --tensorboard DIR,
 the same images as TensorBoard image summaries.
@@ -16,13 +19,12 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from m3a.config import ConfigError, load_config  # noqa: E402
-from m3a.datasets.decoder import DecodeError  # noqa: E402
-from m3a.utils.checkpoint import CheckpointError  # noqa: E402
-from m3a.utils.class_names import load_class_names, read_class_names  # noqa: E402
-from m3a.utils.file_io import atomic_path  # noqa: E402
+from m3a.config import ConfigError, load_config
+from m3a.datasets.decoder import DecodeError
+from m3a.utils.checkpoint import CheckpointError
+from m3a.utils.class_names import load_class_names, read_class_names
+from m3a.utils.file_io import atomic_path
 
 
 def _class_names(args, num_classes: int):
@@ -52,13 +54,16 @@ def run_apboost(args) -> int:
 
 
 def _load(args):
-    """Config, class names and the model loaded from --checkpoint (eval mode)."""
-    from m3a.engine.predict import inference_device, load_model
+    """Config, class names and the model loaded from --checkpoint (eval mode); without --cfg the
+    checkpoint's own config, class names and lexicons are used."""
+    from m3a.engine.predict import load_trained_model
 
-    cfg = load_config(args.cfg, args.opts)
-    cfg.LOG_MODEL_INFO = False
-    names = load_class_names(cfg) if not args.class_names else read_class_names(args.class_names, cfg.MODEL.NUM_CLASSES)
-    return cfg, names, load_model(cfg, args.checkpoint, inference_device(cfg))
+    cfg = load_config(args.cfg, args.opts) if args.cfg else None
+    trained = load_trained_model(args.checkpoint, cfg, args.opts)
+    names = trained.class_names
+    if args.class_names:
+        names = read_class_names(args.class_names, trained.cfg.MODEL.NUM_CLASSES)
+    return trained.cfg, names, trained.model
 
 
 def _class_indices(tokens, names):
@@ -156,8 +161,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp, cfg_required: bool):
-        sp.add_argument("--cfg", required=cfg_required, help="config file (YAML)")
+    def common(sp):
+        sp.add_argument("--cfg", default="",
+                        help="config file (YAML); gradcam/tsne default to the checkpoint's own")
         sp.add_argument("--out", required=True, help="output folder")
         sp.add_argument("--tensorboard", default="", help="also write the images to this TensorBoard log folder "
                         "(default with TENSORBOARD.ENABLE True: TENSORBOARD.LOG_DIR or OUTPUT_DIR/runs)")
@@ -168,7 +174,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--baseline", required=True, help="test_predictions.npz of the baseline")
     ap.add_argument("--class-names", default="", help="class names file (default: from --cfg)")
     ap.add_argument("--top", type=int, default=None, help="show only the TOP largest gains and TOP largest drops")
-    common(ap, cfg_required=False)
+    common(ap)
 
     gc = sub.add_parser("gradcam", help="Grad-CAM heat-maps of chosen classes over a video's frames")
     gc.add_argument("--checkpoint", required=True, help="checkpoint to visualise")
@@ -177,14 +183,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     gc.add_argument("--topk", type=int, default=3, help="classes to show when --classes is not given")
     gc.add_argument("--view", type=int, default=0, help="which test view (clip x crop) to explain (default 0)")
     gc.add_argument("--class-names", default="", help="class names file (default: from the config)")
-    common(gc, cfg_required=True)
+    common(gc)
 
     ts = sub.add_parser("tsne", help="t-SNE of the relation learners' node embeddings per layer (Fig. 4)")
     ts.add_argument("--checkpoint", required=True, help="checkpoint to visualise")
     ts.add_argument("--video", default="", help="video whose clip feature feeds the RGB learner (needed for RGB)")
     ts.add_argument("--classes", default="", help="comma-separated classes to highlight (green, numbered)")
     ts.add_argument("--class-names", default="", help="class names file (default: from the config)")
-    common(ts, cfg_required=True)
+    common(ts)
     return p.parse_args(argv)
 
 

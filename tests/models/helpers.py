@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from m3a.config import get_cfg
-from m3a.datasets import lexicon
+from m3a.utils import lexicon
 
 # Widths of the tiny lexicons used by the tiny models.
 TINY_AUDIO, TINY_TEXT, TINY_CLASSES = 4, 6, 5

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from m3a.config import ConfigError, load_config
-from m3a.datasets.lexicon import LexiconError
+from m3a.utils.lexicon import LexiconError
 from m3a.models import MODEL_REGISTRY, build_model
 from m3a.models.model_info import gflops, log_model_info, params_count
 from m3a.models.norm import FrozenBatchNorm3d
@@ -92,7 +92,7 @@ def test_baseline_ignores_modal_settings_and_reads_no_lexicon(tmp_path):
                                 "M3A.MODAL_JOINT_TYPE", "NONE"])
     cfg = tiny_cfg(str(tmp_path), "NONE", loaded.M3A.MODAL_TYPE, "NONE")
     model = build_model(cfg)  # tmp_path has no lexicons: none is read
-    assert hasattr(model, "projection") and not hasattr(model, "m3a_head")
+    assert hasattr(model.head, "projection") and not hasattr(model.head, "m3a_joint_learning")
 
 
 @pytest.mark.parametrize("arch, depth", [("r2plus1d", 18), ("r3d", 34), ("i3d", 50),
@@ -119,9 +119,9 @@ def test_fc_head_eval_activates_then_averages(tiny_data_dir):
         assert fmap.shape[2:] == (1, 10, 10)
         pooled = nn.functional.avg_pool3d(fmap, (1, 7, 7), stride=1).permute(0, 2, 3, 4, 1)
         assert pooled.shape[1:4] == (1, 4, 4)
-        expected = torch.sigmoid(model.projection(pooled)).mean(dim=(1, 2, 3))
+        expected = torch.sigmoid(model.head.projection(pooled)).mean(dim=(1, 2, 3))
         assert torch.allclose(model(clip), expected, atol=1e-6)
-    assert isinstance(model.dropout, nn.Dropout)
+    assert isinstance(model.head.dropout, nn.Dropout)
 
 
 def test_pool_stride_one_then_average_at_eval(tiny_data_dir):
@@ -137,11 +137,11 @@ def test_pool_stride_one_then_average_at_eval(tiny_data_dir):
         windows = nn.functional.avg_pool3d(fmap, (1, 7, 7), stride=1)
         assert windows.shape[-2:] == (4, 4)
         x = windows.mean(dim=(2, 3, 4))
-        expected = torch.sigmoid(model.m3a_head.m3a_joint_learning(x))
+        expected = torch.sigmoid(model.head.m3a_joint_learning(x))
         assert torch.allclose(model(big), expected, atol=1e-6)
     model.train()  # training: the same pooling, logits without activation
     x_train = model.pooled_features(big)
-    assert torch.allclose(model(big), model.m3a_head.m3a_joint_learning(x_train), atol=1e-5)
+    assert torch.allclose(model(big), model.head.m3a_joint_learning(x_train), atol=1e-5)
 
 
 def test_softmax_head(tiny_data_dir):
@@ -198,10 +198,10 @@ def test_reduced_width_and_depth_keep_published_names(tiny_data_dir):
 
 def test_buffers_are_non_persistent_and_follow_the_model(tiny_data_dir):
     model = build_model(tiny_cfg(tiny_data_dir[0]), device=torch.device("cpu"))
-    joint = model.m3a_head.m3a_joint_learning
+    joint = model.head.m3a_joint_learning
     names = dict(model.named_buffers())
     for name in ("adj_hat", "text_lexicon", "audio_features", "audio_fixed_index"):
-        assert f"m3a_head.m3a_joint_learning.{name}" in names
+        assert f"head.m3a_joint_learning.{name}" in names
         assert not any(name in k for k in model.state_dict())
     model.to(torch.float64)
     assert joint.adj_hat.dtype == torch.float64 and joint.text_lexicon.dtype == torch.float64
@@ -214,13 +214,13 @@ def test_node_embeddings_and_features(tiny_data_dir):
     model = build_model(tiny_cfg(tiny_data_dir[0], "GRAPH", "RGB_AUDIO_TEXT", "SUM")).eval()
     clip = torch.randn(1, 3, 4, 16, 16)
     feats = model.pooled_features(clip)
-    emb = model.m3a_head.node_embeddings(feats)
+    emb = model.node_embeddings(feats)
     assert set(emb) == {"RGB", "AUDIO", "TEXT"}
     assert [tuple(t.shape) for t in emb["RGB"]] == [(5, 32), (5, 8), (5, 5)]
     assert [tuple(t.shape) for t in emb["AUDIO"]] == [(5, 4), (5, 8), (5, 32)]
-    assert set(model.m3a_head.node_embeddings()) == {"AUDIO", "TEXT"}
+    assert set(model.node_embeddings()) == {"AUDIO", "TEXT"}
     cross = build_model(tiny_cfg(tiny_data_dir[0], "TRSFMR", "RGB_TEXT", "CROSS")).eval()
-    emb = cross.m3a_head.node_embeddings(cross.pooled_features(clip))
+    emb = cross.node_embeddings(cross.pooled_features(clip))
     assert [tuple(t.shape) for t in emb["CROSS_FUSION"]] == [(5, 32), (5, 32)]
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from m3a.datasets.lexicon import load_audio_lexicon, save_audio_lexicon
+from m3a.utils.lexicon import load_audio_lexicon, save_audio_lexicon
 from m3a.prep.audio_embedding import LogMelStatsEmbedder
 from m3a.prep.audio_lexicon import (
     AudioLexiconError,

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from m3a.datasets import lexicon
+from m3a.utils import lexicon
 from m3a.datasets.video_list import read_video_list
 from m3a.prep import demo_data, demo_render
 from m3a.prep.audio_io import has_audio_stream, read_audio

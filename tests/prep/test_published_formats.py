@@ -7,7 +7,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from m3a.datasets.lexicon import LexiconError, load_audio_lexicon, load_graph_adj, load_text_lexicon
+from m3a.utils.lexicon import LexiconError, load_audio_lexicon, load_graph_adj, load_text_lexicon
 from m3a.utils.safe_pickle import UnsafePickleError, load_pickle
 
 

@@ -99,7 +99,7 @@ def test_gen_text_lexicon_tool_with_bert(bert_dir, tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    from m3a.datasets.lexicon import load_text_lexicon
+    from m3a.utils.lexicon import load_text_lexicon
 
     lex = load_text_lexicon(str(out))
     np.testing.assert_allclose(lex, build_text_lexicon(NAMES, method="bert", bert_model=bert_dir), atol=1e-6)

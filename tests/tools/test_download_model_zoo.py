@@ -1,6 +1,7 @@
 """tools/download_model_zoo.py as a real process against a local HTTP server, and the real manifest."""
 import hashlib
 import os
+import re
 import subprocess
 import sys
 
@@ -120,3 +121,73 @@ def test_published_manifest_rows():
             assert cfg.MODEL.NUM_CLASSES == e.num_classes and cfg.DATA.MMIT_VERSION == e.dataset[-2:]
             assert {k: cfg.M3A[k] for k in e.m3a} == e.m3a
     assert zoo["r2plus1d34-ig65m-k400"].config is None
+
+
+def test_filenames_outside_dir_are_refused(host, tmp_path):
+    folder, outside = tmp_path / "ckpt", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    victim = outside / "victim.pyth"
+    victim.write_bytes(b"keep me")
+    (folder / "link").symlink_to(outside, target_is_directory=True)
+    manifest = yaml.safe_load(open(write_manifest(tmp_path / "zoo.yaml", host)))
+    good = manifest["models"]["model-b"]
+    names = {"dotdot": "../outside/victim.pyth", "absolute": str(victim), "via-link": "link/victim.pyth",
+             "deep": "sub/../../outside/new.pyth"}
+    models = {name: dict(good, filename=filename) for name, filename in names.items()}
+    models["fine"] = dict(good, filename="sub/b.pyth")
+    (tmp_path / "zoo.yaml").write_text(yaml.safe_dump({"models": models}))
+    proc = run_tool("--all", "--dir", str(folder), "--manifest", str(tmp_path / "zoo.yaml"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 4
+    for name, filename in names.items():
+        assert any(e.startswith(f"error: {name}: {name}: filename '{filename}' must be a relative name inside")
+                   for e in errors), (name, errors)
+    assert victim.read_bytes() == b"keep me" and sorted(p.name for p in outside.iterdir()) == ["victim.pyth"]
+    assert (folder / "sub" / "b.pyth").read_bytes() == DATA[::-1]
+    assert host.count("b.pyth") == 1  # only the entry inside the folder was fetched
+
+
+def test_leftover_part_is_not_spliced_into_a_trusted_file(host, tmp_path):
+    manifest = write_manifest(tmp_path / "zoo.yaml", host)
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "b.pyth.part").write_bytes(DATA[:1000])  # left by another file (here: a.pyth's first bytes)
+    proc = run_tool("model-b", "--dir", str(folder), "--manifest", manifest)
+    assert proc.returncode == 0, proc.stderr
+    assert (folder / "b.pyth").read_bytes() == DATA[::-1]
+    assert (folder / "b.pyth.sha256").read_text().split()[0] == hashlib.sha256(DATA[::-1]).hexdigest()
+    assert sorted(p.name for p in folder.iterdir()) == ["b.pyth", "b.pyth.sha256"]
+
+
+def test_stall_and_size_limits_from_the_command_line(host, tmp_path):
+    host.files["slow.pyth"] = DATA[:3000]
+    host.trickle["slow.pyth"] = (10, 0.05)  # 200 B/s: 15 s for the whole file
+    url = host.url("slow.pyth")
+    proc = run_tool("--url", url, "--out", str(tmp_path / "slow.pyth"), "--retries", "0",
+                    "--stall-bytes", "1K", "--stall-seconds", "0.5")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert re.fullmatch(f"error: giving up on {re.escape(url)} after 1 attempts: stalled: fewer than 1024 bytes "
+                        r"arrived in 0.5 s \(\d+ bytes in this attempt\)", proc.stderr.splitlines()[-1]), proc.stderr
+    assert not (tmp_path / "slow.pyth").exists() and (tmp_path / "slow.pyth.part").stat().st_size < 1024
+    host.no_length.add("a.pyth")
+    proc = run_tool("--url", host.url("a.pyth"), "--out", str(tmp_path / "a.pyth"), "--max-size", "100K")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"error: {host.url('a.pyth')}: the body exceeds the size limit of 102400 bytes "
+                                   "(the manifest's size, or --max-size); stopped and removed the partial file")
+    assert not (tmp_path / "a.pyth").exists() and not (tmp_path / "a.pyth.part").exists()
+
+
+def test_manifest_size_is_checked(host, tmp_path):
+    manifest = yaml.safe_load(open(write_manifest(tmp_path / "zoo.yaml", host)))
+    manifest["models"]["model-b"]["size"] = len(DATA) - 1
+    (tmp_path / "zoo.yaml").write_text(yaml.safe_dump(manifest))
+    proc = run_tool("model-b", "--dir", str(tmp_path / "ckpt"), "--manifest", str(tmp_path / "zoo.yaml"))
+    assert proc.returncode == 1
+    assert f"the server announces {len(DATA)} bytes, the manifest says {len(DATA) - 1}" in proc.stderr
+    assert not (tmp_path / "ckpt" / "b.pyth").exists() and not (tmp_path / "ckpt" / "b.pyth.sha256").exists()
+    manifest["models"]["model-b"]["size"] = "big"
+    (tmp_path / "zoo.yaml").write_text(yaml.safe_dump(manifest))
+    proc = run_tool("model-b", "--manifest", str(tmp_path / "zoo.yaml"))
+    assert proc.returncode == 1 and "entry 'model-b': size must be a positive number of bytes, got 'big'" in proc.stderr

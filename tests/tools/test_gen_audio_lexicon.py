@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from m3a.datasets.lexicon import load_audio_lexicon
+from m3a.utils.lexicon import load_audio_lexicon
 from m3a.prep.audio_io import read_audio
 from m3a.prep.logmel import log_mel_examples
 from m3a.prep.vggish import random_vggish

@@ -1,7 +1,7 @@
 """tools/gen_graph_adj.py: psi of a small list against hand-counted values."""
 import numpy as np
 
-from m3a.datasets.lexicon import load_graph_adj
+from m3a.utils.lexicon import load_graph_adj
 from m3a.utils.safe_pickle import load_pickle
 from tests.tools.conftest import run_tool
 

@@ -1,7 +1,7 @@
 """tools/gen_text_lexicon.py with a small GloVe file and the hashed fallback."""
 import numpy as np
 
-from m3a.datasets.lexicon import load_text_lexicon
+from m3a.utils.lexicon import load_text_lexicon
 from m3a.prep.text_embedding import hashed_word_vector
 from tests.tools.conftest import run_tool
 

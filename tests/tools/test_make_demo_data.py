@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from m3a.datasets import lexicon
+from m3a.utils import lexicon
 from m3a.datasets.video_list import read_video_list
 from tests.visualization.tiny_setup import load_tool
 

@@ -1,6 +1,7 @@
 """Single-video prediction on the tiny demo data: library numbers vs a direct computation, and
 tools/predict.py (text, JSON, broken and audio-less videos, errors)."""
 import json
+import os
 
 import pytest
 import torch
@@ -94,3 +95,15 @@ def test_predict_tool_errors(tiny, capsys):
     assert rc == 1 and "checkpoint not found" in capsys.readouterr().err
     rc = tool.main(["--cfg", tiny["graph_cfg"], "--checkpoint", tiny["graph_ckpt"], "x.mp4", "DATA.NOPE", "1"])
     assert rc == 1 and "DATA.NOPE" in capsys.readouterr().err
+
+
+def test_mismatch_names_the_model_keys_the_checkpoint_was_trained_with(tiny):
+    from m3a.engine.predict import load_trained_model
+    from m3a.utils.checkpoint import CheckpointError, save_checkpoint
+
+    fc_cfg = load_config(tiny["fc_cfg"])
+    model = load_model(fc_cfg, tiny["fc_ckpt"])
+    out = os.path.dirname(tiny["fc_ckpt"]) + "/with_cfg"
+    path = save_checkpoint(out, model, None, None, 1, fc_cfg)  # records its config
+    with pytest.raises(CheckpointError, match=r"trained with M3A.MODE NONE \(config: GRAPH\)"):
+        load_trained_model(path, load_config(tiny["graph_cfg"]))

@@ -1,9 +1,16 @@
-"""A real HTTP server on 127.0.0.1 (ephemeral port, own thread) that plays file-hosting behaviours."""
+"""A real HTTP server on 127.0.0.1 (ephemeral port, own thread) that plays file-hosting behaviours.
+
+Files are served with a strong ETag and a Last-Modified date derived from their content, and
+``If-Range`` is honoured (a validator that does not match gets the whole file, as RFC 9110 says).
+"""
+import email.utils
+import hashlib
 import http.server
 import re
 import threading
+import time
 import urllib.parse
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 
 class FileHost:
@@ -15,6 +22,11 @@ class FileHost:
         self.cut_first: Dict[str, int] = {}  # name -> how many first responses stop mid-body
         self.ignore_range: set = set()
         self.fail_first: Dict[str, int] = {}  # name -> how many first responses are HTTP 503
+        self.ignore_if_range: set = set()  # names whose Range is honoured whatever If-Range says
+        self.no_validators: set = set()  # names served without ETag and Last-Modified
+        self.no_length: set = set()  # names served without Content-Length (the body ends when the connection closes)
+        self.trickle: Dict[str, Tuple[int, float]] = {}  # name -> (bytes per write, seconds between writes)
+        self.slow_headers: Dict[str, float] = {}  # name -> seconds between the bytes of the header block
         self.drive_token = "t0k3n"
         self.drive_uuid = "u-123"
         host = self
@@ -56,7 +68,7 @@ class FileHost:
         route = parts.path.strip("/")
         name = query.get("id", route) if route.startswith("drive/") else route
         self.requests.append({"route": route, "name": name, "range": h.headers.get("Range"), "query": query,
-                              "cookie": h.headers.get("Cookie")})
+                              "cookie": h.headers.get("Cookie"), "if_range": h.headers.get("If-Range")})
         if route == "page.html":
             return self._send(h, 200, b"<!DOCTYPE html><html><body>Sign in</body></html>", "text/html")
         if route == "drive/uc":
@@ -101,23 +113,55 @@ class FileHost:
         h.end_headers()
         h.wfile.write(body)
 
+    def validators(self, name: str) -> Dict[str, str]:
+        """The ETag and Last-Modified headers the current content of ``name`` is served with."""
+        if name in self.no_validators:
+            return {}
+        digest = hashlib.sha256(self.files[name]).hexdigest()
+        modified = email.utils.formatdate(1_700_000_000 + int(digest[:6], 16), usegmt=True)
+        return {"ETag": f'"{digest[:16]}"', "Last-Modified": modified}
+
     def _send_file(self, h, name: str) -> None:
         data = self.files[name]
         start = 0
+        validators = self.validators(name)
+        if_range = h.headers.get("If-Range")
+        fresh = if_range is None or if_range in validators.values() or name in self.ignore_if_range
         match = re.match(r"bytes=(\d+)-$", h.headers.get("Range") or "")
-        if match and name not in self.ignore_range:
+        headers = dict(validators, **{"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"})
+        if match and fresh and name not in self.ignore_range:
             start = int(match.group(1))
             if start >= len(data):
                 return self._send(h, 416, b"", "text/plain", {"Content-Range": f"bytes */{len(data)}"})
-            h.send_response(206)
-            h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            code = 206
+            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         else:
-            h.send_response(200)
+            code = 200
         body = data[start:]
-        h.send_header("Content-Type", "application/octet-stream")
-        h.send_header("Content-Length", str(len(body)))
-        h.send_header("Accept-Ranges", "bytes")
-        h.end_headers()
+        if name in self.no_length:
+            headers["Connection"] = "close"
+            h.close_connection = True
+        else:
+            headers["Content-Length"] = str(len(body))
+        try:
+            self._write_head(h, code, headers, self.slow_headers.get(name, 0.0))
+            self._write_body(h, name, body)
+        except OSError:  # the client gave up (as a stalled or over-long download should)
+            h.close_connection = True
+
+    def _write_head(self, h, code: int, headers: Dict[str, str], delay: float) -> None:
+        if not delay:
+            h.send_response(code)
+            for k, v in headers.items():
+                h.send_header(k, v)
+            return h.end_headers()
+        block = f"HTTP/1.1 {code} OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        for i in range(len(block)):  # one byte at a time: never silent for long, never done
+            h.wfile.write(block[i].encode("latin-1"))
+            h.wfile.flush()
+            time.sleep(delay)
+
+    def _write_body(self, h, name: str, body: bytes) -> None:
         if self.cut_first.get(name, 0) > 0:
             self.cut_first[name] -= 1
             h.wfile.write(body[: len(body) // 2])
@@ -125,4 +169,8 @@ class FileHost:
             h.close_connection = True
             h.connection.shutdown(2)  # drop the connection mid-body
             return
-        h.wfile.write(body)
+        step, delay = self.trickle.get(name, (len(body) or 1, 0.0))
+        for i in range(0, len(body), step):
+            h.wfile.write(body[i : i + step])
+            h.wfile.flush()
+            time.sleep(delay)

@@ -8,7 +8,6 @@ import torch
 
 from m3a.utils.checkpoint import (
     CheckpointError,
-    convert_state_dict,
     get_last_checkpoint,
     has_checkpoint,
     load_checkpoint,
@@ -174,19 +173,19 @@ def test_torchvision_vmz_layout_is_mapped(tmp_path, data_dir, caplog):
     source = _model(data_dir, "NONE", seed=0)
     tv = _to_torchvision(source.state_dict())
     assert "layer2.0.conv1.0.0.weight" in tv and "layer2.0.downsample.1.running_var" in tv
-    mapped, layout = convert_state_dict(tv)
+    mapped, layout = source.convert_state_dict(tv)
     assert layout == "torchvision" and list(mapped) == list(source.state_dict())
     tv["fc.weight"] = torch.zeros(400, tv["fc.weight"].shape[1])  # a Kinetics classifier
     tv["fc.bias"] = torch.zeros(400)
     torch.save({"state_dict": OrderedDict(("module." + k, v) for k, v in tv.items())},
                tmp_path / "vmz.pth")
     model = _model(data_dir, "NONE", seed=1)
-    head = model.projection.weight.detach().clone()
+    head = model.head.projection.weight.detach().clone()
     with caplog.at_level(logging.WARNING, logger="m3a.utils.checkpoint"):
         info = load_checkpoint(str(tmp_path / "vmz.pth"), model)
     assert info["layout"] == "torchvision"
     assert sorted(info["missing_keys"]) == ["projection.bias", "projection.weight"]
-    assert "head stays fresh" in caplog.text and torch.equal(model.projection.weight, head)
+    assert "head stays fresh" in caplog.text and torch.equal(model.head.projection.weight, head)
     for k, v in source.state_dict().items():
         if not k.startswith("projection"):
             assert torch.equal(model.state_dict()[k], v), k
@@ -203,7 +202,7 @@ def test_convert_checkpoint_tool(tmp_path, data_dir, capsys):
     assert "0 missing, 0 unexpected" in capsys.readouterr().out
     saved = torch.load(out, weights_only=True)
     assert list(saved["model_state"]) == list(source.state_dict())
-    assert convert_state_dict(saved["model_state"])[1] == "m3a"
+    assert source.convert_state_dict(saved["model_state"])[1] == "m3a"
     assert tool.main([str(tmp_path / "missing.pth"), str(out)]) == 1
     err = capsys.readouterr().err
     assert "missing.pth" in err and err.count("\n") == 1

@@ -24,6 +24,11 @@ _C.TRAIN.BATCH_SIZE = 64
 _C.TRAIN.EVAL_PERIOD = 1
 # Save a checkpoint every this many epochs.
 _C.TRAIN.CHECKPOINT_PERIOD = 1
+# Keep only this many newest epoch checkpoints, deleting older ones after each save (0 keeps all).
+_C.TRAIN.CHECKPOINT_KEEP = 0
+# Keep the best epoch by validation class mAP as checkpoints/checkpoint_best.pyth (its "best"
+# field records epoch, metric and value); never pruned.
+_C.TRAIN.SAVE_BEST = False
 # Resume from the newest complete checkpoint in OUTPUT_DIR/checkpoints when True.
 _C.TRAIN.AUTO_RESUME = True
 # Checkpoint to initialise from (a backbone-only file leaves the head fresh); "" for none.
@@ -58,60 +63,24 @@ _C.TEST.SAVE_RESULTS_PATH = ""
 # Model
 # ---------------------------------------------------------------------------------------------
 _C.MODEL = CfgNode()
-# Model registry name.
+# Registered composition (see `run_net.py --list-models`); M3ANET is backbone -> neck -> head.
 _C.MODEL.MODEL_NAME = "M3ANET"
-# Backbone family: r2plus1d, r3d, i3d, ir_csn.
-_C.MODEL.ARCH = "r2plus1d"
-# Backbone depth: 18, 34, 50, 101, 152.
-_C.MODEL.DEPTH = 34
-# Channels of the first stage; 64 is the published width, smaller values make test/demo models.
-_C.MODEL.BASE_WIDTH = 64
-# Residual blocks per stage, overriding the depth's published counts ([] = published).
-_C.MODEL.STAGE_BLOCKS = []
+# Registered backbone; "" = video_resnet (MODEL.ARCH / MODEL.DEPTH pick the architecture).
+_C.MODEL.BACKBONE = ""
+# Registered neck (pooling); "" = the backbone's default (video_avgpool for video_resnet).
+_C.MODEL.NECK = ""
+# Registered head; "" = fc when M3A.MODE is NONE, m3a otherwise.
+_C.MODEL.HEAD = ""
 # Number of action classes.
 _C.MODEL.NUM_CLASSES = 313
 # Loss: bce_logit, bce, cross_entropy, soft_cross_entropy, wlsep.
 _C.MODEL.LOSS_FUNC = "bce_logit"
-# Dropout before the classifier of the plain (M3A.MODE NONE) head.
-_C.MODEL.DROPOUT_RATE = 0.0
 # Activation applied at eval: sigmoid (multi-label) or softmax (single-label).
 _C.MODEL.HEAD_ACT = "sigmoid"
-# Squeeze-excitation reduction ratio inside residual blocks (0 disables SE).
-_C.MODEL.SE_RATIO = 0.0
-
-# ---------------------------------------------------------------------------------------------
-# M3A relation heads (DESIGN.md section 1)
-# ---------------------------------------------------------------------------------------------
-_C.M3A = CfgNode()
-# Relation learner: NONE (average pool + FC baseline), GRAPH (GCN) or TRSFMR (transformer).
-_C.M3A.MODE = "GRAPH"
-# "_"-joined modalities, one learner each: RGB, AUDIO, TEXT, AUDIOTEXT.
-_C.M3A.MODAL_TYPE = "RGB_AUDIO_TEXT"
-# How per-modality scores are joined: NONE (one modality), SUM, CROSS (transformer only).
-_C.M3A.MODAL_JOINT_TYPE = "SUM"
-# Number of layers of each relation learner.
-_C.M3A.NLAYERS = 2
-# Hidden width of the GCN layers / feed-forward width of a standard transformer layer.
-_C.M3A.HIDDEN_LAYER = 1024
-# Transformer layers without feed-forward (the paper's simplified encoder) when True.
-_C.M3A.TRSFMR_SIMPLIFIED = True
-# Attention heads of the transformer learner.
-_C.M3A.TRSFMR_NHEAD = 1
-# Add sinusoidal positional encodings to the transformer tokens.
-_C.M3A.TRSFMR_POS_ENCODE = False
-# Width P of an audio lexicon entry (3 x 128 VGGish).
-_C.M3A.AUDIO_VEC_SIZE = 384
-# Audio features drawn per class before one becomes the node feature.
-_C.M3A.AUDIO_SYNONYM_SIZE = 1
-# How the audio node feature is drawn: fixed (deterministic from RNG_SEED) or random (fresh
-# draw each training step, fixed at eval).
-_C.M3A.AUDIO_SAMPLING = "fixed"
-# Width Q of a text lexicon entry (300 GloVe, 768 BERT).
-_C.M3A.TEXT_VEC_SIZE = 300
-# Co-occurrence threshold t of the graph adjacency.
-_C.M3A.GRAPH_THRESHOLD = 0.4
-# Re-weighting p of the binarised adjacency (0 gives the plain A + I).
-_C.M3A.GRAPH_REWEIGHT = 0.25
+# Each registered component adds its own keys when a config is created (get_cfg): the video
+# ResNet MODEL.ARCH, DEPTH, BASE_WIDTH, STAGE_BLOCKS, SE_RATIO (m3a/models/video_resnet.py), the
+# FC head MODEL.DROPOUT_RATE (m3a/models/heads.py), the M3A head the M3A section
+# (m3a/models/m3a_config.py).
 
 # ---------------------------------------------------------------------------------------------
 # Batch normalisation
@@ -253,6 +222,9 @@ _C.NUM_SHARDS = 1
 _C.SHARD_ID = 0
 # Distributed backend: nccl on GPU, gloo on CPU ("" = choose by device).
 _C.DIST_BACKEND = ""
+# Seconds (an integer) a collective (all-reduce, barrier, ...) waits for every rank. A rank that
+# hangs longer (SIGSTOPped, a stuck decoder) ends the run: the others exit with one line naming it.
+_C.DIST_TIMEOUT_S = 600
 # Folder for checkpoints, logs and results.
 _C.OUTPUT_DIR = "./output"
 # Seed of every random number generator.
@@ -264,5 +236,11 @@ _C.LOG_MODEL_INFO = True
 
 
 def get_cfg() -> CfgNode:
-    """Return a fresh copy of the default configuration."""
-    return _C.clone()
+    """Return a fresh copy of the default configuration, with every registered model
+    component's keys."""
+    import m3a.models  # noqa: F401  (registers the model families)
+    from m3a.models.build import add_component_configs
+
+    cfg = _C.clone()
+    add_component_configs(cfg)
+    return cfg

@@ -1,118 +1,147 @@
-"""Checks of value combinations that the type-checked merge cannot catch."""
+"""Config-time checks of every value: one-line ConfigErrors naming the key, the value and the
+valid range or choices (with a "did you mean" for near-miss names).
+
+Ranges and fixed choices are the tables below; names that registries define (datasets, losses, LR
+policies, model components) are checked against the registries themselves.
+"""
+import difflib
+import math
+import os
+from typing import Callable, Iterable, Tuple
+
 from fvcore.common.config import CfgNode
+
+from m3a.config.errors import ConfigError
+
+# key -> (test, description of the valid values).
+_RANGES = {
+    "TRAIN.BATCH_SIZE": (lambda v: v >= 1, "an integer >= 1"),
+    "TRAIN.EVAL_PERIOD": (lambda v: v >= 0, ">= 0 (0 disables validation)"),
+    "TRAIN.CHECKPOINT_PERIOD": (lambda v: v >= 0, ">= 0"),
+    "TRAIN.MAX_ITERS_PER_EPOCH": (lambda v: v >= 0, ">= 0 (0 = whole epochs)"),
+    "TEST.BATCH_SIZE": (lambda v: v >= 1, "an integer >= 1"),
+    "TEST.NUM_ENSEMBLE_VIEWS": (lambda v: v >= 1, "an integer >= 1"),
+    "TEST.NUM_SPATIAL_CROPS": (lambda v: v in (1, 3), "1 or 3"),
+    "SOLVER.BASE_LR": (lambda v: v > 0, "> 0"),
+    "SOLVER.COSINE_END_LR": (lambda v: v >= 0, ">= 0"),
+    "SOLVER.MAX_EPOCH": (lambda v: v >= 1, "an integer >= 1"),
+    "SOLVER.MOMENTUM": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "SOLVER.DAMPENING": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "SOLVER.WEIGHT_DECAY": (lambda v: v >= 0, ">= 0"),
+    "SOLVER.WARMUP_EPOCHS": (lambda v: v >= 0, ">= 0"),
+    "SOLVER.WARMUP_START_LR": (lambda v: v >= 0, ">= 0"),
+    "BN.WEIGHT_DECAY": (lambda v: v >= 0, ">= 0"),
+    "BN.NUM_BATCHES_PRECISE": (lambda v: v >= 1, "an integer >= 1"),
+    "BN.MOMENTUM": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "BN.EPSILON": (lambda v: v > 0, "> 0"),
+    "DATA.NUM_FRAMES": (lambda v: v >= 1, "an integer >= 1"),
+    "DATA.SAMPLING_RATE": (lambda v: v >= 1, "an integer >= 1"),
+    "DATA.TARGET_FPS": (lambda v: v > 0, "> 0"),
+    "DATA.FRAMES_FPS": (lambda v: v > 0, "> 0"),
+    "DATA.TRAIN_CROP_SIZE": (lambda v: v >= 1, "an integer >= 1"),
+    "DATA.TEST_CROP_SIZE": (lambda v: v >= 1, "an integer >= 1"),
+    "DATA.NUM_RETRIES": (lambda v: v >= 0, ">= 0"),
+    "DATA_LOADER.NUM_WORKERS": (lambda v: v >= 0, ">= 0"),
+    "NUM_GPUS": (lambda v: v >= 0, ">= 0"),
+    "NUM_CPU_PROCESSES": (lambda v: v >= 1, "an integer >= 1"),
+    "NUM_SHARDS": (lambda v: v >= 1, "an integer >= 1"),
+    "SHARD_ID": (lambda v: v >= 0, ">= 0"),
+    "LOG_PERIOD": (lambda v: v >= 1, "an integer >= 1"),
+}
+# key -> fixed choices.
+_CHOICES = {
+    "DATA.ENSEMBLE_METHOD": ("sum", "max"),
+    "DATA.INPUT_FORMAT": ("video", "frames"),
+    "SOLVER.OPTIMIZING_METHOD": ("sgd", "adamw"),
+    "DIST_BACKEND": ("", "nccl", "gloo"),
+}
 
 
 def _fail(msg: str) -> None:
-    from m3a.config.loading import ConfigError
-
     raise ConfigError(msg)
+
+
+def _get(cfg: CfgNode, key: str):
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """``; did you mean 'X'?`` for the closest choice, or "" when none is close."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def check_choice(key: str, value: str, choices: Iterable[str]) -> None:
+    """ConfigError naming ``key`` when ``value`` is not one of ``choices``."""
+    choices = list(choices)
+    if value not in choices:
+        shown = ", ".join(repr(c) if c == "" else str(c) for c in choices)
+        _fail(f"{key} must be one of {shown}, got '{value}'{did_you_mean(value, choices)}")
+
+
+def _check_ranges(cfg: CfgNode) -> None:
+    for key, (test, valid) in _RANGES.items():
+        value = _get(cfg, key)
+        if isinstance(value, float) and not math.isfinite(value) or not test(value):
+            _fail(f"{key} must be {valid}, got {value}")
+    for key, choices in _CHOICES.items():
+        check_choice(key, _get(cfg, key), choices)
+
+
+def _check_lists(cfg: CfgNode) -> None:
+    data = cfg.DATA
+    channels = list(data.INPUT_CHANNEL_NUM)
+    if not channels or any(c < 1 for c in channels):
+        _fail(f"DATA.INPUT_CHANNEL_NUM must list one positive channel count per pathway, got {channels}")
+    for key in ("MEAN", "STD"):
+        values = list(data[key])
+        if len(values) != channels[0]:
+            _fail(f"DATA.{key} must have {channels[0]} values (DATA.INPUT_CHANNEL_NUM[0]), got {values}")
+    if any(s <= 0 for s in data.STD):
+        _fail(f"DATA.STD values must be > 0, got {list(data.STD)}")
+    scales = list(data.TRAIN_JITTER_SCALES)
+    if len(scales) != 2 or scales[0] > scales[1] or scales[0] < 1:
+        _fail(f"DATA.TRAIN_JITTER_SCALES must be [min, max] with 1 <= min <= max, got {scales}")
+
+
+def _check_names(cfg: CfgNode) -> None:
+    """Names that registries define, checked against the registries (imported here, lazily, so
+    that the config package imports none of them at load time)."""
+    from m3a.datasets.video_dataset import DATASET_REGISTRY
+    from m3a.engine.lr_policy import LR_POLICIES
+    from m3a.models.losses import LOSSES
+
+    datasets = sorted(name for name, _ in DATASET_REGISTRY)
+    check_choice("TRAIN.DATASET", cfg.TRAIN.DATASET.lower(), datasets)
+    check_choice("TEST.DATASET", cfg.TEST.DATASET.lower(), datasets)
+    check_choice("MODEL.LOSS_FUNC", cfg.MODEL.LOSS_FUNC, sorted(LOSSES))
+    check_choice("SOLVER.LR_POLICY", cfg.SOLVER.LR_POLICY, sorted(LR_POLICIES))
+    if cfg.SOLVER.LR_POLICY == "steps_with_relative_lrs":
+        steps, lrs = list(cfg.SOLVER.STEPS), list(cfg.SOLVER.LRS)
+        if not lrs or len(steps) < len(lrs):
+            _fail(f"SOLVER.LR_POLICY steps_with_relative_lrs needs SOLVER.LRS and at least as many "
+                  f"SOLVER.STEPS; got STEPS={steps} LRS={lrs}")
+
+
+def _check_paths(cfg: CfgNode) -> None:
+    if os.path.exists(cfg.OUTPUT_DIR) and not os.path.isdir(cfg.OUTPUT_DIR):
+        _fail(f"OUTPUT_DIR {cfg.OUTPUT_DIR} exists and is not a folder")
+    if not 0 <= cfg.SHARD_ID < cfg.NUM_SHARDS:
+        _fail(f"SHARD_ID must be in [0, NUM_SHARDS = {cfg.NUM_SHARDS}), got {cfg.SHARD_ID}")
+
+
+# The checks in order; each raises ConfigError on the first bad value it finds.
+CHECKS: Tuple[Callable[[CfgNode], None], ...] = (_check_ranges, _check_lists, _check_names, _check_paths)
 
 
 def assert_and_infer_cfg(cfg: CfgNode) -> CfgNode:
     """Validate ``cfg`` in place and return it; raise ConfigError naming the offending key."""
-    if cfg.DATA.ENSEMBLE_METHOD not in ("sum", "max"):
-        _fail(f"DATA.ENSEMBLE_METHOD must be sum or max, got '{cfg.DATA.ENSEMBLE_METHOD}'")
-    if cfg.DATA.INPUT_FORMAT not in ("video", "frames"):
-        _fail(f"DATA.INPUT_FORMAT must be video or frames, got '{cfg.DATA.INPUT_FORMAT}'")
-    if cfg.TEST.NUM_SPATIAL_CROPS not in (1, 3):
-        _fail(f"TEST.NUM_SPATIAL_CROPS must be 1 or 3, got {cfg.TEST.NUM_SPATIAL_CROPS}")
-    if cfg.NUM_GPUS < 0:
-        _fail(f"NUM_GPUS must be >= 0, got {cfg.NUM_GPUS}")
+    for check in CHECKS:
+        check(cfg)
+    from m3a.models.build import check_model_cfg  # each model component checks its own keys
+
     check_model_cfg(cfg)
     return cfg
-
-
-# Backbone choices (DESIGN.md section 2).
-_ARCHS = ("r2plus1d", "r3d", "i3d", "ir_csn")
-_DEPTHS = (18, 34, 50, 101, 152)
-# M3A choices (DESIGN.md section 1).
-_M3A_MODES = ("NONE", "GRAPH", "TRSFMR")
-_MODALITIES = ("RGB", "AUDIO", "TEXT", "AUDIOTEXT")
-_JOINTS = ("NONE", "SUM", "CROSS")
-_VALID_M3A = (
-    "valid M3A combinations: MODE NONE (plain FC head; MODAL_TYPE/MODAL_JOINT_TYPE ignored); "
-    "MODE GRAPH or TRSFMR with MODAL_JOINT_TYPE NONE and exactly one modality; "
-    "MODE GRAPH or TRSFMR with MODAL_JOINT_TYPE SUM and one or more distinct modalities; "
-    "MODE TRSFMR with MODAL_JOINT_TYPE CROSS and 2 or 3 distinct modalities; "
-    "modalities are RGB, AUDIO, TEXT, AUDIOTEXT joined by '_' (e.g. RGB_AUDIO_TEXT)"
-)
-
-
-def _check_backbone(cfg: CfgNode) -> None:
-    model = cfg.MODEL
-    if model.ARCH not in _ARCHS:
-        _fail(f"MODEL.ARCH must be one of {', '.join(_ARCHS)}, got '{model.ARCH}'")
-    if model.DEPTH not in _DEPTHS:
-        _fail(f"MODEL.DEPTH must be one of {_DEPTHS}, got {model.DEPTH}")
-    if model.ARCH == "ir_csn" and model.DEPTH < 50:
-        _fail(f"MODEL.ARCH ir_csn uses bottleneck blocks: MODEL.DEPTH must be 50, 101 or 152, "
-              f"got {model.DEPTH}")
-    if model.BASE_WIDTH < 1:
-        _fail(f"MODEL.BASE_WIDTH must be >= 1, got {model.BASE_WIDTH}")
-    blocks = list(model.STAGE_BLOCKS)
-    if blocks and (len(blocks) != 4 or any(int(b) < 1 for b in blocks)):
-        _fail(f"MODEL.STAGE_BLOCKS must be [] or 4 positive block counts, got {blocks}")
-    if model.HEAD_ACT not in ("sigmoid", "softmax"):
-        _fail(f"MODEL.HEAD_ACT must be sigmoid or softmax, got '{model.HEAD_ACT}'")
-    if model.NUM_CLASSES < 1:
-        _fail(f"MODEL.NUM_CLASSES must be >= 1, got {model.NUM_CLASSES}")
-    if not 0.0 <= model.DROPOUT_RATE < 1.0:
-        _fail(f"MODEL.DROPOUT_RATE must be in [0, 1), got {model.DROPOUT_RATE}")
-    if model.SE_RATIO < 0:
-        _fail(f"MODEL.SE_RATIO must be >= 0, got {model.SE_RATIO}")
-    if cfg.BN.NORM_TYPE not in ("batchnorm", "sync_batchnorm"):
-        _fail(f"BN.NORM_TYPE must be batchnorm or sync_batchnorm, got '{cfg.BN.NORM_TYPE}'")
-
-
-def _check_m3a(cfg: CfgNode) -> None:
-    m3a = cfg.M3A
-    if m3a.MODE not in _M3A_MODES:
-        _fail(f"M3A.MODE must be one of {', '.join(_M3A_MODES)}, got '{m3a.MODE}'; {_VALID_M3A}")
-    if m3a.MODAL_JOINT_TYPE not in _JOINTS:
-        _fail(f"M3A.MODAL_JOINT_TYPE must be one of {', '.join(_JOINTS)}, got "
-              f"'{m3a.MODAL_JOINT_TYPE}'; {_VALID_M3A}")
-    if m3a.MODE == "NONE":
-        return
-    mods = m3a.MODAL_TYPE.split("_")
-    unknown = [m for m in mods if m not in _MODALITIES]
-    if unknown or len(set(mods)) != len(mods):
-        _fail(f"M3A.MODAL_TYPE '{m3a.MODAL_TYPE}' must list distinct modalities; {_VALID_M3A}")
-    joint, combo = m3a.MODAL_JOINT_TYPE, f"{m3a.MODE}/{m3a.MODAL_TYPE}/{m3a.MODAL_JOINT_TYPE}"
-    if joint == "NONE" and len(mods) != 1:
-        _fail(f"M3A combination {combo}: MODAL_JOINT_TYPE NONE takes one modality; {_VALID_M3A}")
-    if joint == "CROSS" and (m3a.MODE != "TRSFMR" or len(mods) not in (2, 3)):
-        _fail(f"M3A combination {combo}: CROSS needs MODE TRSFMR and 2 or 3 modalities; "
-              f"{_VALID_M3A}")
-    if m3a.NLAYERS < 1 or m3a.HIDDEN_LAYER < 1 or m3a.TRSFMR_NHEAD < 1:
-        _fail(f"M3A.NLAYERS, M3A.HIDDEN_LAYER and M3A.TRSFMR_NHEAD must be >= 1, got "
-              f"{m3a.NLAYERS}, {m3a.HIDDEN_LAYER}, {m3a.TRSFMR_NHEAD}")
-    if m3a.AUDIO_SAMPLING not in ("fixed", "random"):
-        _fail(f"M3A.AUDIO_SAMPLING must be fixed or random, got '{m3a.AUDIO_SAMPLING}'")
-    if m3a.AUDIO_SYNONYM_SIZE < 1:
-        _fail(f"M3A.AUDIO_SYNONYM_SIZE must be >= 1, got {m3a.AUDIO_SYNONYM_SIZE}")
-    if m3a.GRAPH_REWEIGHT < 0:
-        _fail(f"M3A.GRAPH_REWEIGHT must be >= 0, got {m3a.GRAPH_REWEIGHT}")
-    if m3a.MODE == "TRSFMR":
-        _check_heads(cfg, mods)
-
-
-def _check_heads(cfg: CfgNode, mods: list) -> None:
-    """Every transformer token width must split evenly over M3A.TRSFMR_NHEAD heads."""
-    expansion = 4 if cfg.MODEL.DEPTH >= 50 else 1
-    widths = {
-        "RGB": cfg.MODEL.BASE_WIDTH * 8 * expansion,
-        "AUDIO": cfg.M3A.AUDIO_VEC_SIZE,
-        "TEXT": cfg.M3A.TEXT_VEC_SIZE,
-        "AUDIOTEXT": cfg.M3A.AUDIO_VEC_SIZE + cfg.M3A.TEXT_VEC_SIZE,
-    }
-    for mod in mods:
-        if widths[mod] % cfg.M3A.TRSFMR_NHEAD:
-            _fail(f"M3A.TRSFMR_NHEAD {cfg.M3A.TRSFMR_NHEAD} does not divide the {mod} token "
-                  f"width {widths[mod]}")
-
-
-def check_model_cfg(cfg: CfgNode) -> None:
-    """Validate the backbone (MODEL, BN) and M3A head settings; raise ConfigError listing the
-    valid choices."""
-    _check_backbone(cfg)
-    _check_m3a(cfg)

@@ -2,7 +2,7 @@
 import dataclasses
 import logging
 import os
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -80,24 +80,131 @@ def inference_device(cfg: CfgNode, name: str = "") -> torch.device:
     return torch.device("cuda" if cfg.NUM_GPUS > 0 and torch.cuda.is_available() else "cpu")
 
 
-def load_model(cfg: CfgNode, checkpoint: str, device: Optional[torch.device] = None) -> nn.Module:
-    """Build the model of ``cfg``, load ``checkpoint`` into it (layout detected) and set eval mode.
+@dataclasses.dataclass
+class TrainedModel:
+    """A model rebuilt from a checkpoint, with the config and class names it was trained with."""
 
-    Raises CheckpointError when the file does not exist (before the model is built), cannot be
-    read, does not fit, or leaves model weights uninitialised (the config does not describe the
-    checkpoint).
+    model: nn.Module
+    cfg: CfgNode
+    class_names: List[str]
+    checkpoint: str
+    epoch: int
+
+
+def load_trained_model(
+    checkpoint: str, cfg: Optional[CfgNode] = None, opts: Sequence[str] = (),
+    device: Union[torch.device, str, None] = None,
+) -> TrainedModel:
+    """Rebuild the model of ``checkpoint`` in eval mode, from the checkpoint alone when it is
+    self-contained (config, class names and head inputs stored in it).
+
+    ``cfg`` (default: the checkpoint's own config with ``opts`` applied) describes the model;
+    ``device`` defaults to :func:`inference_device` of the config. The head is built with the checkpoint's ``model_inputs`` when it has them, else from the data
+    folder (older checkpoints). Loading is strict: CheckpointError names missing or unexpected
+    keys and whether the checkpoint's config differs.
     """
+    from m3a.config.loading import config_from_text
     from m3a.models import build_model
-    from m3a.utils.checkpoint import CheckpointError, load_checkpoint
+    from m3a.utils.checkpoint import CheckpointError, apply_checkpoint, read_checkpoint
+    from m3a.utils.class_names import load_class_names
+
+    ckpt = read_checkpoint(checkpoint)
+    stored_cfg = ckpt.get("cfg") if isinstance(ckpt, dict) else None
+    compare_data_folder = cfg is not None
+    if cfg is None:
+        if not isinstance(stored_cfg, str) or not stored_cfg.strip():
+            raise CheckpointError(f"{checkpoint}: the checkpoint holds no config; give --cfg")
+        cfg = config_from_text(stored_cfg, f"{checkpoint} (stored config)", opts)
+    cfg.LOG_MODEL_INFO = False
+    if not isinstance(device, torch.device):
+        device = inference_device(cfg, device or "")
+    inputs = ckpt.get("model_inputs") if isinstance(ckpt, dict) else None
+    if inputs and compare_data_folder:
+        for line in changed_inputs(cfg, inputs):
+            logger.warning("%s: %s; the checkpoint's own is used", checkpoint, line)
+    model = build_model(cfg, device, inputs=inputs or None)
+    info = apply_checkpoint(ckpt, checkpoint, model)
+    _require_exact_fit(checkpoint, info, cfg)
+    names = ckpt.get("class_names") if isinstance(ckpt, dict) else None
+    names = list(names) if names else load_class_names(cfg)
+    return TrainedModel(model.eval(), cfg, names, checkpoint, info["epoch"])
+
+
+def changed_inputs(cfg: CfgNode, stored: dict) -> List[str]:
+    """How the head inputs in the data folder of ``cfg`` (e.g. the M3A lexicons) differ from
+    those ``stored`` in a checkpoint, one line each ([] when equal or not readable)."""
+    from m3a.models.build import component_classes
+    from m3a.utils.lexicon import LexiconError
+
+    head = component_classes(cfg)[2]
+    try:
+        current = head.stored_inputs(cfg, head.read_inputs(cfg))
+    except (LexiconError, OSError) as err:
+        logger.info("head inputs not compared with the data folder: %s", err)
+        return []
+    lines = []
+    for name, saved in stored.items():
+        now = current.get(name)
+        if now is None:
+            continue
+        if tuple(now.shape) != tuple(saved.shape):
+            lines.append(f"{name} in the data folder has shape {tuple(now.shape)}, the checkpoint's "
+                         f"{tuple(saved.shape)}")
+        elif not torch.allclose(now.double(), saved.double(), atol=1e-6):
+            diff = (now.double() - saved.double()).abs()
+            rows = int((diff.amax(dim=-1) > 1e-6).sum()) if diff.dim() > 1 else int((diff > 1e-6).sum())
+            lines.append(f"{name} in the data folder differs from the checkpoint's in {rows} of "
+                         f"{len(saved)} rows (max abs difference {float(diff.max()):.4g})")
+    return lines
+
+
+# Config sections that describe the model (compared when a checkpoint does not fit).
+MODEL_SECTIONS = ("MODEL", "M3A")
+
+
+def model_config_differences(stored_text: str, cfg: CfgNode) -> List[str]:
+    """``KEY stored (config: value)`` for every model key where the config stored in a checkpoint
+    differs from ``cfg`` ([] when the stored text cannot be read)."""
+    from m3a.config import ConfigError
+    from m3a.config.loading import config_from_text
+
+    try:
+        stored = config_from_text(stored_text, "stored config")
+    except ConfigError:
+        return []
+    diffs = []
+    for section in MODEL_SECTIONS:
+        for key, value in stored[section].items():
+            if cfg[section].get(key) != value:
+                diffs.append(f"{section}.{key} {value} (config: {cfg[section].get(key)})")
+    return diffs
+
+
+def _require_exact_fit(checkpoint: str, info: dict, cfg: CfgNode) -> None:
+    """CheckpointError when the checkpoint's keys are not exactly the model's; the message
+    names the first keys and, when the checkpoint stores its config, the model keys to set."""
+    from m3a.utils.checkpoint import CheckpointError
+
+    missing, unexpected = info["missing_keys"], info["unexpected_keys"]
+    if not missing and not unexpected:
+        return
+    parts = []
+    for what, keys in (("model weight(s) not in the checkpoint", missing),
+                       ("checkpoint key(s) not in the model", unexpected)):
+        if keys:
+            shown = ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+            parts.append(f"{len(keys)} {what} (first: {shown})")
+    diffs = model_config_differences(info["cfg"], cfg) if isinstance(info.get("cfg"), str) else []
+    hint = (f" -- the checkpoint was trained with {', '.join(diffs[:4])}" if diffs
+            else " -- does the config match the checkpoint?")
+    raise CheckpointError(f"{checkpoint}: {'; '.join(parts)}{hint}")
+
+
+def load_model(cfg: CfgNode, checkpoint: str, device: Optional[torch.device] = None) -> nn.Module:
+    """The model of ``cfg`` with the weights (and head inputs, when stored) of ``checkpoint``, in
+    eval mode; strict (see :func:`load_trained_model`)."""
+    from m3a.utils.checkpoint import CheckpointError
 
     if not os.path.isfile(checkpoint):
         raise CheckpointError(f"checkpoint not found: {checkpoint}")
-    model = build_model(cfg, device)
-    info = load_checkpoint(checkpoint, model)
-    missing = info["missing_keys"]
-    if missing:
-        raise CheckpointError(
-            f"{checkpoint}: {len(missing)} model weight(s) not in the checkpoint (first: {missing[0]}); "
-            "does the config match the checkpoint?"
-        )
-    return model.eval()
+    return load_trained_model(checkpoint, cfg, device=device).model

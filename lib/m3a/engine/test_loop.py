@@ -147,11 +147,9 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
         model = trained_model
         logger.info("testing the model trained in this run")
     else:
-        from m3a.models import build_model
-        from m3a.utils import checkpoint as cu
+        from m3a.engine.predict import load_trained_model
 
-        model = build_model(cfg, device)
-        cu.load_checkpoint(checkpoint, model)
+        model = load_trained_model(checkpoint, cfg, device=device).model
         logger.info("testing checkpoint %s", checkpoint)
     results = run_multiview_inference(loader, model, cfg, device)
     summary = None

@@ -1,11 +1,19 @@
-"""Backbones, M3A relation heads and the model builder.
+"""Model components behind registries and the builder that composes them.
 
-``build_model(cfg, device)`` returns ``M3ANET``: ``model(x)`` maps clips (B, 3, T, H, W) to
-(B, NUM_CLASSES); ``model.forward_features(x)`` gives the last feature map (B, C, T', H', W');
-``model.pooled_features(x)`` the clip features (B, C); for M3A heads
-``model.m3a_head.node_embeddings(features)`` the relation learners' per-layer node embeddings.
+``build_model(cfg, device)`` returns the composition ``MODEL.MODEL_NAME`` (default ``M3ANET``,
+:class:`m3a.models.recognizer.Recognizer`): ``model(x)`` maps clips (B, 3, T, H, W) to
+(B, NUM_CLASSES); ``model.forward_features(x)`` gives the backbone's features,
+``model.pooled_features(x)`` the clip features (B, C), ``model.gradcam_layer()`` the module
+Grad-CAM hooks and, for M3A heads, ``model.node_embeddings(features)`` the relation learners'
+per-layer node embeddings. Importing this package registers every family.
 """
-from m3a.models.build import MODEL_REGISTRY, build_model
+from m3a.models.build import (
+    BACKBONE_REGISTRY,
+    HEAD_REGISTRY,
+    MODEL_REGISTRY,
+    NECK_REGISTRY,
+    build_model,
+)
+from m3a.models import heads, m3a_head, necks, recognizer, video_resnet  # noqa: F401,E402 (register)
 
-__all__ = ["MODEL_REGISTRY", "build_model"]
-from m3a.models import video_resnet  # noqa: E402,F401  (registers M3ANET)
+__all__ = ["BACKBONE_REGISTRY", "HEAD_REGISTRY", "MODEL_REGISTRY", "NECK_REGISTRY", "build_model"]

@@ -12,10 +12,6 @@ from torch.nn.utils import skip_init
 
 Triple = Tuple[int, int, int]
 
-# How the k x k x k convolutions of a block are built, per MODEL.ARCH.
-CONV_KINDS = {"r2plus1d": "2plus1d", "r3d": "3d", "i3d": "3d", "ir_csn": "depthwise"}
-
-
 def conv3d(*args, **kwargs) -> nn.Conv3d:
     """nn.Conv3d with uninitialised weights (the backbone initialises every conv afterwards)."""
     return skip_init(nn.Conv3d, *args, **kwargs)
@@ -134,19 +130,22 @@ class BasicBlock(_ResidualBlock):
 
 
 class Bottleneck(_ResidualBlock):
-    """1x1x1 reduce, k x k x k (or 1x3x3 for i3d) convolution, 1x1x1 expand, residual."""
+    """1x1x1 (or 3x1x1) reduce, k x k x k (or 1x3x3) convolution, 1x1x1 expand, residual.
+
+    ``first_kernel_t`` is the reduce conv's temporal kernel and ``mid_kernel`` the middle conv's
+    kernel (the inflated i3d blocks use 3 in some blocks, and 1x3x3).
+    """
 
     def __init__(
         self, dim_in: int, dim_out: int, dim_inner: int, kind: str, stride: Triple,
-        norm: Callable[[int], nn.Module], se_ratio: float = 0.0, temporal_conv: bool = False,
-        i3d: bool = False,
+        norm: Callable[[int], nn.Module], se_ratio: float = 0.0, first_kernel_t: int = 1,
+        mid_kernel: Triple = (3, 3, 3),
     ) -> None:
         super().__init__()
         self.block = nn.ModuleDict()
-        first_kernel = (3 if i3d and temporal_conv else 1, 1, 1)
+        first_kernel = (first_kernel_t, 1, 1)
         add_conv(self.block, 1, "3d", dim_in, dim_inner, first_kernel, (1, 1, 1), norm)
         self.block["bn1"] = norm(dim_inner)
-        mid_kernel = (1, 3, 3) if i3d else (3, 3, 3)
         add_conv(self.block, 2, kind, dim_inner, dim_inner, mid_kernel, stride, norm)
         self.block["bn2"] = norm(dim_inner)
         add_conv(self.block, 3, "3d", dim_inner, dim_out, (1, 1, 1), (1, 1, 1), norm)

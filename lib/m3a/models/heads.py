@@ -1,25 +1,17 @@
-"""Pieces shared by the classification heads: pooling of the last feature map and activations."""
-from typing import Sequence
+"""Classification heads: the FC baseline (``fc``) and the activations every head applies at eval.
+
+A head maps neck features ``(B, C)`` or ``(B, P, C)`` to ``(B, NUM_CLASSES)``: logits in
+training, ``MODEL.HEAD_ACT`` scores at eval. ``state_prefix`` is where its keys sit in the
+published state dict of the whole model.
+"""
+from typing import Dict
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+from fvcore.common.config import CfgNode
 
-# Spatial size of the published head's average pool (7 x 7 at a 112 x 112 training crop).
-HEAD_SPATIAL_POOL = 7
-
-
-def head_pool_size(arch: str, num_frames: int) -> tuple:
-    """Published pool kernel (T_final, 7, 7): T_final = T/8, or T/2 for i3d (at least 1)."""
-    t_final = num_frames // 2 if arch == "i3d" else num_frames // 8
-    return (max(1, t_final), HEAD_SPATIAL_POOL, HEAD_SPATIAL_POOL)
-
-
-def head_pool(x: torch.Tensor, kernel: Sequence[int]) -> torch.Tensor:
-    """AvgPool3d(kernel, stride 1) of ``x`` (B, C, T, H, W); dims smaller than the kernel are
-    pooled whole, so any input size works (the adaptive fallback)."""
-    kernel = tuple(min(k, s) for k, s in zip(kernel, x.shape[2:]))
-    return F.avg_pool3d(x, kernel, stride=1)
+from m3a.config.errors import ConfigError
+from m3a.models.build import HEAD_REGISTRY, register
 
 
 def head_activation(name: str, dim: int = -1) -> nn.Module:
@@ -29,3 +21,65 @@ def head_activation(name: str, dim: int = -1) -> nn.Module:
     if name == "softmax":
         return nn.Softmax(dim=dim)
     raise ValueError(f"MODEL.HEAD_ACT must be sigmoid or softmax, got '{name}'")
+
+
+def as_positions(x: torch.Tensor) -> torch.Tensor:
+    """Neck features as (B, P, C): (B, C) becomes one position."""
+    return x.unsqueeze(1) if x.dim() == 2 else x
+
+
+@register(HEAD_REGISTRY, "fc")
+class FCHead(nn.Module):
+    """The plain baseline (M3A.MODE NONE): dropout + Linear(C -> N) at every pooled position; at
+    eval the activation is applied before the positions are averaged (as published).
+
+    Published keys: ``projection.weight`` / ``projection.bias`` at the top level of the model.
+    """
+
+    state_prefix = ""
+
+    def __init__(self, cfg: CfgNode, in_dim: int, inputs: Dict[str, object]) -> None:
+        super().__init__()
+        if cfg.MODEL.DROPOUT_RATE > 0:
+            self.dropout = nn.Dropout(cfg.MODEL.DROPOUT_RATE)
+        self.projection = nn.Linear(in_dim, cfg.MODEL.NUM_CLASSES)
+        nn.init.normal_(self.projection.weight, std=0.01)
+        nn.init.zeros_(self.projection.bias)
+        self.act = head_activation(cfg.MODEL.HEAD_ACT, dim=-1)
+
+    @classmethod
+    def add_config(cls, cfg: CfgNode) -> None:
+        """MODEL.DROPOUT_RATE."""
+        # Dropout before the classifier of the FC head.
+        cfg.MODEL.DROPOUT_RATE = 0.0
+
+    @classmethod
+    def check_config(cls, cfg: CfgNode, in_dim: int) -> None:
+        """Validate MODEL.DROPOUT_RATE."""
+        if not 0.0 <= cfg.MODEL.DROPOUT_RATE < 1.0:
+            raise ConfigError(f"MODEL.DROPOUT_RATE must be in [0, 1), got {cfg.MODEL.DROPOUT_RATE}")
+
+    @classmethod
+    def read_inputs(cls, cfg: CfgNode) -> Dict[str, object]:
+        """The FC head is built from its config alone."""
+        return {}
+
+    @classmethod
+    def stored_inputs(cls, cfg: CfgNode, inputs: Dict[str, object]) -> Dict[str, torch.Tensor]:
+        """No inputs to store."""
+        return {}
+
+    @classmethod
+    def make_tiny(cls, cfg: CfgNode) -> Dict[str, object]:
+        """Nothing to shrink; no inputs."""
+        return {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores (B, N): logits in training, activated (then averaged) at eval."""
+        x = as_positions(x)
+        if hasattr(self, "dropout"):
+            x = self.dropout(x)
+        x = self.projection(x)
+        if not self.training:
+            x = self.act(x)
+        return x.mean(dim=1)

@@ -1,8 +1,12 @@
-"""The M3A head (Eq. 3 of the paper): per-modality relation learners joined by SUM or CROSS.
+"""The M3A head (Eq. 3 of the paper): per-modality relation learners joined by SUM or CROSS,
+registered as head ``m3a``; it works on the clip features of any backbone.
 
 Published names: ``m3a_head.m3a_joint_learning.multi_modal.<MODALITY>.relation_learner.*`` and
 ``...multi_modal.CROSS_FUSION.relation_x_fusion.*``. The adjacency and lexicon tensors are
-non-persistent buffers: they follow the model's device but are not part of the state dict.
+non-persistent buffers: they follow the model's device but are not part of the state dict; the
+checkpoint stores them apart (:meth:`M3AHead.checkpoint_inputs`).
+
+Config keys: the ``M3A`` section (:mod:`m3a.models.m3a_config`).
 """
 import random
 from typing import Dict, List, Optional
@@ -11,8 +15,10 @@ import torch
 import torch.nn as nn
 from fvcore.common.config import CfgNode
 
-from m3a.models.heads import head_activation, head_pool
-from m3a.models.node_features import AudioBank, modal_list, seeded_draw
+from m3a.models.build import HEAD_REGISTRY, register
+from m3a.models.heads import as_positions, head_activation
+from m3a.models.m3a_config import add_m3a_config, check_m3a_config
+from m3a.models.node_features import AudioBank, load_m3a_inputs, modal_list, seeded_draw
 from m3a.models.relation_learner import CrossFusion, RelationLearner, normalize_adjacency
 
 
@@ -61,8 +67,10 @@ class M3AJointLearning(nn.Module):
 
     def _register_inputs(self, cfg: CfgNode, inputs: Dict[str, object]) -> None:
         m3a = cfg.M3A
+        self.psi = None
         if "psi" in inputs:
-            adj = normalize_adjacency(inputs["psi"], m3a.GRAPH_THRESHOLD, m3a.GRAPH_REWEIGHT)
+            self.psi = torch.as_tensor(inputs["psi"], dtype=torch.float64)
+            adj = normalize_adjacency(self.psi, m3a.GRAPH_THRESHOLD, m3a.GRAPH_REWEIGHT)
             self.register_buffer("adj_hat", adj, persistent=False)
         else:
             self.adj_hat = None
@@ -80,13 +88,34 @@ class M3AJointLearning(nn.Module):
             self.register_buffer("audio_fixed_index", fixed, persistent=False)
             # Stream of fresh draws for AUDIO_SAMPLING random (training only).
             self._audio_rng = random.Random(cfg.RNG_SEED)
+        elif "audio_nodes" in inputs:  # the eval-time node features stored in a checkpoint
+            nodes = torch.as_tensor(inputs["audio_nodes"], dtype=torch.float32)
+            self.register_buffer("audio_features", nodes, persistent=False)
+            self.register_buffer("audio_fixed_index", torch.arange(len(nodes)), persistent=False)
 
     def audio_nodes(self) -> torch.Tensor:
         """Audio node features (N, P): the fixed draw, or a fresh one per training forward."""
         index = self.audio_fixed_index
         if self.audio_sampling == "random" and self.training:
+            if self._audio_bank is None:
+                raise RuntimeError(
+                    "M3A.AUDIO_SAMPLING random trains from the whole audio lexicon; this head "
+                    "holds only a checkpoint's node features: build it from the data folder"
+                )
             index = self._audio_bank.draw(self._audio_rng, self.synonym_size).to(index.device)
         return self.audio_features[index]
+
+    def checkpoint_inputs(self) -> Dict[str, torch.Tensor]:
+        """What the head was built with, for a checkpoint: ``psi`` (N, N) float64, ``text``
+        (N, Q) and ``audio_nodes`` (N, P), the eval-time audio node features (CPU tensors)."""
+        out = {}
+        if self.psi is not None:
+            out["psi"] = self.psi.cpu()
+        if hasattr(self, "text_lexicon"):
+            out["text"] = self.text_lexicon.detach().cpu()
+        if hasattr(self, "audio_features"):
+            out["audio_nodes"] = self.audio_features[self.audio_fixed_index].detach().cpu()
+        return out
 
     def node_inputs(self, modality: str, x: Optional[torch.Tensor]) -> torch.Tensor:
         """Input node features: (B, N, C) broadcast of X for RGB, (N, D) lexicon rows otherwise."""
@@ -164,28 +193,78 @@ class M3AJointLearning(nn.Module):
         return result
 
 
+@register(HEAD_REGISTRY, "m3a")
 class M3AHead(nn.Module):
-    """Pool the last feature map, join the relation learners' scores, activate at eval.
+    """Average the pooled positions, join the relation learners' scores, activate at eval.
 
-    Training returns logits (B, N); eval returns ``MODEL.HEAD_ACT`` of the scores of the
-    (T, H, W)-averaged pooled features.
+    Training returns logits (B, N); eval returns ``MODEL.HEAD_ACT`` of the scores. ``inputs``
+    are the lexicons/adjacency the configuration needs (:func:`load_m3a_inputs`, or a
+    checkpoint's :meth:`checkpoint_inputs`).
     """
 
-    def __init__(
-        self, cfg: CfgNode, feature_dim: int, pool_size: tuple, inputs: Dict[str, object]
-    ) -> None:
+    state_prefix = "m3a_head."
+
+    def __init__(self, cfg: CfgNode, in_dim: int, inputs: Dict[str, object]) -> None:
         super().__init__()
-        self.pool_size = pool_size
-        self.m3a_joint_learning = M3AJointLearning(cfg, feature_dim, inputs)
+        self.m3a_joint_learning = M3AJointLearning(cfg, in_dim, inputs)
         self.act = head_activation(cfg.MODEL.HEAD_ACT, dim=1)
 
-    def pooled(self, feature_map: torch.Tensor) -> torch.Tensor:
-        """Pooled clip features (B, C) of a feature map (B, C, T, H, W)."""
-        return head_pool(feature_map, self.pool_size).mean(dim=(2, 3, 4))
+    @classmethod
+    def add_config(cls, cfg: CfgNode) -> None:
+        """The M3A section (see :mod:`m3a.models.m3a_config`)."""
+        add_m3a_config(cfg)
 
-    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
-        """Scores (B, N): logits in training, activated at eval."""
-        scores = self.m3a_joint_learning(self.pooled(feature_map))
+    @classmethod
+    def check_config(cls, cfg: CfgNode, in_dim: int) -> None:
+        """Validate the M3A keys; ConfigError lists the valid combinations."""
+        check_m3a_config(cfg, in_dim)
+
+    @classmethod
+    def read_inputs(cls, cfg: CfgNode) -> Dict[str, object]:
+        """The lexicons/adjacency of ``cfg`` from ``DATA.PATH_TO_DATA_DIR/mmit-m3a``."""
+        return load_m3a_inputs(cfg)
+
+    @classmethod
+    def stored_inputs(cls, cfg: CfgNode, inputs: Dict[str, object]) -> Dict[str, torch.Tensor]:
+        """What :meth:`checkpoint_inputs` holds for a head built from ``inputs`` (as read by
+        :meth:`read_inputs`): psi, the text lexicon and the audio nodes of the ``fixed`` draw."""
+        out = {}
+        if "psi" in inputs:
+            out["psi"] = torch.as_tensor(inputs["psi"], dtype=torch.float64)
+        if "text" in inputs:
+            out["text"] = torch.as_tensor(inputs["text"], dtype=torch.float32)
+        if "audio" in inputs:
+            bank = AudioBank(inputs["audio"], cfg.M3A.AUDIO_VEC_SIZE, inputs.get("audio_path", ""))
+            out["audio_nodes"] = bank.bank[seeded_draw(bank, cfg.RNG_SEED, cfg.M3A.AUDIO_SYNONYM_SIZE)]
+        return out
+
+    @classmethod
+    def make_tiny(cls, cfg: CfgNode) -> Dict[str, object]:
+        """Shrink the lexicon and hidden widths in place; return random inputs of those sizes
+        (psi, text lexicon, audio node features) for tests."""
+        cfg.M3A.AUDIO_VEC_SIZE, cfg.M3A.TEXT_VEC_SIZE, cfg.M3A.HIDDEN_LAYER = 4, 6, 8
+        gen = torch.Generator().manual_seed(0)
+        n = cfg.MODEL.NUM_CLASSES
+        return {
+            "psi": torch.rand(n, n, generator=gen, dtype=torch.float64).fill_diagonal_(0.0),
+            "text": torch.randn(n, cfg.M3A.TEXT_VEC_SIZE, generator=gen),
+            "audio_nodes": torch.randn(n, cfg.M3A.AUDIO_VEC_SIZE, generator=gen),
+        }
+
+    def checkpoint_inputs(self) -> Dict[str, torch.Tensor]:
+        """See :meth:`M3AJointLearning.checkpoint_inputs`."""
+        return self.m3a_joint_learning.checkpoint_inputs()
+
+    @staticmethod
+    def recomputed_keys(state: Dict[str, torch.Tensor]) -> List[str]:
+        """Keys of a published checkpoint that the head recomputes instead of loading: the
+        transformer's constant positional-encoding table ``trsfmr_pos_encoder.pe``."""
+        return [k for k in state if k.endswith("trsfmr_pos_encoder.pe")]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores (B, N) from neck features (B, C) or (B, P, C): logits in training, activated
+        at eval."""
+        scores = self.m3a_joint_learning(as_positions(x).mean(dim=1))
         return scores if self.training else self.act(scores)
 
     def node_embeddings(

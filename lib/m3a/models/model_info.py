@@ -3,7 +3,6 @@ import logging
 import warnings
 from typing import Optional
 
-import torch
 import torch.nn as nn
 from fvcore.common.config import CfgNode
 
@@ -16,11 +15,8 @@ def params_count(model: nn.Module) -> int:
 
 
 def gflops(model: nn.Module, cfg: CfgNode) -> Optional[float]:
-    """GFLOPs (fvcore: one multiply-add = one flop) of one eval forward of a
-    (1, 3, NUM_FRAMES, TEST_CROP_SIZE, TEST_CROP_SIZE) clip; None when counting fails."""
-    device = next(model.parameters()).device
-    size = cfg.DATA.TEST_CROP_SIZE
-    clip = torch.zeros(1, 3, cfg.DATA.NUM_FRAMES, size, size, device=device)
+    """GFLOPs (fvcore: one multiply-add = one flop) of one eval forward of the model's
+    ``example_inputs`` (one clip at the test size); None when counting fails."""
     was_training = model.training
     model.eval()
     try:
@@ -28,7 +24,8 @@ def gflops(model: nn.Module, cfg: CfgNode) -> Optional[float]:
             warnings.simplefilter("ignore")
             from fvcore.nn import FlopCountAnalysis
 
-            counter = FlopCountAnalysis(model, (clip,))
+            inputs = model.example_inputs(cfg)
+            counter = FlopCountAnalysis(model, (inputs[0] if len(inputs) == 1 else inputs,))
             counter.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             return counter.total() / 1e9
     except Exception as err:  # flop counting is informative only; never fail the build

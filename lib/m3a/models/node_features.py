@@ -1,6 +1,6 @@
 """Inputs of the relation learners read from ``DATA.PATH_TO_DATA_DIR/mmit-m3a``.
 
-The graph adjacency and the text/audio lexicons are loaded with :mod:`m3a.datasets.lexicon`
+The graph adjacency and the text/audio lexicons are loaded with :mod:`m3a.utils.lexicon`
 (our ``.npz`` or the published ``.pkl``); only those a configuration needs are read.
 """
 import random
@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from fvcore.common.config import CfgNode
 
-from m3a.datasets.lexicon import (
+from m3a.utils.lexicon import (
     LexiconError,
     lexicon_path,
     load_audio_lexicon,

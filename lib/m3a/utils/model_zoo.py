@@ -38,6 +38,7 @@ class ZooEntry:
     url: Optional[str]
     sha256: str
     filename: str
+    size: Optional[int] = None  # exact size in bytes, when known: a download of any other size fails
 
 
 def load_manifest(path: str = DEFAULT_MANIFEST) -> Dict[str, ZooEntry]:
@@ -58,7 +59,10 @@ def load_manifest(path: str = DEFAULT_MANIFEST) -> Dict[str, ZooEntry]:
         sha = (fields["sha256"] or "").strip().lower()
         if sha and not _HEX64.match(sha):
             raise ManifestError(f"{path}: entry '{name}': sha256 must be 64 hex digits or empty")
-        entries[name] = ZooEntry(name=name, **{k: fields[k] for k in _FIELDS if k != "sha256"}, sha256=sha)
+        size = fields.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+            raise ManifestError(f"{path}: entry '{name}': size must be a positive number of bytes, got {size!r}")
+        entries[name] = ZooEntry(name=name, **{k: fields[k] for k in _FIELDS if k != "sha256"}, sha256=sha, size=size)
     return entries
 
 
@@ -77,18 +81,39 @@ def read_recorded_hash(path: str) -> str:
     return first[0].lower() if first and _HEX64.match(first[0].lower()) else ""
 
 
-def fetch_verified(url: str, out: str, sha256: str, downloader: Downloader) -> DownloadResult:
-    """Download ``url`` to ``out`` against ``sha256``, or against/recording the trusted hash."""
+def fetch_verified(
+    url: str, out: str, sha256: str, downloader: Downloader, size: Optional[int] = None
+) -> DownloadResult:
+    """Download ``url`` to ``out`` against ``sha256`` (and ``size``), or against/recording the trusted hash."""
     expected = sha256 or read_recorded_hash(out)
-    result = downloader.fetch(url, out, expected)
+    result = downloader.fetch(url, out, expected, size)
     if not sha256 and not expected:
         atomic_write_text(recorded_hash_path(out), f"{result.sha256}  {os.path.basename(out)}\n")
     return result
 
 
+def entry_path(entry: ZooEntry, folder: str) -> str:
+    """Where ``entry`` is stored under ``folder``; ManifestError if its filename leads elsewhere.
+
+    The name must be relative, without ``..`` parts, and must still lie inside ``folder`` once
+    symbolic links are resolved (a link in the folder pointing outside is refused too).
+    """
+    name = entry.filename
+    refuse = f"{entry.name}: filename '{name}' must be a relative name inside the download folder {folder}"
+    if not isinstance(name, str) or not name.strip() or "\0" in name:
+        raise ManifestError(refuse)
+    if os.path.isabs(name) or ".." in re.split(r"[\\/]", name):
+        raise ManifestError(refuse)
+    root = os.path.realpath(folder)
+    target = os.path.realpath(os.path.join(root, name))
+    if os.path.commonpath([root, target]) != root or target == root:
+        raise ManifestError(f"{refuse} (it resolves to {target})")
+    return os.path.join(folder, name)
+
+
 def download_entry(entry: ZooEntry, folder: str, downloader: Downloader) -> DownloadResult:
-    """Download one manifest entry into ``folder`` and verify it."""
+    """Download one manifest entry into ``folder`` and verify it (see ``entry_path``)."""
     if not entry.url:
         raise ManifestError(f"{entry.name}: no download URL (not published in the material we have)")
-    return fetch_verified(entry.url, os.path.join(folder, entry.filename), entry.sha256, downloader)
+    return fetch_verified(entry.url, entry_path(entry, folder), entry.sha256, downloader, entry.size)
 

@@ -31,7 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_net.py", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--cfg", dest="cfg_file", required=True, help="YAML config file (keys of lib/m3a/config/defaults.py)"
+        "--cfg", dest="cfg_file", help="YAML config file (keys of lib/m3a/config/defaults.py)"
+    )
+    parser.add_argument(
+        "--list-models", action="store_true",
+        help="print the registered compositions, backbones, necks and heads (the values of "
+             "MODEL.MODEL_NAME / BACKBONE / NECK / HEAD) and exit",
     )
     parser.add_argument(
         "--num_shards", type=int, default=None, help="number of nodes of a --init_method run (sets NUM_SHARDS)"
@@ -41,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--init_method",
-        default="tcp://localhost:9999",
-        help="rendezvous address of rank 0 for spawned processes (default: %(default)s)",
+        default=None,
+        help="rendezvous address of rank 0 for spawned processes (default: tcp://MASTER_ADDR:MASTER_PORT "
+        "when MASTER_PORT is set, else a free port of this machine, logged; needed with --num_shards > 1)",
     )
     parser.add_argument(
         "opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides, e.g. SOLVER.BASE_LR 0.01"
@@ -51,8 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parse run_net.py's command line."""
-    return build_parser().parse_args(argv)
+    """Parse run_net.py's command line (--cfg is required unless --list-models)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.cfg_file and not args.list_models:
+        parser.error("the following arguments are required: --cfg")
+    return args
+
+
+def list_models_text() -> str:
+    """The registered model components: one line per config key with its valid values."""
+    from m3a.models.build import list_components
+
+    return "\n".join(f"{key}: {', '.join(names)}" for key, names in list_components().items())
 
 
 def load_config_from_args(args: argparse.Namespace) -> CfgNode:

@@ -29,11 +29,11 @@ def _pre_activation(scores: torch.Tensor, head_act: str) -> torch.Tensor:
 
 class GradCAM:
     """Grad-CAM of a video model whose last backbone feature map is the output of ``target_layer``
-    (default ``model.layer4``, the module that ends ``forward_features``)."""
+    (default ``model.gradcam_layer()``, the module its backbone declares)."""
 
     def __init__(self, model: nn.Module, target_layer: Optional[nn.Module] = None, head_act: str = "sigmoid") -> None:
         self.model = model
-        self.layer = target_layer if target_layer is not None else model.layer4
+        self.layer = target_layer if target_layer is not None else model.gradcam_layer()
         self.head_act = head_act
 
     def __call__(self, clip: torch.Tensor, classes: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -20,11 +20,8 @@ def node_embeddings(model: nn.Module, features: Optional[torch.Tensor] = None) -
     ``features`` is one clip's pooled feature (C,), needed for the RGB learner (and CROSS).
     Raises ValueError for a model without an M3A relation head.
     """
-    head = getattr(model, "m3a_head", None)
-    if head is None:
-        raise ValueError("t-SNE of node embeddings needs an M3A relation head (M3A.MODE GRAPH or TRSFMR)")
     model.eval()
-    layers = head.node_embeddings(features)
+    layers = model.node_embeddings(features)
     return {m: [e.detach().float().cpu().numpy() for e in embs] for m, embs in layers.items()}
 
 

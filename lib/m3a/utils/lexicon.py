@@ -18,7 +18,7 @@ import numpy as np
 
 from m3a.utils.errors import InputError
 from m3a.utils.file_io import atomic_path
-from m3a.utils.safe_pickle import load_pickle
+from m3a.utils.safe_pickle import PickleLoadError, load_pickle
 
 KINDS = ("graph-adj", "text-lexicon", "audio-lexicon")
 
@@ -56,8 +56,8 @@ def _load_npz(path: str) -> Dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as err:
-        raise LexiconError(f"{path}: cannot read: {err}") from None
+    except Exception as err:  # OSError, ValueError, zipfile.BadZipFile, MemoryError, ...
+        raise LexiconError(f"{path}: cannot read: {type(err).__name__}: {err}") from None
 
 
 def _load_any(path: str, npz_key: str):
@@ -68,12 +68,17 @@ def _load_any(path: str, npz_key: str):
         return data[npz_key]
     try:
         return load_pickle(path)
-    except (OSError, pickle.UnpicklingError, EOFError) as err:
+    except OSError as err:
         raise LexiconError(f"{path}: cannot read: {err}") from None
+    except PickleLoadError as err:  # its message starts with the path
+        raise LexiconError(f"cannot read lexicon: {err}") from None
 
 
 def _as_matrix(value, path: str, rows: int = None) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64) if not isinstance(value, dict) else None
+    try:
+        arr = np.asarray(value, dtype=np.float64) if not isinstance(value, dict) else None
+    except (TypeError, ValueError, OverflowError) as err:
+        raise LexiconError(f"{path}: expected a numeric matrix, got {type(value).__name__}: {err}") from None
     if arr is None or arr.ndim != 2 or (rows is not None and arr.shape[0] != rows):
         shape = None if arr is None else arr.shape
         raise LexiconError(f"{path}: expected a ({rows or 'N'}, ...) matrix, got {shape}")
@@ -110,11 +115,13 @@ def _audio_from_npz(path: str) -> dict:
 def load_audio_lexicon(path: str, num_classes: int = None) -> dict:
     """Load the audio lexicon as the published dict (see module docstring) and check it."""
     lex = _audio_from_npz(path) if path.endswith(".npz") else _load_any(path, "")
-    if not isinstance(lex, dict) or "label" not in lex or "audio" not in lex:
-        raise LexiconError(f"{path}: expected a dict with 'label' and 'audio'")
+    if not isinstance(lex, dict) or not isinstance(lex.get("label"), dict) or not isinstance(lex.get("audio"), dict):
+        raise LexiconError(f"{path}: expected a dict with 'label' and 'audio' dicts")
     if num_classes is not None and len(lex["label"]) != num_classes:
         raise LexiconError(f"{path}: {len(lex['label'])} classes, expected {num_classes}")
     for cls, keys in lex["label"].items():
+        if not isinstance(keys, (list, tuple)) or not all(isinstance(k, str) for k in keys):
+            raise LexiconError(f"{path}: class '{cls}' must list its audio keys as strings")
         if not keys:
             raise LexiconError(f"{path}: class '{cls}' has no audio feature")
         missing = [k for k in keys if k not in lex["audio"]]
