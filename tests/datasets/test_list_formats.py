@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from m3a.config import ConfigError, get_cfg
+from m3a.config import ConfigError, get_cfg, load_config
 from m3a.datasets.list_formats import LIST_FORMAT_REGISTRY, list_format_names, read_list, resolve_list_format
 from m3a.datasets.video_dataset import build_dataset
 from m3a.datasets.video_list import ListFormatError, VideoEntry
@@ -103,3 +103,11 @@ def test_datasets_read_their_own_format_or_the_configured_one(tmp_path, video_di
     kinetics.DATA.LIST_FORMAT = "csv"
     with pytest.raises(ConfigError, match="DATA.LIST_FORMAT must be one of frame_folder, mmit_csv, path_label"):
         build_dataset("kinetics", kinetics, "train")
+
+
+def test_config_loading_rejects_unknown_format_and_sampler_naming_the_valid_ones():
+    with pytest.raises(ConfigError, match="DATA.LIST_FORMAT must be one of '', frame_folder, mmit_csv, path_label, got 'tsm'"):
+        load_config(None, ["DATA.LIST_FORMAT", "tsm"])
+    with pytest.raises(ConfigError, match="DATA.TEMPORAL_SAMPLER must be one of dense, tsn, got 'uniform'"):
+        load_config(None, ["DATA.TEMPORAL_SAMPLER", "uniform"])
+    assert load_config(None, ["DATA.LIST_FORMAT", "frame_folder", "DATA.TEMPORAL_SAMPLER", "tsn"]).DATA.LIST_FORMAT == "frame_folder"
