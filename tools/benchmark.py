@@ -24,10 +24,10 @@ import torch
 from tqdm import tqdm
 
 from m3a.config import ConfigError, load_config
+from m3a.datasets import benchmark
 from m3a.datasets.decoder import check_video
 from m3a.datasets.video_dataset import ClipLoader, build_dataset
 from m3a.datasets.video_list import ListFormatError
-from m3a.utils import benchmark
 
 GENERATED = {"long": (10.0, 256), "short": (3.0, 128)}
 

@@ -1,10 +1,10 @@
-"""Selective video decoding with PyAV and clip sampling on presentation timestamps.
+"""Selective video decoding with PyAV at sample times, on presentation timestamps.
 
-A clip is ``NUM_FRAMES`` samples spaced ``SAMPLING_RATE / TARGET_FPS`` seconds apart. Every sample
+The sample times come from a temporal sampler (``m3a.datasets.temporal_sampler``). Every sample
 time takes the last decoded frame whose timestamp is at or before it, which resamples any frame
-rate (constant or variable) to ``TARGET_FPS`` from the pts alone. Sample times past the last frame
-take the last frame, and times before the first frame take the first frame: a video shorter than
-one clip is therefore padded by repeating its frames (clamping) instead of failing.
+rate (constant or variable) from the pts alone. Sample times past the last frame take the last
+frame, and times before the first frame take the first frame: a video shorter than one clip is
+therefore padded by repeating its frames (clamping) instead of failing.
 
 A reader opens the container once, seeks to the keyframe at or before the earliest requested
 time, decodes forward and stops right after the frame that covers the latest requested time.
@@ -23,6 +23,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 import torch
 
+from m3a.utils.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 # Timestamps closer than this (seconds) count as equal when assigning frames to sample times.
@@ -34,7 +36,7 @@ _LOOKAHEAD = 16
 _FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-class DecodeError(RuntimeError):
+class DecodeError(InputError, RuntimeError):
     """A video that cannot be read; the message names the file and the reason."""
 
 
@@ -49,34 +51,6 @@ class DecodedFrames:
         """Return the frames of the requested times (all, or the ``rows`` given) as (K, H, W, 3)."""
         index = self.index if rows is None else self.index[torch.as_tensor(rows)]
         return self.frames.index_select(0, index)
-
-
-def clip_span(num_frames: int, sampling_rate: int, target_fps: float) -> float:
-    """Return the duration in seconds that one clip covers."""
-    return num_frames * sampling_rate / target_fps
-
-
-def clip_times(start: float, num_frames: int, sampling_rate: int, target_fps: float) -> np.ndarray:
-    """Return the ``num_frames`` sample times (seconds) of a clip starting at ``start``."""
-    return start + np.arange(num_frames, dtype=np.float64) * (sampling_rate / target_fps)
-
-
-def random_clip_start(duration: float, span: float, generator: Optional[torch.Generator] = None) -> float:
-    """Return a uniformly random clip start in ``[0, max(duration - span, 0)]``."""
-    room = max(duration - span, 0.0)
-    return room * float(torch.rand((), generator=generator))
-
-
-def uniform_clip_starts(duration: float, span: float, num_clips: int) -> List[float]:
-    """Return ``num_clips`` evenly spaced starts from the video start to the last full clip.
-
-    One clip is centred; with several, the first starts at 0 and the last ends at the video end
-    (all start at 0 when the video is shorter than one clip).
-    """
-    room = max(duration - span, 0.0)
-    if num_clips == 1:
-        return [room / 2.0]
-    return [room * i / (num_clips - 1) for i in range(num_clips)]
 
 
 def configure_threads(stream: av.video.stream.VideoStream, multi_thread: bool) -> None:

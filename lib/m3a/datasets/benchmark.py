@@ -16,6 +16,7 @@ import torch
 from fvcore.common.config import CfgNode
 
 from m3a.datasets import decoder, transform
+from m3a.datasets.temporal_sampler import clip_span, clip_times, random_clip_start, uniform_clip_starts
 from m3a.utils.synthetic_video import write_video
 
 
@@ -50,9 +51,9 @@ def plain_train_clip(path: str, cfg: CfgNode) -> torch.Tensor:
     (short side random in the jitter range), random crop, flip, normalise: float (3, T, crop, crop)."""
     data = cfg.DATA
     frames, times, duration = decode_all(path, cfg.DATA_LOADER.ENABLE_MULTI_THREAD_DECODE)
-    span = decoder.clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
-    start = decoder.random_clip_start(duration, span)
-    clip = sample_frames(frames, times, decoder.clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS))
+    span = clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+    start = random_clip_start(duration, span)
+    clip = sample_frames(frames, times, clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS))
     short = int(torch.randint(data.TRAIN_JITTER_SCALES[0], data.TRAIN_JITTER_SCALES[1] + 1, ()))
     _, height, width, _ = clip.shape
     scaled = transform.resize(clip, transform.short_side_size(height, width, max(short, data.TRAIN_CROP_SIZE)))
@@ -69,14 +70,14 @@ def plain_test_views(path: str, cfg: CfgNode) -> torch.Tensor:
     """Plain multi-view test: for every (clip, crop) decode the whole video again, sample the
     clip, resize, crop and normalise: float (V, 3, T, S, S) in clip-major order."""
     data, test = cfg.DATA, cfg.TEST
-    span = decoder.clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+    span = clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
     size = data.TEST_CROP_SIZE
     views = []
     for clip_index in range(test.NUM_ENSEMBLE_VIEWS):
         for crop_index in range(test.NUM_SPATIAL_CROPS):
             frames, times, duration = decode_all(path, cfg.DATA_LOADER.ENABLE_MULTI_THREAD_DECODE)
-            start = decoder.uniform_clip_starts(duration, span, test.NUM_ENSEMBLE_VIEWS)[clip_index]
-            sample = decoder.clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+            start = uniform_clip_starts(duration, span, test.NUM_ENSEMBLE_VIEWS)[clip_index]
+            sample = clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
             scaled = transform.prepare_test_frames(sample_frames(frames, times, sample), size, data.MEAN, data.STD)
             offsets = transform.uniform_crop_offsets(scaled.shape[-2], scaled.shape[-1], size, test.NUM_SPATIAL_CROPS)
             y, x = offsets[crop_index]
