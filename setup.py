@@ -12,7 +12,7 @@ setup(
         "torch>=2.0",
         "fvcore",
         "iopath",
-        "av",
+        "av>=17",
         "simplejson",
         "numpy",
         "scikit-learn",

@@ -11,7 +11,6 @@ from typing import Callable, Iterator, List, Sequence, Tuple
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 import torch
 from fvcore.common.config import CfgNode
 
@@ -25,14 +24,14 @@ def decode_all(path: str, multi_thread: bool = False) -> Tuple[torch.Tensor, np.
     Uses the same codec threading and RGB conversion as our reader, so that comparisons measure
     the decoding strategy alone.
     """
-    rgb = VideoReformatter()
+    rgb = decoder.RgbConverter(multi_thread)
     with av.open(path) as container:
         stream = container.streams.video[0]
         decoder.configure_threads(stream, multi_thread)
         start = stream.start_time or 0
         frames, times = [], []
         for frame in container.decode(stream):
-            frames.append(rgb.reformat(frame, format="rgb24").to_ndarray())
+            frames.append(rgb(frame))
             times.append(float((frame.pts - start) * stream.time_base))
         duration = float(stream.duration * stream.time_base) if stream.duration else container.duration / av.time_base
     return torch.from_numpy(np.stack(frames)), np.asarray(times), duration
