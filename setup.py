@@ -29,5 +29,7 @@ setup(
         "test": ["pytest", "pytest-timeout", "transformers", "sentence-transformers"],
         "vision": ["torchvision"],
         "text": ["transformers", "sentence-transformers"],
+        # Other decoders that `tools/benchmark.py data` measures side by side with ours.
+        "bench": ["torchcodec", "decord"],
     },
 )

@@ -7,7 +7,7 @@ decodes per video) and resizes whole frames before cropping.
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import av
 import numpy as np
@@ -123,14 +123,20 @@ def compare(
     return _total(mine), _total(theirs)
 
 
-def generate_videos(folder: str, count: int, seconds: float, short_side: int, fps: int = 30) -> Iterator[str]:
+def generate_videos(
+    folder: str, count: int, seconds: float, short_side: int, fps: int = 30, aspect: float = 4 / 3,
+    bframes: Optional[int] = None,
+) -> Iterator[str]:
     """Write ``count`` synthetic H.264 videos (libx264 default GOP and preset, AAC audio) of
-    ``seconds`` with a 4:3 frame whose short side is ``short_side``; yield each path when written."""
+    ``seconds`` with a landscape frame whose short side is ``short_side`` and whose width is
+    ``aspect`` times that; ``bframes`` 0 writes no B-frames (None: libx264's default). Yield each
+    path when written."""
     height = short_side - short_side % 2
-    width = int(round(short_side * 4 / 3 / 2)) * 2
+    width = int(round(short_side * aspect / 2)) * 2
     for i in range(count):
         path = os.path.join(folder, f"video_{i:04d}.mp4")
         write_video(
-            path, int(round(seconds * fps)), fps=fps, height=height, width=width, audio=True, preset="medium", seed=i
+            path, int(round(seconds * fps)), fps=fps, height=height, width=width, audio=True, preset="medium",
+            seed=i, bframes=bframes,
         )
         yield path
