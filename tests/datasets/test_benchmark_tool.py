@@ -59,3 +59,16 @@ def test_anchor_decodes_our_frames_and_feeds_our_transforms(video_dir, name):
     assert decoder_anchors.same_frames_as_ours(found[name], cfg, path)
     assert decoder_anchors.anchor_train_clip(found[name], cfg)(path).shape == (3, 4, 32, 32)
     assert decoder_anchors.anchor_test_views(found[name], cfg)(path).shape == (6, 3, 4, 40, 40)
+
+
+def test_benchmark_metrics_agrees_with_sklearn_and_prints_the_ratios():
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "lib") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), "metrics", "--videos", "300", "--classes",
+           "20", "--rounds", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    for name in ("class", "sample"):
+        line = next(line for line in lines if line.startswith(f"map_{name}:"))
+        assert float(line.rsplit("|difference| ", 1)[1]) < 1e-6
+    assert re.fullmatch(r"class_speedup=\d+\.\d sample_speedup=\d+\.\d", lines[-1])

@@ -90,10 +90,17 @@ def _positive_scores(scores: np.ndarray, row: np.ndarray, col: np.ndarray) -> tu
     return value, count
 
 
+def _positive_cells(positive: np.ndarray) -> tuple:
+    """(row, column) of every True entry of a 2-D boolean array, in row-major order."""
+    flat = np.flatnonzero(positive)  # much faster than the 2-D np.nonzero
+    return flat // positive.shape[1], flat % positive.shape[1]
+
+
 def average_precision_columns(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """AP of every column of ``scores`` (n, c) against boolean ``positive``; NaN where no positive."""
-    video, label = np.nonzero(positive)
-    return average_precision_rows(np.ascontiguousarray(scores.T), label, video)
+    video, label = _positive_cells(positive)
+    columns = torch.from_numpy(scores).t().contiguous().numpy()  # torch transposes ~2x faster than numpy
+    return average_precision_rows(columns, label, video)
 
 
 def map_class(preds: ArrayLike, labels: ArrayLike) -> float:
@@ -106,7 +113,7 @@ def map_class(preds: ArrayLike, labels: ArrayLike) -> float:
 def map_sample(preds: ArrayLike, labels: ArrayLike) -> float:
     """Sample-wise mAP: AP of each video over classes, averaged over videos with a label."""
     p, y = _check(preds, labels)
-    ap = average_precision_rows(p, *np.nonzero(y))
+    ap = average_precision_rows(p, *_positive_cells(y))
     return float(np.nanmean(ap)) if np.isfinite(ap).any() else 0.0
 
 
