@@ -21,6 +21,10 @@ scores (float32, rounded to 3 decimals so that many tie; --videos x --classes, d
 313 as the M-MiT validation set), with the largest difference between the two results. The
 last line is ``class_speedup=<x> sample_speedup=<y>``.
 
+With --training-copy [SIZE], training copies of the same videos are written as
+``tools/rescale_videos.py --training-copy`` writes them (short side SIZE, default 160) and our
+training clips/s on them is compared with the originals (``copy_speedup`` in the last line).
+
 Videos come from the training list of the config (TRAIN.DATASET, first --videos entries), or
 are generated with --make (H.264 mp4 files, libx264's default settings unless said):
 short (3 s, 128-px short side, 4:3; like the demo data), mmit (3 s, 256 px, 4:3; like M-MiT
@@ -30,7 +34,7 @@ import argparse
 import os
 import sys
 import tempfile
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -40,6 +44,7 @@ from m3a.config import ConfigError, load_config
 from m3a.datasets.decoder import check_video
 from m3a.datasets.video_dataset import ClipLoader, build_dataset
 from m3a.datasets.video_list import ListFormatError
+from m3a.prep.transcode import TRAINING_COPY, TRAINING_COPY_SIZE, rescale_video
 from m3a.utils import benchmark, decoder_anchors, metrics
 
 # --make name -> (seconds, short side, aspect ratio, B-frames (None: libx264's default)).
@@ -63,6 +68,9 @@ def _add_data_parser(subparsers) -> None:
                         help="generate the videos instead of reading the training list (see above)")
     parser.add_argument("--rounds", type=int, default=2, help="measured rounds over the videos (default 2)")
     parser.add_argument("--keep", default=None, help="folder for generated videos (default: a temporary one)")
+    parser.add_argument("--training-copy", type=int, nargs="?", const=TRAINING_COPY_SIZE, default=None,
+                        metavar="SIZE", help=f"also measure training copies (short side SIZE, default "
+                        f"{TRAINING_COPY_SIZE})")
     parser.set_defaults(run=run_data)
 
 
@@ -99,10 +107,33 @@ def run_data(args: argparse.Namespace) -> int:
         if not paths:
             print("error: no decodable videos to measure", file=sys.stderr)
             return 2
-        return _measure(cfg, paths, source, args.rounds)
+        copies = _training_copies(paths, args.training_copy, tmp) if args.training_copy else None
+        return _measure(cfg, paths, source, args.rounds, copies)
 
 
-def _measure(cfg, paths: List[str], source: str, rounds: int) -> int:
+def _training_copies(paths: List[str], size: int, tmp: str) -> Dict[str, str]:
+    """Write a training copy of every video into ``tmp``; return {original: copy}."""
+    copies = {}
+    for i, path in enumerate(tqdm(paths, desc="writing training copies", unit="video")):
+        copies[path] = os.path.join(tmp, "copies", f"{i:04d}.mp4")
+        rescale_video(path, copies[path], size, TRAINING_COPY, copy_small=False)
+    return copies
+
+
+def _measure_copies(clips: ClipLoader, copies: Dict[str, str], rounds: int) -> float:
+    """Print and return our training clips/s on the training copies over that on the originals."""
+    paths = list(copies)
+    original, copy = benchmark.compare(clips.train_clip, lambda p: clips.train_clip(copies[p]), paths, rounds)
+    ratio = copy.per_second / original.per_second
+    size = sum(os.path.getsize(c) for c in copies.values()) / sum(os.path.getsize(p) for p in paths)
+    print(
+        f"training copies: ours {original.per_second:.1f} clips/s on the originals, {copy.per_second:.1f} on the "
+        f"copies, x{ratio:.2f} (one core each; copies {size:.2f}x the originals' bytes)"
+    )
+    return ratio
+
+
+def _measure(cfg, paths: List[str], source: str, rounds: int, copies: Optional[Dict[str, str]] = None) -> int:
     data, test = cfg.DATA, cfg.TEST
     print(f"videos: {source}")
     print(
@@ -128,6 +159,8 @@ def _measure(cfg, paths: List[str], source: str, rounds: int) -> int:
         ratios[f"train_vs_{name}"], ratios[f"test_vs_{name}"] = _compare_paths(
             clips, name, train, test_views, paths, cfg, rounds
         )
+    if copies:
+        ratios["copy_speedup"] = _measure_copies(clips, copies, rounds)
     print(" ".join(f"{key}={value:.2f}" for key, value in ratios.items()))
     return 0
 

@@ -72,3 +72,14 @@ def test_benchmark_metrics_agrees_with_sklearn_and_prints_the_ratios():
         line = next(line for line in lines if line.startswith(f"map_{name}:"))
         assert float(line.rsplit("|difference| ", 1)[1]) < 1e-6
     assert re.fullmatch(r"class_speedup=\d+\.\d sample_speedup=\d+\.\d", lines[-1])
+
+
+def test_benchmark_data_measures_training_copies():
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "lib") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), "data", "--make", "short", "--videos", "1",
+           "--rounds", "1", "--training-copy", "96", "DATA.NUM_FRAMES", "4", "DATA.TRAIN_JITTER_SCALES", "[64,80]",
+           "DATA.TRAIN_CROP_SIZE", "56", "DATA.TEST_CROP_SIZE", "64", "TEST.NUM_ENSEMBLE_VIEWS", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "clips/s on the originals" in proc.stdout
+    assert re.search(r" copy_speedup=\d+\.\d\d$", proc.stdout.strip().splitlines()[-1])

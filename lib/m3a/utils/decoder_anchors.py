@@ -76,7 +76,7 @@ def available_anchors() -> Tuple[Dict[str, type], Dict[str, str]]:
         except ImportError as err:
             missing[name] = f"not installed ({err})"
         except (OSError, RuntimeError) as err:  # installed, but its native libraries do not load
-            first_line = (str(err).strip().splitlines() or [""])[0]
+            first_line = (str(err).strip().splitlines() or [""])[0].rstrip(":")
             missing[name] = f"does not load: {type(err).__name__}: {first_line}"
         else:
             found[name] = reader
