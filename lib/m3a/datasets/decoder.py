@@ -385,6 +385,8 @@ class FrameFolderReader:
     def decode_at(self, times: Sequence[float]) -> DecodedFrames:
         """Load the frames covering ``times``: frame i spans ``[i / fps, (i + 1) / fps)``."""
         times = np.asarray(times, dtype=np.float64)
+        if times.size == 0:
+            raise ValueError("decode_at needs at least one time")
         wanted = np.clip(np.floor(times * self._fps + _TIME_EPS), 0, len(self._files) - 1).astype(np.int64)
         order = np.argsort(wanted, kind="stable")
         out = _FrameBuffer(self.path, order)
