@@ -150,7 +150,7 @@ def _measure(cfg, paths: List[str], source: str, rounds: int, copies: Optional[D
                                                                      rounds)
     anchors, missing = decoder_anchors.available_anchors()
     for name, why in missing.items():
-        print(f"note: {name} not measured: {why}; `pip install -e .[bench]` installs the anchors")
+        print(f"note: {name} not measured: {why}")
     for name, reader in anchors.items():
         same = decoder_anchors.same_frames_as_ours(reader, cfg, paths[0])
         print(f"{name}: frames {'identical to' if same else 'DIFFERENT from'} ours at the test clip times")

@@ -74,10 +74,13 @@ def available_anchors() -> Tuple[Dict[str, type], Dict[str, str]]:
         try:
             importlib.import_module(module)
         except ImportError as err:
-            missing[name] = f"not installed ({err})"
+            missing[name] = f"not installed ({err}); `pip install -e .[bench]` installs it"
         except (OSError, RuntimeError) as err:  # installed, but its native libraries do not load
             first_line = (str(err).strip().splitlines() or [""])[0].rstrip(":")
-            missing[name] = f"does not load: {type(err).__name__}: {first_line}"
+            missing[name] = (
+                f"installed but does not load ({type(err).__name__}: {first_line}); it needs a build for this "
+                "torch and its native libraries (for torchcodec: FFmpeg's shared libraries) on the library path"
+            )
         else:
             found[name] = reader
     return found, missing
