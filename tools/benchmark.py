@@ -15,20 +15,20 @@ our transforms, and each ratio ours / theirs is printed with whether their frame
 to ours. The last line printed is ``train_speedup=<x> test_speedup=<y>`` followed by
 ``train_vs_<anchor>=<x> test_vs_<anchor>=<y>`` for every anchor measured (> 1: ours is faster).
 
-metrics: seconds of our class-wise and sample-wise mAP (m3a.utils.metrics) against
-scikit-learn's average_precision_score called per class / per video, on the same model-like
-scores (float32, rounded to 3 decimals so that many tie; --videos x --classes, default 10,000 x
-313 as the M-MiT validation set), with the largest difference between the two results. The
-last line is ``class_speedup=<x> sample_speedup=<y>``.
+Videos come from the training list of the config (TRAIN.DATASET, first --videos entries), or
+are generated with --make (H.264 mp4 files, libx264's default settings unless said):
+short (3 s, 128-px short side, 4:3; like the demo data), mmit (3 s, 256 px, 4:3; like M-MiT
+rescaled to 256), long (10 s, 256 px, 4:3) or 720p (3 s, 1280x720, no B-frames).
 
 With --training-copy [SIZE], training copies of the same videos are written as
 ``tools/rescale_videos.py --training-copy`` writes them (short side SIZE, default 160) and our
 training clips/s on them is compared with the originals (``copy_speedup`` in the last line).
 
-Videos come from the training list of the config (TRAIN.DATASET, first --videos entries), or
-are generated with --make (H.264 mp4 files, libx264's default settings unless said):
-short (3 s, 128-px short side, 4:3; like the demo data), mmit (3 s, 256 px, 4:3; like M-MiT
-rescaled to 256), long (10 s, 256 px, 4:3) or 720p (3 s, 1280x720, no B-frames).
+metrics: seconds of our class-wise and sample-wise mAP (m3a.utils.metrics) against
+scikit-learn's average_precision_score called per class / per video, on the same model-like
+scores (float32, rounded to 3 decimals so that many tie; --videos x --classes, default 10,000 x
+313 as the M-MiT validation set), with the largest difference between the two results. The
+last line is ``class_speedup=<x> sample_speedup=<y>``.
 """
 import argparse
 import os
