@@ -12,7 +12,7 @@ setup(
         "torch>=2.0",
         "fvcore",
         "iopath",
-        "av",
+        "av>=17",
         "simplejson",
         "numpy",
         "scikit-learn",
@@ -29,5 +29,7 @@ setup(
         "test": ["pytest", "pytest-timeout", "transformers", "sentence-transformers"],
         "vision": ["torchvision"],
         "text": ["transformers", "sentence-transformers"],
+        # Other decoders that `tools/benchmark.py data` measures side by side with ours.
+        "bench": ["torchcodec", "decord"],
     },
 )
