@@ -12,7 +12,12 @@ training, resizing only the crop region). The last line printed is
 
 Videos come from the training list of the config (TRAIN.DATASET, first --videos entries), or
 are generated with --make-long (10 s, 256-px short side) or --make-short (3 s, 128 px; like the
-demo data) as H.264 mp4 files with libx264's default settings.
+demo data) as H.264 mp4 files with libx264's default settings. Options may come in any order;
+KEY VALUE config overrides come last.
+
+Examples (the second after `make demo`):
+  python tools/benchmark.py data --make-short --videos 4 --rounds 1
+  python tools/benchmark.py data --cfg configs/demo/demo.yaml --videos 4 DATA.PATH_TO_DATA_DIR demo_data
 """
 import argparse
 import os
@@ -28,11 +33,12 @@ from m3a.datasets.decoder import check_video
 from m3a.datasets.video_dataset import ClipLoader, build_dataset
 from m3a.datasets.video_list import ListFormatError
 from m3a.utils import benchmark
+from m3a.utils.cli import parse_with_overrides
 
 GENERATED = {"long": (10.0, 256), "short": (3.0, 128)}
 
 
-def _add_data_parser(subparsers) -> None:
+def _add_data_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "data", help="decoding/loading speed against the plain approach", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -46,6 +52,7 @@ def _add_data_parser(subparsers) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="measured rounds over the videos (default 2)")
     parser.add_argument("--keep", default=None, help="folder for generated videos (default: a temporary one)")
     parser.set_defaults(run=run_data)
+    return parser
 
 
 def _list_videos(cfg, count: int) -> List[str]:
@@ -110,8 +117,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Parse the subcommand and run it; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_data_parser(subparsers)
-    args = parser.parse_args(argv)
+    data_parser = _add_data_parser(subparsers)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["data"]:  # options in any order, KEY VALUE overrides last
+        args = parse_with_overrides(data_parser, argv[1:])
+        args.command = "data"
+    else:
+        args = parser.parse_args(argv)
     if getattr(args, "videos", 1) < 1 or getattr(args, "rounds", 1) < 1:
         parser.error("--videos and --rounds must be at least 1")
     try:

@@ -10,7 +10,9 @@ gradcam and tsne read the config, class names and lexicons stored in a checkpoin
 --cfg is needed only for other checkpoints (e.g. the published .pyth files).
 
 Every subcommand writes PNG files (gradcam also an mp4) under --out and, with --tensorboard DIR,
-the same images as TensorBoard image summaries.
+the same images as TensorBoard image summaries. Options may come in any order; KEY VALUE config
+overrides come last (an option after them, e.g. --out DIR, is still read as the option).
+Each subcommand's --help shows an example.
 """
 import argparse
 import logging
@@ -24,7 +26,20 @@ from m3a.config import ConfigError, load_config
 from m3a.datasets.decoder import DecodeError
 from m3a.utils.checkpoint import CheckpointError
 from m3a.utils.class_names import load_class_names, read_class_names
+from m3a.utils.cli import parse_with_overrides
 from m3a.utils.file_io import atomic_path
+
+EXAMPLE_NOTE = "after `make demo`; apboost also needs the baseline run of MODEL_ZOO.md"
+_CKPT = "output/demo/checkpoints/checkpoint_epoch_00024.pyth"
+EXAMPLES = {
+    "apboost": "  python tools/visualize.py apboost --pred output/demo/test_predictions.npz \\\n"
+               "      --baseline output/demo_baseline/test_predictions.npz --class-names demo_data/categories-demo.txt \\\n"
+               "      --out vis/apboost",
+    "gradcam": f"  python tools/visualize.py gradcam --checkpoint {_CKPT} \\\n"
+               "      --video demo_data/videos/test/test-0000.mp4 --out vis/gradcam TEST.NUM_SPATIAL_CROPS 1",
+    "tsne": f"  python tools/visualize.py tsne --checkpoint {_CKPT} \\\n"
+            "      --video demo_data/videos/test/test-0000.mp4 --classes 0,1 --out vis/tsne",
+}
 
 
 def _class_names(args, num_classes: int):
@@ -160,6 +175,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options of every subcommand."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    subparsers = {}
 
     def common(sp):
         sp.add_argument("--cfg", default="",
@@ -167,16 +183,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         sp.add_argument("--out", required=True, help="output folder")
         sp.add_argument("--tensorboard", default="", help="also write the images to this TensorBoard log folder "
                         "(default with TENSORBOARD.ENABLE True: TENSORBOARD.LOG_DIR or OUTPUT_DIR/runs)")
-        sp.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
+        sp.add_argument("opts", nargs="*", metavar="KEY VALUE", help="config overrides, after the options")
+        subparsers[sp.prog.split()[-1]] = sp
 
-    ap = sub.add_parser("apboost", help="per-class AP boost between two test_predictions.npz files")
+    def add(name, help_text, example):
+        return sub.add_parser(name, help=help_text, description=help_text, epilog=f"Example ({EXAMPLE_NOTE}):\n"
+                              + example, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    ap = add("apboost", "per-class AP boost between two test_predictions.npz files", EXAMPLES["apboost"])
     ap.add_argument("--pred", required=True, help="test_predictions.npz of the model")
     ap.add_argument("--baseline", required=True, help="test_predictions.npz of the baseline")
     ap.add_argument("--class-names", default="", help="class names file (default: from --cfg)")
     ap.add_argument("--top", type=int, default=None, help="show only the TOP largest gains and TOP largest drops")
     common(ap)
 
-    gc = sub.add_parser("gradcam", help="Grad-CAM heat-maps of chosen classes over a video's frames")
+    gc = add("gradcam", "Grad-CAM heat-maps of chosen classes over a video's frames", EXAMPLES["gradcam"])
     gc.add_argument("--checkpoint", required=True, help="checkpoint to visualise")
     gc.add_argument("--video", required=True, help="video file")
     gc.add_argument("--classes", default="", help="comma-separated class names or indices (default: the top-k predicted)")
@@ -185,13 +206,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     gc.add_argument("--class-names", default="", help="class names file (default: from the config)")
     common(gc)
 
-    ts = sub.add_parser("tsne", help="t-SNE of the relation learners' node embeddings per layer (Fig. 4)")
+    ts = add("tsne", "t-SNE of the relation learners' node embeddings per layer (Fig. 4)", EXAMPLES["tsne"])
     ts.add_argument("--checkpoint", required=True, help="checkpoint to visualise")
     ts.add_argument("--video", default="", help="video whose clip feature feeds the RGB learner (needed for RGB)")
     ts.add_argument("--classes", default="", help="comma-separated classes to highlight (green, numbered)")
     ts.add_argument("--class-names", default="", help="class names file (default: from the config)")
     common(ts)
-    return p.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in subparsers:
+        return p.parse_args(argv)  # --help, or the error naming the subcommands
+    args = parse_with_overrides(subparsers[argv[0]], argv[1:])
+    args.command = argv[0]
+    return args
 
 
 def main(argv=None) -> int:
