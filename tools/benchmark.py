@@ -16,7 +16,7 @@ demo data) as H.264 mp4 files with libx264's default settings. Options may come 
 KEY VALUE config overrides come last.
 
 Examples (the second after `make demo`):
-  python tools/benchmark.py data --make-short --videos 4 --rounds 1
+  python tools/benchmark.py data --make-short --videos 2 --rounds 1
   python tools/benchmark.py data --cfg configs/demo/demo.yaml --videos 4 DATA.PATH_TO_DATA_DIR demo_data
 """
 import argparse

@@ -34,11 +34,11 @@ _CKPT = "output/demo/checkpoints/checkpoint_epoch_00024.pyth"
 EXAMPLES = {
     "apboost": "  python tools/visualize.py apboost --pred output/demo/test_predictions.npz \\\n"
                "      --baseline output/demo_baseline/test_predictions.npz --class-names demo_data/categories-demo.txt \\\n"
-               "      --out vis/apboost",
+               "      --out vis/demo",
     "gradcam": f"  python tools/visualize.py gradcam --checkpoint {_CKPT} \\\n"
-               "      --video demo_data/videos/test/test-0000.mp4 --out vis/gradcam TEST.NUM_SPATIAL_CROPS 1",
+               "      --video demo_data/videos/test/test-0000.mp4 --out vis/demo",
     "tsne": f"  python tools/visualize.py tsne --checkpoint {_CKPT} \\\n"
-            "      --video demo_data/videos/test/test-0000.mp4 --classes 0,1 --out vis/tsne",
+            "      --video demo_data/videos/test/test-0000.mp4 --out vis/demo",
 }
 
 
@@ -110,19 +110,28 @@ def run_gradcam(args) -> int:
         scores = score_views(model, views, cfg.DATA.ENSEMBLE_METHOD)
         classes = scores.topk(min(args.topk, len(names))).indices.tolist()
     clip = views[args.view : args.view + 1].to(device)
-    cams, scores = gradcam.GradCAM(model, head_act=cfg.MODEL.HEAD_ACT)(clip, classes)
+    cam = gradcam.GradCAM(model, head_act=cfg.MODEL.HEAD_ACT)
+    cams, scores = cam(clip, classes)
+    empty = gradcam.empty_maps(cams)
     frames = gradcam.clip_to_uint8(views[args.view], cfg.DATA.MEAN, cfg.DATA.STD)
-    overlays = {f"{names[c]} ({s:.2f})": gradcam.overlay(frames, cam.cpu().numpy())
-                for c, s, cam in zip(classes, scores.tolist(), cams)}
+    labels = [f"{names[c]} ({s:.2f})" + (" - empty map" if e else "")
+              for c, s, e in zip(classes, scores.tolist(), empty)]
+    overlays = {label: gradcam.overlay(frames, m.cpu().numpy()) for label, m in zip(labels, cams)}
     stem = os.path.splitext(os.path.basename(args.video))[0]
     png = os.path.join(args.out, f"{stem}_gradcam.png")
     mp4 = os.path.join(args.out, f"{stem}_gradcam.mp4")
     gradcam.save_gradcam_grid(frames, overlays, png, title=os.path.basename(args.video))
     fps = cfg.DATA.TARGET_FPS / cfg.DATA.SAMPLING_RATE
-    video = gradcam.side_by_side(frames, list(overlays.values()))
+    video = gradcam.label_panels([frames, *overlays.values()], ["input", *labels])
     gradcam.write_mp4(video, mp4, fps=fps)
     with atomic_path(os.path.join(args.out, f"{stem}_gradcam.npy")) as tmp:
         np.save(tmp, cams.cpu().numpy())
+    steps = " x ".join(str(n) for n in cam.feature_shape[1:])
+    print(f"Grad-CAM on {cam.layer_name} (T' x H' x W' = {steps} for a clip of {' x '.join(map(str, clip.shape[2:]))}; "
+          "maps scaled by their common maximum)")
+    for c, score, m, e in zip(classes, scores.tolist(), cams, empty):
+        peak = "empty map: no positive evidence for this class in the clip" if e else f"peak {float(m.max()):.2f}"
+        print(f"  {names[c]}: score {score:.4f}, {peak}")
     print(f"wrote {png}, {mp4} and {stem}_gradcam.npy for classes {', '.join(names[c] for c in classes)}")
     _tensorboard(args, pngs={f"gradcam/{stem}": png}, frames={f"gradcam_video/{stem}": video}, cfg=cfg)
     return 0
@@ -137,6 +146,9 @@ def run_tsne(args) -> int:
 
     cfg, names, model = _load(args)
     features = None
+    if not args.video and "RGB" in cfg.M3A.MODAL_TYPE.split("_"):
+        print("warning: no --video: the RGB relation learner needs a clip feature, so tsne_rgb.png is not "
+              "drawn (give --video VIDEO to draw it)", file=sys.stderr)
     if args.video:
         views = load_video_views(cfg, args.video)
         with torch.no_grad():
