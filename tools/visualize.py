@@ -122,7 +122,8 @@ def run_gradcam(args) -> int:
     mp4 = os.path.join(args.out, f"{stem}_gradcam.mp4")
     gradcam.save_gradcam_grid(frames, overlays, png, title=os.path.basename(args.video))
     fps = cfg.DATA.TARGET_FPS / cfg.DATA.SAMPLING_RATE
-    video = gradcam.label_panels([frames, *overlays.values()], ["input", *labels])
+    captions = [f"{s:.2f} " + ("empty: " if e else "") + names[c] for c, s, e in zip(classes, scores.tolist(), empty)]
+    video = gradcam.label_panels([frames, *overlays.values()], ["input", *captions])
     gradcam.write_mp4(video, mp4, fps=fps)
     with atomic_path(os.path.join(args.out, f"{stem}_gradcam.npy")) as tmp:
         np.save(tmp, cams.cpu().numpy())

@@ -90,6 +90,8 @@ SKIP = {
     "data/mmit/mmit-m3a/text-lexicon-v2.npz --glove data/glove/glove.6B.zip": _GLOVE,
     "cp data/mmit/mmit-m3a/text-lexicon-v1.npz data/mmit/mmit-m3a/text-lexicon-mini.npz":
         "copies the GloVe lexicon, which needs the GloVe download",
+    "python tools/gen_text_lexicon.py --class-names data/mine/categories-mydata.txt --out "
+    "data/mine/mmit-m3a/text-lexicon-mydata.npz --glove data/glove/glove.6B.zip": _GLOVE,
 }
 # Any command naming the VGGish weights needs the download.
 SKIP_PATTERNS = {"--vggish data/weights/": _VGGISH}
@@ -171,6 +173,8 @@ class Workspace:
             self.run(DEMO_TRAIN_CMD)
         if "output/demo_baseline/" in command:
             self.run(next(c for _, c in COMMANDS if c.startswith(BASELINE_PREFIX)))
+        if "data/mine/" in command:
+            _make_own_data_standin(self.path)
         if "data/mmit" in command:
             _make_mmit_standin(self.path)
             for earlier in [c for c in doc_commands()["PREPARATION.md"] if "data/mmit" in c]:
@@ -205,6 +209,19 @@ def _make_mmit_standin(root: str) -> None:
             open(os.path.join(mmit, raw, f"{theirs}.csv"), "w").write(lines)
         with open(os.path.join(mmit, raw, "moments_categories.txt"), "w") as f:
             f.writelines(f"{names[i]},{i}\n" for i in reversed(range(len(names))))
+
+
+def _make_own_data_standin(root: str) -> None:
+    """data/mine/ of PREPARATION.md section 8 (version mydata), from the demo set's lists."""
+    mine = os.path.join(root, "data", "mine")
+    if os.path.isdir(mine):
+        return
+    os.makedirs(mine)
+    demo = os.path.join(root, "demo_data")
+    for split in ("train", "val", "test"):
+        shutil.copy(os.path.join(demo, f"{split}-demo.csv"), os.path.join(mine, f"{split}-mydata.csv"))
+    shutil.copy(os.path.join(demo, "categories-demo.txt"), os.path.join(mine, "categories-mydata.txt"))
+    os.symlink(os.path.join(demo, "videos"), os.path.join(mine, "videos"))
 
 
 @pytest.fixture(scope="module")
