@@ -5,9 +5,10 @@ The commands run with bash in a scratch folder that looks like the repository ro
 paths such as ``demo_data`` and ``output/demo`` mean what they mean for a user. The only changes:
 
 - ``make_demo_data.py`` gets size options appended (a tiny demo set: 24 videos of 4 classes);
-- commands using ``configs/demo/demo.yaml`` get ``MODEL.NUM_CLASSES 4`` and, for training, a
-  short schedule appended (``DEMO_TRAIN``), so the demo checkpoint is ``checkpoint_epoch_00001``
-  where the docs (after the full ``make demo``) say ``checkpoint_epoch_00024``;
+- commands using ``configs/demo/demo.yaml`` get ``MODEL.NUM_CLASSES 4`` and one test view per
+  video appended (``DEMO_SMALL``) and, for training, a short schedule (``DEMO_TRAIN``), so the demo
+  checkpoint is ``checkpoint_epoch_00001`` where the docs (after the full ``make demo``) say
+  ``checkpoint_epoch_00024``;
 - M-MiT commands run on a stand-in of the release (its csv/txt layout, the demo videos) built
   by ``_make_mmit_standin``: M-MiT itself is tens of GB behind a request form.
 
@@ -26,10 +27,9 @@ import pytest
 from tests.docs.commands import ROOT, doc_commands, help_examples, tool_help_texts
 
 TINY_DEMO_ARGS = "--videos 24 --classes 4 --duration 1.5 --size 64 --workers 1"
-DEMO_CLASSES = "MODEL.NUM_CLASSES 4"
+DEMO_SMALL = "MODEL.NUM_CLASSES 4 TEST.NUM_ENSEMBLE_VIEWS 1 TEST.NUM_SPATIAL_CROPS 1"
 DEMO_TRAIN = ("SOLVER.MAX_EPOCH 1 TRAIN.MAX_ITERS_PER_EPOCH 2 TRAIN.BATCH_SIZE 4 TEST.BATCH_SIZE 4 "
-              "TEST.NUM_ENSEMBLE_VIEWS 1 TEST.NUM_SPATIAL_CROPS 1 DATA_LOADER.NUM_WORKERS 0 "
-              "DATA_LOADER.PERSISTENT_WORKERS False LOG_MODEL_INFO False")
+              "DATA_LOADER.NUM_WORKERS 0 DATA_LOADER.PERSISTENT_WORKERS False LOG_MODEL_INFO False")
 DEMO_DATA_CMD = "python tools/make_demo_data.py --out demo_data"
 DEMO_TRAIN_CMD = ("python tools/run_net.py --cfg configs/demo/demo.yaml DATA.PATH_TO_DATA_DIR demo_data "
                   "OUTPUT_DIR output/demo NUM_GPUS 0")
@@ -120,7 +120,7 @@ def adjusted(command: str) -> str:
         return f"{command} {TINY_DEMO_ARGS}"
     command = command.replace("checkpoint_epoch_00024", "checkpoint_epoch_00001")
     if "configs/demo/demo.yaml" in command:
-        command += f" {DEMO_CLASSES}"
+        command += f" {DEMO_SMALL}"
         if "tools/run_net.py" in command:
             command += f" {DEMO_TRAIN}"
     return command
