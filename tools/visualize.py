@@ -33,8 +33,8 @@ EXAMPLE_NOTE = "after `make demo`; apboost also needs the baseline run of MODEL_
 _CKPT = "output/demo/checkpoints/checkpoint_epoch_00024.pyth"
 EXAMPLES = {
     "apboost": "  python tools/visualize.py apboost --pred output/demo/test_predictions.npz \\\n"
-               "      --baseline output/demo_baseline/test_predictions.npz --class-names demo_data/categories-demo.txt \\\n"
-               "      --out vis/demo",
+               "      --baseline output/demo_baseline/test_predictions.npz \\\n"
+               "      --class-names demo_data/categories-demo.txt --out vis/demo",
     "gradcam": f"  python tools/visualize.py gradcam --checkpoint {_CKPT} \\\n"
                "      --video demo_data/videos/test/test-0000.mp4 --out vis/demo",
     "tsne": f"  python tools/visualize.py tsne --checkpoint {_CKPT} \\\n"

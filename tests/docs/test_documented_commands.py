@@ -159,7 +159,8 @@ class Workspace:
             self._prerequisites(command)
             done = subprocess.run(["bash", "-c", command], cwd=self.path, env=self.env, capture_output=True,
                                   text=True, timeout=timeout)
-            assert done.returncode == 0, f"{command}\nexit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            report = f"{command}\nexit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            assert done.returncode == 0, report
             assert "Traceback" not in done.stderr, done.stderr[-3000:]
             self.done[command] = done
             if command.startswith("python tools/make_demo_data.py"):
@@ -261,7 +262,8 @@ def test_documented_command_runs(workspace, command):
 
 def _check_output(workspace, command, output):
     """What a few commands must print or write, beyond exiting with 0."""
-    if "tools/run_net.py" in command and "TRAIN.ENABLE False" in command or command.startswith(adjusted(DEMO_TRAIN_CMD)):
+    tests_a_model = "tools/run_net.py" in command and "TRAIN.ENABLE False" in command
+    if tests_a_model or command.startswith(adjusted(DEMO_TRAIN_CMD)):
         assert "test results: class-wise mAP" in output
     if command.startswith("python tools/predict.py"):
         assert "test-0000.mp4" in output and re.search(r"^  \d\.\d{4}  \S", output, re.M)
