@@ -42,15 +42,6 @@ def _pre_activation(scores: torch.Tensor, head_act: str) -> torch.Tensor:
     return torch.logit(scores) if head_act == "sigmoid" else torch.log(scores)
 
 
-def _stages(model: nn.Module) -> List[Tuple[str, nn.Module]]:
-    """The backbone's top-level modules in order (stem parts, stages), or the declared layer only."""
-    declared = model.gradcam_layer()
-    backbone = getattr(model, "backbone", None)
-    if backbone is None:
-        return [("gradcam_layer", declared)]
-    return [(f"backbone.{name}", m) for name, m in backbone.named_children()]
-
-
 class GradCAM:
     """Grad-CAM of a video model. ``target_layer`` fixes the explained module; by default it is
     the deepest backbone stage whose output has at least ``min_steps`` temporal steps (see the
@@ -67,26 +58,27 @@ class GradCAM:
         self.feature_shape: Tuple[int, ...] = ()
 
     def _candidates(self) -> List[Tuple[str, nn.Module]]:
+        """Modules whose outputs are recorded: the target layer, or the backbone's top-level
+        modules in order (stem parts, stages) and the declared ``gradcam_layer()``."""
         if self.target_layer is not None:
             return [("target_layer", self.target_layer)]
         declared = self.model.gradcam_layer()
-        stages = _stages(self.model)
-        names = [name for name, m in stages if m is declared]
-        return stages if names else stages + [("gradcam_layer", declared)]
+        backbone = getattr(self.model, "backbone", None)
+        stages = [(f"backbone.{n}", m) for n, m in backbone.named_children()] if backbone is not None else []
+        return stages if any(m is declared for _n, m in stages) else stages + [("gradcam_layer", declared)]
 
     def _choose(self, outputs: List[Tuple[str, nn.Module, torch.Tensor]], clip_steps: int):
-        """The explained (name, feature map): the declared layer when it keeps ``min_steps``
-        temporal steps, else the deepest 5-D output that does, else the declared layer."""
+        """The explained (name, feature map): the target or declared layer when it keeps
+        ``min_steps`` temporal steps, else the deepest (B, C, T', H', W') output that does."""
         maps = [(n, m, o) for n, m, o in outputs if isinstance(o, torch.Tensor) and o.dim() == 5]
-        if self.target_layer is not None:
-            return maps[-1][0], maps[-1][2]
-        declared = self.model.gradcam_layer()
-        last = next(((n, o) for n, m, o in reversed(maps) if m is declared), (maps[-1][0], maps[-1][2]))
-        wanted = min(self.min_steps, clip_steps)
-        if last[1].shape[2] >= wanted:
-            return last
-        deeper = [(n, o) for n, _m, o in maps if o.shape[2] >= wanted]
-        return deeper[-1] if deeper else last
+        if not maps:
+            raise ValueError("Grad-CAM needs a backbone feature map (B, C, T, H, W) (layout map3d)")
+        wanted = self.target_layer if self.target_layer is not None else self.model.gradcam_layer()
+        name, _m, last = next((x for x in reversed(maps) if x[1] is wanted), maps[-1])
+        if self.target_layer is not None or last.shape[2] >= min(self.min_steps, clip_steps):
+            return name, last
+        deeper = [(n, o) for n, _m, o in maps if o.shape[2] >= min(self.min_steps, clip_steps)]
+        return deeper[-1] if deeper else (name, last)
 
     def __call__(self, clip: torch.Tensor, classes: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
         """Heat-maps (K, T, H, W) in [0, 1] of one clip (1, 3, T, H, W), scaled by their common
