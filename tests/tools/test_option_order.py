@@ -3,7 +3,7 @@ import argparse
 
 import pytest
 
-from m3a.utils.cli import is_config_key, parse_with_overrides, split_overrides
+from m3a.utils.cli import looks_like_config_key, parse_with_overrides, split_overrides
 from tests.visualization.tiny_setup import load_tool
 
 
@@ -16,10 +16,24 @@ def _parser():
     return p
 
 
-def test_config_keys_are_recognised():
-    assert is_config_key("NUM_GPUS") and is_config_key("SOLVER.BASE_LR") and is_config_key("M3A.MODE")
-    assert not is_config_key("SOLVER") and not is_config_key("SOLVER.NOPE") and not is_config_key("a.mp4")
-    assert not is_config_key("--cfg") and not is_config_key("")
+def test_config_keys_are_recognised(tmp_path, monkeypatch):
+    assert looks_like_config_key("NUM_GPUS") and looks_like_config_key("SOLVER.BASE_LR")
+    assert not looks_like_config_key("a.mp4") and not looks_like_config_key("--cfg")
+    assert not looks_like_config_key("") and not looks_like_config_key("videos/A.MP4")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "CLIP.MP4").write_bytes(b"")  # an existing file is a positional, however it is written
+    head, overrides = split_overrides(_parser(), ["CLIP.MP4", "NUM_GPUS", "0"])
+    assert head == ["CLIP.MP4"] and overrides == ["NUM_GPUS", "0"]
+
+
+def test_an_unknown_key_reaches_the_config_loader():
+    """DATA.NOPE starts the overrides, so the loader's error names it (not 'unexpected argument')."""
+    args = parse_with_overrides(_parser(), ["a.mp4", "DATA.NOPE", "1"])
+    assert args.videos == ["a.mp4"] and args.opts == ["DATA.NOPE", "1"]
+    from m3a.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="DATA.NOPE"):
+        load_config(None, args.opts)
 
 
 @pytest.mark.parametrize("argv", [

@@ -1,34 +1,23 @@
 """Command lines of the tools: options and positional arguments in any order, then config overrides.
 
 A tool that takes ``KEY VALUE`` config overrides (``DATA.PATH_TO_DATA_DIR demo_data``) reads them
-from the first token that names a config key onwards. Options may come before, between or after
-the positional arguments and also after the overrides (``--out DIR`` at the end works); only a
-positional argument after the overrides is refused, with a usage message that says so.
+from the first token written like a config key (upper case, dot-separated: ``NUM_GPUS``,
+``SOLVER.BASE_LR``) that is not an existing file; the config loader then checks the keys and
+names an unknown one. Options may come before, between or after the positional arguments and
+also after the overrides (``--out DIR`` at the end works); only a positional argument after the
+overrides is refused, with a usage message that says so.
 """
 import argparse
-import functools
+import os
+import re
 from typing import Dict, List, Sequence, Tuple
 
-
-@functools.lru_cache(maxsize=1)
-def _default_cfg():
-    from m3a.config import get_cfg
-
-    return get_cfg()
+_KEY_LIKE = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)*$")
 
 
-def is_config_key(token: str) -> bool:
-    """Whether ``token`` names a leaf of the default config (``NUM_GPUS``, ``SOLVER.BASE_LR``)."""
-    from fvcore.common.config import CfgNode
-
-    if not token[:1].isupper():
-        return False
-    node = _default_cfg()
-    for part in token.split("."):
-        if not isinstance(node, CfgNode) or part not in node:
-            return False
-        node = node[part]
-    return not isinstance(node, CfgNode)
+def looks_like_config_key(token: str) -> bool:
+    """Whether ``token`` is written like a config key (``NUM_GPUS``, ``SOLVER.BASE_LR``)."""
+    return bool(_KEY_LIKE.match(token))
 
 
 def _option_arity(parser: argparse.ArgumentParser) -> Dict[str, bool]:
@@ -54,7 +43,7 @@ def split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str]) -> Tup
             width = 2 if arity[name] and "=" not in token else 1
             head.extend(argv[i : i + width])
             i += width
-        elif is_config_key(token):
+        elif looks_like_config_key(token) and (overrides or not os.path.exists(token)):
             if i + 1 >= len(argv):
                 parser.error(f"config override {token} has no value (give KEY VALUE pairs)")
             overrides.extend(argv[i : i + 2])
@@ -70,9 +59,10 @@ def split_overrides(parser: argparse.ArgumentParser, argv: Sequence[str]) -> Tup
 
 def parse_with_overrides(parser: argparse.ArgumentParser, argv: Sequence[str],
                          dest: str = "opts") -> argparse.Namespace:
-    """``parser.parse_args`` on the options and positionals of ``argv``; the ``KEY VALUE``
-    overrides go to ``args.<dest>``. ``parser`` may declare a ``dest`` positional (``nargs='*'``)
-    so that its usage shows the overrides; anything the parser puts there is refused."""
+    """``parser.parse_intermixed_args`` on the options and positionals of ``argv``; the
+    ``KEY VALUE`` overrides go to ``args.<dest>``. ``parser`` may declare a ``dest`` positional
+    (``nargs='*'``) so that its usage shows the overrides; anything the parser puts there is
+    refused."""
     head, overrides = split_overrides(parser, argv)
     args = parser.parse_intermixed_args(head)
     stray = getattr(args, dest, None) or []
