@@ -5,7 +5,8 @@ setup(
     name="m3a",
     version="0.1.0",
     description="Multi-modal multi-action video recognition with relation learners (GCN/transformer)",
-    python_requires=">=3.9",
+    # torch 2.13.0 (pinned by the Makefile) publishes wheels for CPython 3.10 to 3.14 only.
+    python_requires=">=3.10",
     package_dir={"": "lib"},
     packages=find_packages("lib"),
     install_requires=[

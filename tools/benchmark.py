@@ -29,6 +29,12 @@ scikit-learn's average_precision_score called per class / per video, on the same
 scores (float32, rounded to 3 decimals so that many tie; --videos x --classes, default 10,000 x
 313 as the M-MiT validation set), with the largest difference between the two results. The
 last line is ``class_speedup=<x> sample_speedup=<y>``.
+Options may come in any order; KEY VALUE config overrides come last.
+
+Examples (the second after `make demo`):
+  python tools/benchmark.py data --make short --videos 2 --rounds 1
+  python tools/benchmark.py data --cfg configs/demo/demo.yaml --videos 4 DATA.PATH_TO_DATA_DIR demo_data
+  python tools/benchmark.py metrics --videos 2000
 """
 import argparse
 import os
@@ -47,6 +53,7 @@ from m3a.datasets.video_dataset import ClipLoader, build_dataset
 from m3a.datasets.video_list import ListFormatError
 from m3a.prep.transcode import TRAINING_COPY, TRAINING_COPY_SIZE, rescale_video
 from m3a.utils import metrics
+from m3a.utils.cli import parse_with_overrides
 
 # --make name -> (seconds, short side, aspect ratio, B-frames (None: libx264's default)).
 GENERATED = {
@@ -57,7 +64,7 @@ GENERATED = {
 }
 
 
-def _add_data_parser(subparsers) -> None:
+def _add_data_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "data", help="decoding/loading speed against the plain approach", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -73,6 +80,7 @@ def _add_data_parser(subparsers) -> None:
                         metavar="SIZE", help=f"also measure training copies (short side SIZE, default "
                         f"{TRAINING_COPY_SIZE})")
     parser.set_defaults(run=run_data)
+    return parser
 
 
 def _list_videos(cfg, count: int) -> List[str]:
@@ -215,9 +223,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Parse the subcommand and run it; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_data_parser(subparsers)
+    data_parser = _add_data_parser(subparsers)
     _add_metrics_parser(subparsers)
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["data"]:  # options in any order, KEY VALUE overrides last
+        args = parse_with_overrides(data_parser, argv[1:])
+        args.command = "data"
+    else:
+        args = parser.parse_args(argv)
     if min(getattr(args, key, 1) for key in ("videos", "rounds", "classes")) < 1:
         parser.error("--videos, --classes and --rounds must be at least 1")
     try:

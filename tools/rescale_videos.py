@@ -2,8 +2,8 @@
 """Re-encode videos so their short side is --size pixels (H.264 + AAC audio), with PyAV.
 
 Example:
-  python tools/rescale_videos.py --videos-root data/videos_raw --out-root data/videos \\
-      --list data/train-v1.csv --size 256 --workers 8
+  python tools/rescale_videos.py --videos-root data/mmit/videos --out-root data/mmit/videos256 \\
+      --list data/mmit/train-v1.csv --size 256 --workers 8
 Without --list every video file under --videos-root is converted. Outputs keep the relative
 path; files already present in --out-root are skipped (re-run to resume). Videos whose short
 side is already <= --size are copied unless --upscale. Failures are listed, not fatal.
