@@ -56,12 +56,12 @@ def temporal_shift(x: torch.Tensor, num_frames: int, shift_div: int) -> torch.Te
     """TSM's fixed shift of frames ``x`` (B * T, C, H, W), zero-filled at the clip ends."""
     nt, c, h, w = x.shape
     fold = c // shift_div
-    clips = x.view(nt // num_frames, num_frames, c, h, w)
+    clips = x.reshape(nt // num_frames, num_frames, c, h, w)
     out = torch.zeros_like(clips)
     out[:, :-1, :fold] = clips[:, 1:, :fold]
     out[:, 1:, fold:2 * fold] = clips[:, :-1, fold:2 * fold]
     out[:, :, 2 * fold:] = clips[:, :, 2 * fold:]
-    return out.view(nt, c, h, w)
+    return out.reshape(nt, c, h, w)
 
 
 class TemporalShift(nn.Module):
@@ -111,27 +111,27 @@ class ActionModule(nn.Module):
         """The learnable shift: the depthwise Conv1d along time at every pixel."""
         nt, c, h, w = x.shape
         n, t = nt // self.num_frames, self.num_frames
-        seq = x.view(n, t, c, h, w).permute(0, 3, 4, 2, 1).reshape(n * h * w, c, t)
+        seq = x.reshape(n, t, c, h, w).permute(0, 3, 4, 2, 1).reshape(n * h * w, c, t)
         seq = self.action_shift(seq)
-        return seq.view(n, h, w, c, t).permute(0, 4, 3, 1, 2).reshape(nt, c, h, w)
+        return seq.reshape(n, h, w, c, t).permute(0, 4, 3, 1, 2).reshape(nt, c, h, w)
 
     def gates(self, xs: torch.Tensor) -> List[torch.Tensor]:
         """[M1, M2, M3] of the shifted frames ``xs`` (B * T, C, H, W), each broadcastable to it."""
         nt, c, h, w = xs.shape
         n, t = nt // self.num_frames, self.num_frames
         # STE: a 3D conv over the channel mean.
-        mean = xs.view(n, t, c, h, w).mean(dim=2, keepdim=True).transpose(1, 2)
+        mean = xs.reshape(n, t, c, h, w).mean(dim=2, keepdim=True).transpose(1, 2)
         m1 = self.action_p1_conv1(mean).transpose(1, 2).reshape(nt, 1, h, w).sigmoid()
         # CE: squeeze, temporal conv, expand.
         s = self.action_p2_squeeze(F.adaptive_avg_pool2d(xs, 1))
         r = s.shape[1]
-        s = F.relu(self.action_p2_conv1(s.view(n, t, r).transpose(1, 2)))
+        s = F.relu(self.action_p2_conv1(s.reshape(n, t, r).transpose(1, 2)))
         m2 = self.action_p2_expand(s.transpose(1, 2).reshape(nt, r, 1, 1)).sigmoid()
         # ME: difference of the next frame's depthwise-convolved features and this frame's.
         f = self.action_p3_bn1(self.action_p3_squeeze(xs))
-        g = self.action_p3_conv1(f).view(n, t, r, h, w)
-        diff = g[:, 1:] - f.view(n, t, r, h, w)[:, :-1]
-        diff = F.pad(diff, (0, 0, 0, 0, 0, 0, 0, 1)).view(nt, r, h, w)
+        g = self.action_p3_conv1(f).reshape(n, t, r, h, w)
+        diff = g[:, 1:] - f.reshape(n, t, r, h, w)[:, :-1]
+        diff = F.pad(diff, (0, 0, 0, 0, 0, 0, 0, 1)).reshape(nt, r, h, w)
         m3 = self.action_p3_expand(F.adaptive_avg_pool2d(diff, 1)).sigmoid()
         return [m1, m2, m3]
 
