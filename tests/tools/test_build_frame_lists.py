@@ -75,7 +75,8 @@ def test_jester_lists_and_a_bad_line(tmp_path):
     (ann / "jester-v1-validation.csv").write_text("9223;Swiping Left\n9224;Waving\n")
     proc = run_tool("jester", "--annotations", ann, "--frames-root", frames, "--out-dir", out)
     assert proc.returncode == 2
-    assert proc.stderr.strip().endswith("jester-v1-validation.csv:2: expected 'id;label' with a known label, got '9224;Waving'")
+    expected = "jester-v1-validation.csv:2: expected 'id;label' with a known label, got '9224;Waving'"
+    assert proc.stderr.strip().endswith(expected)
 
 
 def make_egogesture(tmp_path):

@@ -177,7 +177,9 @@ def _gesture_rows(path: str) -> List[Tuple[int, int, int]]:
             try:
                 rows.append((int(float(fields[0])), int(float(fields[1])), int(float(fields[2]))))
             except ValueError:
-                raise AnnotationError(f"{path}:{number}: expected integers 'class,start,end', got '{','.join(row)}'") from None
+                raise AnnotationError(
+                    f"{path}:{number}: expected integers 'class,start,end', got '{','.join(row)}'"
+                ) from None
     return rows
 
 
