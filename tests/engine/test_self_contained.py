@@ -1,6 +1,7 @@
 """A checkpoint written by training holds its config, class names and the M3A head's lexicons:
 prediction works from the checkpoint alone after the data folder is deleted, and the scores do
 not depend on the data folder or on RNG_SEED at test time."""
+import logging
 import os
 import shutil
 import subprocess
@@ -28,7 +29,7 @@ def _train_copy(data_dir: str, tmp_path) -> tuple:
     return cfg, get_last_checkpoint(cfg.OUTPUT_DIR)
 
 
-def test_checkpoint_predicts_without_the_data_folder(tiny_demo_dir, tmp_path):
+def test_checkpoint_predicts_without_the_data_folder(tiny_demo_dir, tmp_path, caplog):
     data = str(tmp_path / "data")
     shutil.copytree(tiny_demo_dir, data)
     cfg, ckpt = _train_copy(data, tmp_path)
@@ -36,6 +37,13 @@ def test_checkpoint_predicts_without_the_data_folder(tiny_demo_dir, tmp_path):
     shutil.copy(os.path.join(data, VIDEO), video)
     with torch.no_grad():
         expected = score_views(load_model(cfg, ckpt), load_video_views(cfg, video), "max")
+    # Another seed draws other audio nodes from the data folder: a warning, and the stored ones.
+    cfg.RNG_SEED = 1
+    with caplog.at_level(logging.WARNING, logger="m3a.engine.predict"), torch.no_grad():
+        model = load_trained_model(ckpt, cfg).model
+        assert torch.allclose(score_views(model, load_video_views(cfg, video), "max"), expected, atol=1e-6)
+    assert "audio_nodes in the data folder differs from the checkpoint's" in caplog.text
+    assert "text in the data folder" not in caplog.text
     names = open(os.path.join(data, "categories-demo.txt")).read().split("\n")
     shutil.rmtree(data)
 

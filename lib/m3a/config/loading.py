@@ -1,13 +1,14 @@
 """Merge a YAML config file and ``KEY VALUE`` overrides into the defaults, with clear errors."""
 import os
-from typing import Optional, Sequence
+import re
+from typing import Optional, Sequence, Tuple
 
 import yaml
 from fvcore.common.config import CfgNode
 
 from m3a.config.defaults import get_cfg
 from m3a.config.errors import ConfigError
-from m3a.config.validate import assert_and_infer_cfg
+from m3a.config.validate import assert_and_infer_cfg, did_you_mean
 
 
 def _check_keys(node: dict, ref: CfgNode, path: str, prefix: str = "") -> None:
@@ -17,20 +18,42 @@ def _check_keys(node: dict, ref: CfgNode, path: str, prefix: str = "") -> None:
         if key == "_BASE_":
             continue
         if key not in ref:
-            raise ConfigError(f"{path}: unknown config key '{full}'")
+            hint = did_you_mean(key, list(ref.keys()))
+            raise ConfigError(f"{path}: unknown config key '{full}'{hint}")
         if isinstance(value, dict) and isinstance(ref[key], CfgNode):
             _check_keys(value, ref[key], path, full + ".")
 
 
-def _merge_file(cfg: CfgNode, path: str) -> None:
+# YACS's message for a value of the wrong type.
+_TYPE_MISMATCH = re.compile(
+    r"Type mismatch \(<class '(\w+)'> vs\. <class '(\w+)'>\) with values \((.*) vs\. (.*)\) "
+    r"for config key: (\S+)"
+)
+
+
+def _readable(err: Exception) -> str:
+    """YACS's type-mismatch error as 'KEY must be a TYPE, got VALUE (a TYPE)'; others as they are."""
+    match = _TYPE_MISMATCH.search(str(err))
+    if not match:
+        return str(err)
+    want, got, _, value, key = match.groups()
+    return f"{key} must be a {want}, got '{value}' (a {got})"
+
+
+def _merge_file(cfg: CfgNode, path: str, chain: Tuple[str, ...] = ()) -> None:
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
+    real = os.path.realpath(path)
+    if real in chain:
+        loop = " -> ".join(list(chain[chain.index(real):]) + [real])
+        raise ConfigError(f"{path}: _BASE_ files include each other: {loop}")
     with open(path) as f:
-        _merge_text(cfg, f.read(), path)
+        _merge_text(cfg, f.read(), path, chain + (real,))
 
 
-def _merge_text(cfg: CfgNode, text: str, path: str) -> None:
-    """Merge YAML ``text`` read from ``path`` (a ``_BASE_`` is relative to its folder)."""
+def _merge_text(cfg: CfgNode, text: str, path: str, chain: Tuple[str, ...] = ()) -> None:
+    """Merge YAML ``text`` read from ``path`` (a ``_BASE_`` is relative to its folder; ``chain``
+    holds the files that include it, to refuse loops)."""
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
@@ -39,12 +62,12 @@ def _merge_text(cfg: CfgNode, text: str, path: str) -> None:
         raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
     base = data.get("_BASE_")
     if base:
-        _merge_file(cfg, os.path.join(os.path.dirname(path), base))
+        _merge_file(cfg, os.path.join(os.path.dirname(path), base), chain)
     _check_keys(data, cfg, path)
     try:
         cfg.merge_from_other_cfg(CfgNode({k: v for k, v in data.items() if k != "_BASE_"}))
     except (KeyError, ValueError, TypeError) as err:
-        raise ConfigError(f"{path}: {err}") from None
+        raise ConfigError(f"{path}: {_readable(err)}") from None
 
 
 def load_config(cfg_file: Optional[str] = None, opts: Sequence[str] = ()) -> CfgNode:
@@ -75,11 +98,12 @@ def _finish(cfg: CfgNode, opts: Sequence[str]) -> CfgNode:
         node = cfg
         for part in key.split("."):
             if not isinstance(node, CfgNode) or part not in node:
-                raise ConfigError(f"command line: unknown config key '{key}'")
+                hint = did_you_mean(part, list(node.keys())) if isinstance(node, CfgNode) else ""
+                raise ConfigError(f"command line: unknown config key '{key}'{hint}")
             node = node[part]
     try:
         cfg.merge_from_list(opts)
     except (KeyError, ValueError, TypeError, AssertionError) as err:
-        raise ConfigError(f"command line: {err}") from None
+        raise ConfigError(f"command line: {_readable(err)}") from None
     assert_and_infer_cfg(cfg)
     return cfg

@@ -44,7 +44,7 @@ def lr_func_constant(cfg: CfgNode, cur_epoch: float) -> float:
     return cfg.SOLVER.BASE_LR
 
 
-_POLICIES: Dict[str, Callable[[CfgNode, float], float]] = {
+LR_POLICIES: Dict[str, Callable[[CfgNode, float], float]] = {
     "steps_with_relative_lrs": lr_func_steps_with_relative_lrs,
     "cosine": lr_func_cosine,
     "constant": lr_func_constant,
@@ -53,9 +53,9 @@ _POLICIES: Dict[str, Callable[[CfgNode, float], float]] = {
 
 def get_lr_func(name: str) -> Callable[[CfgNode, float], float]:
     """Return the LR policy registered as ``name``."""
-    if name not in _POLICIES:
-        raise ValueError(f"unknown SOLVER.LR_POLICY '{name}'; choose from {sorted(_POLICIES)}")
-    return _POLICIES[name]
+    if name not in LR_POLICIES:
+        raise ValueError(f"unknown SOLVER.LR_POLICY '{name}'; choose from {sorted(LR_POLICIES)}")
+    return LR_POLICIES[name]
 
 
 def get_lr_at_epoch(cfg: CfgNode, cur_epoch: float) -> float:

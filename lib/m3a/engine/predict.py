@@ -105,6 +105,7 @@ def load_trained_model(
 
     ckpt = read_checkpoint(checkpoint)
     stored_cfg = ckpt.get("cfg") if isinstance(ckpt, dict) else None
+    compare_data_folder = cfg is not None
     if cfg is None:
         if not isinstance(stored_cfg, str) or not stored_cfg.strip():
             raise CheckpointError(f"{checkpoint}: the checkpoint holds no config; give --cfg")
@@ -113,12 +114,43 @@ def load_trained_model(
     if not isinstance(device, torch.device):
         device = inference_device(cfg, device or "")
     inputs = ckpt.get("model_inputs") if isinstance(ckpt, dict) else None
+    if inputs and compare_data_folder:
+        for line in changed_inputs(cfg, inputs):
+            logger.warning("%s: %s; the checkpoint's own is used", checkpoint, line)
     model = build_model(cfg, device, inputs=inputs or None)
     info = apply_checkpoint(ckpt, checkpoint, model)
     _require_exact_fit(checkpoint, info, cfg)
     names = ckpt.get("class_names") if isinstance(ckpt, dict) else None
     names = list(names) if names else load_class_names(cfg)
     return TrainedModel(model.eval(), cfg, names, checkpoint, info["epoch"])
+
+
+def changed_inputs(cfg: CfgNode, stored: dict) -> List[str]:
+    """How the head inputs in the data folder of ``cfg`` (e.g. the M3A lexicons) differ from
+    those ``stored`` in a checkpoint, one line each ([] when equal or not readable)."""
+    from m3a.models.build import component_classes
+    from m3a.utils.lexicon import LexiconError
+
+    head = component_classes(cfg)[2]
+    try:
+        current = head.stored_inputs(cfg, head.read_inputs(cfg))
+    except (LexiconError, OSError) as err:
+        logger.info("head inputs not compared with the data folder: %s", err)
+        return []
+    lines = []
+    for name, saved in stored.items():
+        now = current.get(name)
+        if now is None:
+            continue
+        if tuple(now.shape) != tuple(saved.shape):
+            lines.append(f"{name} in the data folder has shape {tuple(now.shape)}, the checkpoint's "
+                         f"{tuple(saved.shape)}")
+        elif not torch.allclose(now.double(), saved.double(), atol=1e-6):
+            diff = (now.double() - saved.double()).abs()
+            rows = int((diff.amax(dim=-1) > 1e-6).sum()) if diff.dim() > 1 else int((diff > 1e-6).sum())
+            lines.append(f"{name} in the data folder differs from the checkpoint's in {rows} of "
+                         f"{len(saved)} rows (max abs difference {float(diff.max()):.4g})")
+    return lines
 
 
 # Config sections that describe the model (compared when a checkpoint does not fit).

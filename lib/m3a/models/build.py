@@ -37,7 +37,8 @@ the backbone feature layouts it accepts."""
 HEAD_REGISTRY = Registry("HEAD")
 HEAD_REGISTRY.__doc__ = """Heads by MODEL.HEAD: ``cls(cfg, in_dim, inputs)`` maps neck features
 ``(B, C)`` / ``(B, P, C)`` to ``(B, NUM_CLASSES)``: logits in training, activated scores at eval.
-``cls.read_inputs(cfg)`` reads the tensors it is built with (e.g. lexicons; ``{}`` for none);
+``cls.read_inputs(cfg)`` reads the tensors it is built with (e.g. lexicons; ``{}`` for none) and
+``cls.stored_inputs(cfg, inputs)`` gives what a checkpoint stores of them;
 ``cls.check_config(cfg, in_dim)`` validates its keys; ``cls.make_tiny(cfg)`` shrinks its keys for
 tests and returns matching random inputs."""
 

@@ -65,6 +65,11 @@ class FCHead(nn.Module):
         return {}
 
     @classmethod
+    def stored_inputs(cls, cfg: CfgNode, inputs: Dict[str, object]) -> Dict[str, torch.Tensor]:
+        """No inputs to store."""
+        return {}
+
+    @classmethod
     def make_tiny(cls, cfg: CfgNode) -> Dict[str, object]:
         """Nothing to shrink; no inputs."""
         return {}

@@ -73,7 +73,7 @@ def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     raise ValueError(f"unknown reduction '{reduction}'")
 
 
-_LOSSES: Dict[str, Callable[..., nn.Module]] = {
+LOSSES: Dict[str, Callable[..., nn.Module]] = {
     "bce_logit": nn.BCEWithLogitsLoss,
     "bce": nn.BCELoss,
     "cross_entropy": nn.CrossEntropyLoss,
@@ -87,9 +87,9 @@ INDEX_TARGET_LOSSES = frozenset({"cross_entropy"})
 
 def get_loss_func(name: str) -> Callable[..., nn.Module]:
     """Return the loss class registered as ``name`` (call it with ``reduction=...``)."""
-    if name not in _LOSSES:
-        raise ValueError(f"unknown MODEL.LOSS_FUNC '{name}'; choose from {sorted(_LOSSES)}")
-    return _LOSSES[name]
+    if name not in LOSSES:
+        raise ValueError(f"unknown MODEL.LOSS_FUNC '{name}'; choose from {sorted(LOSSES)}")
+    return LOSSES[name]
 
 
 def prepare_targets(labels: torch.Tensor, num_classes: int, loss_name: str) -> torch.Tensor:

@@ -225,6 +225,20 @@ class M3AHead(nn.Module):
         return load_m3a_inputs(cfg)
 
     @classmethod
+    def stored_inputs(cls, cfg: CfgNode, inputs: Dict[str, object]) -> Dict[str, torch.Tensor]:
+        """What :meth:`checkpoint_inputs` holds for a head built from ``inputs`` (as read by
+        :meth:`read_inputs`): psi, the text lexicon and the audio nodes of the ``fixed`` draw."""
+        out = {}
+        if "psi" in inputs:
+            out["psi"] = torch.as_tensor(inputs["psi"], dtype=torch.float64)
+        if "text" in inputs:
+            out["text"] = torch.as_tensor(inputs["text"], dtype=torch.float32)
+        if "audio" in inputs:
+            bank = AudioBank(inputs["audio"], cfg.M3A.AUDIO_VEC_SIZE, inputs.get("audio_path", ""))
+            out["audio_nodes"] = bank.bank[seeded_draw(bank, cfg.RNG_SEED, cfg.M3A.AUDIO_SYNONYM_SIZE)]
+        return out
+
+    @classmethod
     def make_tiny(cls, cfg: CfgNode) -> Dict[str, object]:
         """Shrink the lexicon and hidden widths in place; return random inputs of those sizes
         (psi, text lexicon, audio node features) for tests."""
