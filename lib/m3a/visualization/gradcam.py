@@ -1,7 +1,7 @@
 """Multi-label Grad-CAM over video clips: one heat-map per chosen class on the last feature map.
 
 For class c: the gradient of its pre-activation score w.r.t. the last backbone feature map A
-(C, T', H', W') is averaged over (T', H', W') into channel weights w; the map ReLU(sum_k w_k A_k)
+(C, T', H', W'; per-frame maps of a 2D backbone are stacked along time) is averaged over (T', H', W') into channel weights w; the map ReLU(sum_k w_k A_k)
 is upsampled (trilinear) over time and space to the clip (T, H, W) and scaled to [0, 1].
 """
 import textwrap
@@ -51,12 +51,23 @@ class GradCAM:
                 maps = []
                 for k in range(len(classes)):
                     (grad,) = torch.autograd.grad(targets[k], fmap, retain_graph=k + 1 < len(classes))
-                    weights = grad[0].mean(dim=(1, 2, 3))
-                    maps.append(F.relu((weights[:, None, None, None] * fmap[0]).sum(0)).detach())
+                    grad_map, feature_map = self._as_map3d(grad), self._as_map3d(fmap)
+                    weights = grad_map[0].mean(dim=(1, 2, 3))
+                    maps.append(F.relu((weights[:, None, None, None] * feature_map[0]).sum(0)).detach())
         finally:
             handle.remove()
         cams = F.interpolate(torch.stack(maps)[:, None], size=clip.shape[2:], mode="trilinear", align_corners=False)
         return normalize_maps(cams[:, 0]), scores[list(classes)].detach()
+
+
+    def _as_map3d(self, fmap: torch.Tensor) -> torch.Tensor:
+        """The feature map as (1, C, T', H', W'): per-frame maps (T, C, H', W') of a backbone
+        with the ``frames2d`` layout are stacked along time; 3D maps are returned as they are."""
+        backbone = getattr(self.model, "backbone", None)
+        if getattr(backbone, "LAYOUT", "map3d") != "frames2d":
+            return fmap
+        t, c, h, w = fmap.shape
+        return fmap.reshape(1, t, c, h, w).transpose(1, 2)
 
 
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
