@@ -269,3 +269,16 @@ def test_gradcam_of_a_2d_backbone_gives_maps_per_frame():
         else:
             assert cams[c].max() == 0
     assert informative >= 2
+
+
+def test_sync_batchnorm_converts_every_bn_and_keeps_partial_bn_frozen():
+    cfg = tiny_cfg()
+    cfg.BN.NORM_TYPE, cfg.ACTION.PARTIAL_BN = "sync_batchnorm", True
+    model = build_model(cfg)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) == 1 + 4 * (3 + 1 + 1)  # stem; per block bn1-3, downsample, action_p3_bn1
+    assert all(type(m) is torch.nn.SyncBatchNorm for m in norms)
+    assert list(model.state_dict()) == list(build_model(tiny_cfg()).state_dict())
+    model.train()
+    assert norms[0].training and norms[0].weight.requires_grad
+    assert all(not m.training and not m.weight.requires_grad for m in norms[1:])

@@ -303,9 +303,10 @@ class ActionResNet(Backbone):
         """``layer4``, whose output is the last feature map."""
         return self.layer4
 
-    def _partial_bn_frozen(self) -> List[nn.BatchNorm2d]:
-        """Every BatchNorm2d but the first, in module order (TSM's partial BN)."""
-        return [m for m in self.modules() if isinstance(m, nn.BatchNorm2d)][1:]
+    def _partial_bn_frozen(self) -> List[nn.Module]:
+        """Every batch norm but the first, in module order (TSM's partial BN); SyncBatchNorm
+        (BN.NORM_TYPE sync_batchnorm) included."""
+        return [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)][1:]
 
     def train(self, mode: bool = True) -> "ActionResNet":
         """With ACTION.PARTIAL_BN, the BatchNorms after the first stay in eval mode."""
