@@ -36,6 +36,9 @@ def test_config_builds_the_published_model_and_recipe(name):
     assert (cfg.MODEL.NUM_CLASSES, cfg.DATA.NUM_FRAMES, cfg.ACTION.VARIANT) == (classes, frames, variant)
     assert (cfg.MODEL.BACKBONE, cfg.MODEL.NECK, cfg.MODEL.HEAD) == ("action_resnet", "segment_consensus", "tsn_fc")
     assert params_count(build_model(cfg)) == params
+    data = cfg.DATA
+    assert (data.INPUT_FORMAT, data.LIST_FORMAT, data.TEMPORAL_SAMPLER) == ("frames", "frame_folder", "tsn")
+    assert (cfg.TRAIN.DATASET, cfg.TEST.DATASET) == ("kinetics", "kinetics")
     # SGD momentum 0.9, lr 0.01 at batch 64, wd 5e-4 (0 on BN), clip 20, fc lr x5 / x10.
     solver = cfg.SOLVER
     assert (solver.OPTIMIZING_METHOD, solver.MOMENTUM, solver.NESTEROV) == ("sgd", 0.9, False)
