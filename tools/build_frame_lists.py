@@ -4,10 +4,10 @@
 Examples:
   python tools/build_frame_lists.py ssv2 --annotations data/ssv2/labels \\
       --frames-root data/ssv2/frames --out-dir data/ssv2
-  python tools/build_frame_lists.py jester --annotations data/jester/annotations \\
+  python tools/build_frame_lists.py jester --annotations data/jester \\
       --frames-root data/jester/frames --out-dir data/jester
   python tools/build_frame_lists.py egogesture --labels-root data/ego/labels-final-revised1 \\
-      --frames-root data/ego/frames --clips-root data/ego/clips --out-dir data/ego [--published-splits]
+      --frames-root data/ego/frames --clips-root data/ego/clips --out-dir data/ego --published-splits
 
 Writes OUT_DIR/train.csv, val.csv, test.csv (the lists TRAIN.DATASET kinetics reads with
 DATA.LIST_FORMAT frame_folder) and OUT_DIR/classes.txt (DATA.CLASS_NAMES_FILE). List paths are
