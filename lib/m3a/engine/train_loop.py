@@ -64,10 +64,16 @@ def train_step(
     cfg: CfgNode,
     device: torch.device,
 ) -> float:
-    """One optimisation step (autocast forward, scaled backward, clipping); returns the loss."""
+    """One optimisation step (autocast forward, scaled backward, clipping); returns the loss.
+
+    The loss is the model's ``training_loss(outputs, targets, loss_fn)`` when it defines one that
+    returns a tensor (a head with a multi-task loss), else ``MODEL.LOSS_FUNC`` of the outputs."""
+    own_loss = getattr(getattr(model, "module", model), "training_loss", None)  # (D)DP-wrapped or not
     with amp.autocast(cfg, device):
         outputs = model(frames)
-    loss = compute_loss(loss_fn, outputs, targets, cfg.MODEL.LOSS_FUNC)
+        loss = own_loss(outputs, targets, loss_fn) if own_loss is not None else None
+    if loss is None:
+        loss = compute_loss(loss_fn, outputs, targets, cfg.MODEL.LOSS_FUNC)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"training loss is {loss.item()}; lower SOLVER.BASE_LR or enable clipping")
     optimizer.zero_grad(set_to_none=True)

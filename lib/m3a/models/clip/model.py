@@ -84,13 +84,15 @@ class VisionTransformer(nn.Module):
         return self.embed(self.tokens(frames))
 
 
-class CLIP(nn.Module):
-    """OpenAI CLIP with a ViT image tower; ``text_layers`` blocks in the text tower (the first
-    ``spec.transformer_layers`` form the text encoder)."""
+class ClipTowers:
+    """The two towers of CLIP as a mixin of an ``nn.Module`` (so that a registered backbone can
+    hold them at the top level of its state dict): :meth:`build_towers` registers them in OpenAI's
+    order; ``text_layers`` blocks in the text tower (the first ``spec.transformer_layers`` form the
+    text encoder)."""
 
-    def __init__(self, spec: ClipSpec, visual_adapters: AdapterFactories = None,
-                 text_adapters: AdapterFactories = None, text_layers: Optional[int] = None) -> None:
-        super().__init__()
+    def build_towers(self, spec: ClipSpec, visual_adapters: AdapterFactories = None,
+                     text_adapters: AdapterFactories = None, text_layers: Optional[int] = None) -> None:
+        """Register OpenAI's parameters and modules on ``self`` (initialised as OpenAI does)."""
         self.spec = spec
         width = spec.transformer_width
         self.positional_embedding = nn.Parameter(torch.empty(spec.context_length, width))
@@ -135,6 +137,14 @@ class CLIP(nn.Module):
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         """Text embeddings (N, embed_dim) of token ids (N, 77) (OpenAI's ``encode_text``)."""
         return self.project_text(self.text_tokens(tokens), tokens)
+
+
+class CLIP(ClipTowers, nn.Module):
+    """OpenAI's CLIP (image and text encoders) with exactly the release's keys."""
+
+    def __init__(self, spec: ClipSpec) -> None:
+        nn.Module.__init__(self)
+        self.build_towers(spec)
 
 
 def convert_openai_state(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], list]:
