@@ -273,3 +273,56 @@ def test_mlm_vocabulary_file_and_prompt_vocabulary(tmp_path):
         read_mlm_vocab(str(path))
     assert prompt_vocab(["A video of abseiling", "A video of air drumming"]) == \
         ["a", "abseiling", "air", "drumming", "of", "video"]
+
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs",
+                       "M2CLIP")
+
+
+def _config_model(name: str):
+    from m3a.config import load_config
+
+    cfg = load_config(os.path.join(CONFIGS, name))
+    prompts = [f"A video of class {i}" for i in range(cfg.MODEL.NUM_CLASSES)]
+    with torch.device("meta"):
+        return cfg, Recognizer(cfg, {"prompts": prompts, "mlm_vocab": []})
+
+
+@pytest.mark.parametrize("config, name", [("K400_VITB16_8F.yaml", "k400"), ("SSV2_VITB16_8F.yaml", "ssv2")])
+def test_recipe_configs_build_the_published_models(config, name):
+    cfg, model = _config_model(config)
+    ref = published(name)
+    assert [[k, list(v.shape)] for k, v in model.state_dict().items()] == ref["state_dict"]
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == ref["trainable_params"]
+    assert (cfg.DATA.NUM_FRAMES, cfg.DATA.TRAIN_CROP_SIZE, cfg.MODEL.HEAD_ACT) == (8, 224, "softmax")
+    assert cfg.SOLVER.OPTIMIZING_METHOD == "adamw" and cfg.SOLVER.WARMUP_EPOCHS == 2.0
+    expected = {"k400": (2.8125e-4, 12, 16, True), "ssv2": (5e-4, 50, 1, False)}[name]
+    assert (cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_EPOCH, cfg.DATA.SAMPLING_RATE, cfg.DATA.RANDOM_FLIP) == expected
+
+
+def test_vit_l14_config_counts_follow_the_closed_forms():
+    cfg, model = _config_model("K400_VITL14_8F.yaml")
+    d, r, e, w, c, v = 1024, 384, 768, 768, 400, 520
+    ted, t_adapter = 4 * d * r + 2 * d + 16 * r, 2 * e * (e // 2) + 5 * (e // 2) + e
+    text_adapter, mlm, fc = 2 * w * r + r + w, w * w + 3 * w + v * w + v, d * c + c
+    trainable = 24 * ted + t_adapter + fc + 2 * text_adapter + mlm
+    mlm_block = 12 * w * w + 13 * w
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == trainable == 41_121_816
+    assert sum(p.numel() for p in model.parameters()) == published("clip_vit_l14")["params"] + mlm_block + trainable
+    assert len(model.backbone.visual.transformer.resblocks) == 24
+    assert all(hasattr(b, "adapter_pre_mlp") for b in model.backbone.visual.transformer.resblocks)
+
+
+def test_a_recipe_config_shrunk_to_tiny_trains_a_step():
+    from m3a.config import load_config
+
+    cfg = load_config(os.path.join(CONFIGS, "SSV2_VITB16_8F.yaml"))
+    cfg.TRAIN.ENABLE_AMP, cfg.LOG_MODEL_INFO = False, False
+    M2Clip.make_tiny(cfg)
+    inputs = M2ClipHead.make_tiny(cfg)
+    model = build_model(cfg, inputs=inputs).train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    loss = train_step(model, torch.randn(2, 3, cfg.DATA.NUM_FRAMES, 16, 16), torch.tensor([1, 3]),
+                      get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean"), optimizer,
+                      torch.amp.GradScaler("cpu", enabled=False), cfg, torch.device("cpu"))
+    assert np.isfinite(loss) and loss > 0
