@@ -326,3 +326,30 @@ def test_a_recipe_config_shrunk_to_tiny_trains_a_step():
                       get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean"), optimizer,
                       torch.amp.GradScaler("cpu", enabled=False), cfg, torch.device("cpu"))
     assert np.isfinite(loss) and loss > 0
+
+
+def test_recipe_optimizer_groups_halve_the_text_adapters_lr_and_do_not_decay_biases():
+    from m3a.config import load_config
+    from m3a.engine.optimizer import construct_optimizer, set_lr
+
+    cfg = load_config(os.path.join(CONFIGS, "K400_VITB16_8F.yaml"))
+    cfg.LOG_MODEL_INFO = False
+    M2Clip.make_tiny(cfg)
+    model = build_model(cfg, inputs=M2ClipHead.make_tiny(cfg))
+    optimizer = construct_optimizer(model, cfg)
+    assert isinstance(optimizer, torch.optim.AdamW)
+    set_lr(optimizer, 1e-3)
+    names = {id(p): model.published_key(k) for k, p in model.named_parameters()}
+    seen = set()
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            name = names[id(p)]
+            seen.add(name)
+            assert group["lr"] == (5e-4 if "textad_" in name else 1e-3), name
+            if name == "mlm_adapter.transform.LayerNorm.bias":  # norms use BN.WEIGHT_DECAY (0.01)
+                assert group["weight_decay"] == 0.01
+            elif name.endswith(".bias"):
+                assert group["weight_decay"] == 0.0, name
+            elif p.ndim > 1:
+                assert group["weight_decay"] == 0.01, name
+    assert seen == {model.published_key(k) for k, p in model.named_parameters() if p.requires_grad}

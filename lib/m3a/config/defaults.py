@@ -124,6 +124,10 @@ _C.SOLVER.WARMUP_START_LR = 0.01
 _C.SOLVER.OPTIMIZING_METHOD = "sgd"
 # No weight decay on 1-d parameters (biases, norms) when True.
 _C.SOLVER.ZERO_WD_1D_PARAM = False
+# LR multipliers of parameters whose name contains a pattern: LR_SCALE_PATTERNS[i] gets
+# LR_SCALES[i] x the LR (first match wins; e.g. M2CLIP's text adapters "textad_" at 0.5).
+_C.SOLVER.LR_SCALE_PATTERNS = []
+_C.SOLVER.LR_SCALES = []
 # Clip gradients by value / by global L2 norm (None disables).
 _C.SOLVER.CLIP_GRAD_VAL = None
 _C.SOLVER.CLIP_GRAD_L2NORM = None
