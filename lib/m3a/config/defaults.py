@@ -53,6 +53,10 @@ _C.TEST.NUM_ENSEMBLE_VIEWS = 10
 _C.TEST.NUM_SPATIAL_CROPS = 3
 # Also write the predictions in the published pickle format to this path ("" = do not).
 _C.TEST.SAVE_RESULTS_PATH = ""
+# Zero-shot transfer: rebuild the model from the checkpoint's own config and let its head score
+# this config's classes (DATA.CLASS_NAMES_FILE, MODEL.NUM_CLASSES) by name (text-prompt heads,
+# e.g. M2CLIP's); the test data are this config's.
+_C.TEST.ZERO_SHOT = False
 
 # ---------------------------------------------------------------------------------------------
 # Model

@@ -9,6 +9,7 @@ masked-LM word vocabulary, which checkpoints store, and uses the backbone's text
 - Eval: ``MODEL.HEAD_ACT`` of ``XMODAL_SCALE * cos(video, prompt)`` for every class (the
   published ranking; softmax(100 cos)), or of the visual classifier's logits
   (``M2CLIP.EVAL_SCORES fc``). The prompts' embeddings are cached while evaluating without grad.
+  :meth:`set_class_names` swaps in another class list (zero-shot transfer, ``TEST.ZERO_SHOT``).
 - Train: ``forward`` returns a dict of outputs and :meth:`training_loss` combines
   ``W_CONTRAST * L_con + W_XMODAL * L_cls + W_FC * L_fc + W_MLM * L_mlm``:
   L_con, the video<->text contrastive loss (KL from softmax(KL_TARGET_TEMP * same_class) to the
@@ -72,7 +73,7 @@ class M2ClipHead(nn.Module):
     def __init__(self, cfg: CfgNode, in_dim: int, inputs: Dict[str, object]) -> None:
         super().__init__()
         m = cfg.M2CLIP
-        self.prompts = list(inputs["prompts"])
+        self.prompts, self.template = list(inputs["prompts"]), m.PROMPT
         self.vocab = list(inputs.get("mlm_vocab") or [])
         self.word_id = {w: i for i, w in enumerate(self.vocab)}
         self.register_buffer("prompt_tokens", tokenize(self.prompts), persistent=False)
@@ -130,6 +131,15 @@ class M2ClipHead(nn.Module):
     def checkpoint_inputs(self) -> Dict[str, object]:
         """The prompts and vocabulary, so a checkpoint rebuilds the head without the data."""
         return {"prompts": list(self.prompts), "mlm_vocab": list(self.vocab)}
+
+    def set_class_names(self, names: List[str]) -> None:
+        """Score the prompts of ``names`` (zero-shot transfer; the visual classifier keeps its
+        trained classes, so ``EVAL_SCORES fc`` cannot)."""
+        if self.eval_scores == "fc":
+            raise ValueError("zero-shot transfer scores class prompts: set M2CLIP.EVAL_SCORES video_text")
+        self.prompts = [self.template.format(n) for n in names]
+        self.prompt_tokens = tokenize(self.prompts).to(self.prompt_tokens.device)
+        self._cache = None
 
     def bind_backbone(self, backbone: nn.Module) -> None:
         """Use ``backbone``'s text tower (kept outside this module's parameters)."""

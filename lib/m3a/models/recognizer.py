@@ -59,6 +59,15 @@ class Recognizer(nn.Module):
         own = getattr(self.head, "training_loss", None)
         return own(outputs, targets, loss_fn) if own is not None else None
 
+    def set_class_names(self, names: List[str]) -> None:
+        """Score these classes by name from now on (zero-shot transfer); ValueError for a head
+        that scores only the classes it was trained on."""
+        own = getattr(self.head, "set_class_names", None)
+        if own is None:
+            raise ValueError(f"the {type(self.head).__name__} head scores only its trained classes; zero-shot "
+                             "transfer needs a head that scores class names (MODEL.HEAD m2clip)")
+        own(names)
+
     def gradcam_layer(self) -> nn.Module:
         """The module whose output is the feature map Grad-CAM explains."""
         return self.backbone.gradcam_layer()
