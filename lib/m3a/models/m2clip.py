@@ -35,7 +35,6 @@ from m3a.models.clip.adapters import TEDAdapter, TemporalAdapter, TextAdapter
 from m3a.models.clip.layers import ADAPTER_SLOTS
 from m3a.models.clip.model import CLIP_SPECS, ClipSpec, ClipTowers, convert_openai_state, is_openai_clip_state
 from m3a.models.necks import Neck
-from m3a.utils.checkpoint import read_checkpoint
 
 # Blocks of CLIP's text encoder; M2CLIP appends one more (the masked-LM cross-attention block).
 TEXT_ENCODER_LAYERS = 12
@@ -94,9 +93,6 @@ def add_m2clip_config(cfg: CfgNode) -> None:
     cfg.M2CLIP = CfgNode()
     # CLIP architecture: ViT-B/16, ViT-L/14 or custom (sizes in M2CLIP.CUSTOM; tests, demo).
     cfg.M2CLIP.ARCH = "ViT-B/16"
-    # OpenAI CLIP weights (TorchScript .pt as released, or a state dict) loaded when the model is
-    # built; "" = none (e.g. when a full checkpoint is loaded instead).
-    cfg.M2CLIP.CLIP_FILE = ""
     # Bottleneck width of the TED adapters.
     cfg.M2CLIP.ADAPTER_WIDTH = 384
     # Where the TED adapters sit in a visual block: [pre_mlp] (Kinetics) or [pre_attn, pre_mlp] (SSv2).
@@ -212,8 +208,6 @@ class M2Clip(Backbone, ClipTowers):
         self.visual.fc_dropout = nn.Dropout(m.FC_DROPOUT)
         self.mlm_adapter = MaskedLMHead(spec.transformer_width, m.MLM.VOCAB_SIZE)
         self._copy_mlm_block()
-        if m.CLIP_FILE:
-            self.load_clip(m.CLIP_FILE)
         for name, param in self.named_parameters():
             param.requires_grad_("adapter" in name)
 
@@ -253,14 +247,6 @@ class M2Clip(Backbone, ClipTowers):
             for name, value in target.state_dict(keep_vars=True).items():
                 if "adapter" not in name:
                     value.copy_(source[name])
-
-    def load_clip(self, path: str) -> None:
-        """Load OpenAI CLIP weights from ``path`` (adapters stay as initialised)."""
-        state, _ = self.convert_state_dict(read_checkpoint(path))
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        wrong = [k for k in missing if "adapter" not in k] + list(unexpected)
-        if wrong:
-            raise ValueError(f"{path}: not a CLIP {self.spec} state dict: {len(wrong)} keys differ, e.g. {wrong[:3]}")
 
     def convert_state_dict(self, state: Dict[str, torch.Tensor]):
         """OpenAI's layout (layout ``openai_clip``): drop the integer entries, fill the masked-LM
