@@ -282,7 +282,9 @@ def train(cfg: CfgNode) -> nn.Module:
     loss_fn = get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean")
     if du.get_world_size() > 1:
         ids = [device] if device.type == "cuda" else None
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids, output_device=ids[0] if ids else None)
+        skips = getattr(model, "may_skip_parameters", None)  # trainable parameters a step may not use
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids, output_device=ids[0] if ids else None,
+                                                          find_unused_parameters=bool(skips and skips()))
     else:
         train_model = model
     writer = _tensorboard_writer(cfg)

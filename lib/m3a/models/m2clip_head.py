@@ -141,6 +141,11 @@ class M2ClipHead(nn.Module):
         self.prompt_tokens = tokenize(self.prompts).to(self.prompt_tokens.device)
         self._cache = None
 
+    def may_skip_parameters(self) -> bool:
+        """With masked LM off its head and block-12 adapters stay unused (but count as trainable,
+        as in the release)."""
+        return not self.mlm
+
     def bind_backbone(self, backbone: nn.Module) -> None:
         """Use ``backbone``'s text tower (kept outside this module's parameters)."""
         self._towers = (backbone,)

@@ -59,6 +59,12 @@ class Recognizer(nn.Module):
         own = getattr(self.head, "training_loss", None)
         return own(outputs, targets, loss_fn) if own is not None else None
 
+    def may_skip_parameters(self) -> bool:
+        """True when a training step may leave trainable parameters unused (the head says so,
+        e.g. M2CLIP's masked-LM head while masked LM is off): DDP then looks for them."""
+        own = getattr(self.head, "may_skip_parameters", None)
+        return bool(own()) if own is not None else False
+
     def set_class_names(self, names: List[str]) -> None:
         """Score these classes by name from now on (zero-shot transfer); ValueError for a head
         that scores only the classes it was trained on."""
