@@ -299,6 +299,7 @@ def test_recipe_configs_build_the_published_models(config, name):
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == ref["trainable_params"]
     assert (cfg.DATA.NUM_FRAMES, cfg.DATA.TRAIN_CROP_SIZE, cfg.MODEL.HEAD_ACT) == (8, 224, "softmax")
     assert cfg.SOLVER.OPTIMIZING_METHOD == "adamw" and cfg.SOLVER.WARMUP_EPOCHS == 2.0
+    assert cfg.SOLVER.LR_POLICY == "cosine_after_warmup" and cfg.SOLVER.WARMUP_START_LR == 0.0
     expected = {"k400": (2.8125e-4, 12, 16, True), "ssv2": (5e-4, 50, 1, False)}[name]
     assert (cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_EPOCH, cfg.DATA.SAMPLING_RATE, cfg.DATA.RANDOM_FLIP) == expected
 

@@ -105,7 +105,7 @@ _C.BN.EPSILON = 1e-5
 _C.SOLVER = CfgNode()
 # Base learning rate (for the whole batch TRAIN.BATCH_SIZE).
 _C.SOLVER.BASE_LR = 0.1
-# LR policy: steps_with_relative_lrs, cosine, constant.
+# LR policy: steps_with_relative_lrs, cosine, cosine_after_warmup, constant.
 _C.SOLVER.LR_POLICY = "cosine"
 # Final LR of the cosine policy.
 _C.SOLVER.COSINE_END_LR = 0.0
