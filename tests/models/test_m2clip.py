@@ -357,3 +357,18 @@ def test_recipe_optimizer_groups_halve_the_text_adapters_lr_and_do_not_decay_bia
             elif p.ndim > 1:
                 assert group["weight_decay"] == 0.01, name
     assert seen == {model.published_key(k) for k, p in model.named_parameters() if p.requires_grad}
+
+
+def test_cached_prompt_embeddings_follow_weight_changes():
+    cfg, model = tiny(mlm=False)
+    model.eval()
+    video = torch.randn(1, 3, cfg.DATA.NUM_FRAMES, 16, 16)
+    with torch.no_grad():
+        first = model(video)
+        assert torch.equal(model(video), first)  # served from the cache
+        state = model.state_dict()
+        state["transformer.resblocks.1.adapter_pre_mlp.textad_fc2.bias"] = torch.randn(16)
+        model.load_state_dict(state)
+        fresh = F.softmax(100 * F.normalize(model.backbone.forward_features(video)["frames"].mean(1), dim=-1)
+                          @ F.normalize(model.backbone.encode_prompts(model.head.prompt_tokens)[0], dim=-1).T, -1)
+        assert torch.allclose(model(video), fresh, atol=1e-6) and not torch.allclose(fresh, first)

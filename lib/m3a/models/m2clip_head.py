@@ -82,7 +82,7 @@ class M2ClipHead(nn.Module):
             m.EVAL_SCORES
         self.act = head_activation(cfg.MODEL.HEAD_ACT, dim=-1)
         self._towers: tuple = ()
-        self._cache: Optional[torch.Tensor] = None
+        self._cache: Optional[tuple] = None
 
     @classmethod
     def check_config(cls, cfg: CfgNode, in_dim: int) -> None:
@@ -163,12 +163,15 @@ class M2ClipHead(nn.Module):
         return super().train(mode)
 
     def class_text(self) -> torch.Tensor:
-        """Normalised embeddings (C, E) of the class prompts (cached at eval without grad)."""
-        if self._cache is not None and not self.training and not torch.is_grad_enabled():
-            return self._cache
+        """Normalised embeddings (C, E) of the class prompts, cached at eval without grad until
+        a backbone weight changes (loading or an optimiser step bumps its version counter)."""
+        cacheable = not self.training and not torch.is_grad_enabled()
+        version = sum(p._version for p in self.backbone.parameters()) if cacheable else None
+        if cacheable and self._cache is not None and self._cache[0] == version:
+            return self._cache[1]
         text = F.normalize(self.backbone.encode_prompts(self.prompt_tokens)[0], dim=-1)
-        if not self.training and not torch.is_grad_enabled():
-            self._cache = text
+        if cacheable:
+            self._cache = (version, text)
         return text
 
     def forward(self, x: Dict[str, torch.Tensor]):
