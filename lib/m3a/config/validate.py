@@ -19,6 +19,7 @@ _RANGES = {
     "TRAIN.EVAL_PERIOD": (lambda v: v >= 0, ">= 0 (0 disables validation)"),
     "TRAIN.CHECKPOINT_PERIOD": (lambda v: v >= 0, ">= 0"),
     "TRAIN.MAX_ITERS_PER_EPOCH": (lambda v: v >= 0, ">= 0 (0 = whole epochs)"),
+    "TRAIN.CHECKPOINT_KEEP": (lambda v: v >= 0, ">= 0 (0 keeps all)"),
     "TEST.BATCH_SIZE": (lambda v: v >= 1, "an integer >= 1"),
     "TEST.NUM_ENSEMBLE_VIEWS": (lambda v: v >= 1, "an integer >= 1"),
     "TEST.NUM_SPATIAL_CROPS": (lambda v: v in (1, 3), "1 or 3"),
@@ -47,6 +48,7 @@ _RANGES = {
     "NUM_SHARDS": (lambda v: v >= 1, "an integer >= 1"),
     "SHARD_ID": (lambda v: v >= 0, ">= 0"),
     "LOG_PERIOD": (lambda v: v >= 1, "an integer >= 1"),
+    "DIST_TIMEOUT_S": (lambda v: v >= 1, "a positive number of seconds"),
 }
 # key -> fixed choices.
 _CHOICES = {
@@ -54,6 +56,7 @@ _CHOICES = {
     "DATA.INPUT_FORMAT": ("video", "frames"),
     "SOLVER.OPTIMIZING_METHOD": ("sgd", "adamw"),
     "DIST_BACKEND": ("", "nccl", "gloo"),
+    "TRAIN.CPU_AMP": ("auto", "on", "off"),
 }
 
 
@@ -110,6 +113,8 @@ def _check_lists(cfg: CfgNode) -> None:
 def _check_names(cfg: CfgNode) -> None:
     """Names that registries define, checked against the registries (imported here, lazily, so
     that the config package imports none of them at load time)."""
+    from m3a.datasets.list_formats import list_format_names
+    from m3a.datasets.temporal_sampler import TEMPORAL_SAMPLER_REGISTRY
     from m3a.datasets.video_dataset import DATASET_REGISTRY
     from m3a.engine.lr_policy import LR_POLICIES
     from m3a.models.losses import LOSSES
@@ -117,6 +122,8 @@ def _check_names(cfg: CfgNode) -> None:
     datasets = sorted(name for name, _ in DATASET_REGISTRY)
     check_choice("TRAIN.DATASET", cfg.TRAIN.DATASET.lower(), datasets)
     check_choice("TEST.DATASET", cfg.TEST.DATASET.lower(), datasets)
+    check_choice("DATA.LIST_FORMAT", cfg.DATA.LIST_FORMAT, [""] + list_format_names())
+    check_choice("DATA.TEMPORAL_SAMPLER", cfg.DATA.TEMPORAL_SAMPLER, sorted(n for n, _ in TEMPORAL_SAMPLER_REGISTRY))
     check_choice("MODEL.LOSS_FUNC", cfg.MODEL.LOSS_FUNC, sorted(LOSSES))
     check_choice("SOLVER.LR_POLICY", cfg.SOLVER.LR_POLICY, sorted(LR_POLICIES))
     if cfg.SOLVER.LR_POLICY == "steps_with_relative_lrs":

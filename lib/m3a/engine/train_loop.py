@@ -11,18 +11,20 @@ from typing import Dict, Iterator, List
 import numpy as np
 import torch
 import torch.nn as nn
+import yaml
 from fvcore.common.config import CfgNode
 from fvcore.nn.precise_bn import get_bn_modules, update_bn_stats
 from tqdm import tqdm
 
 from m3a.engine import amp
+from m3a.engine.inputs import Inputs, batch_size, to_device
 from m3a.engine.evaluation import compute_metrics, gather_predictions
 from m3a.engine.lr_policy import get_lr_at_epoch
 from m3a.engine.optimizer import clip_gradients, construct_optimizer, set_lr
 from m3a.models.losses import compute_loss, get_loss_func, prepare_targets
 from m3a.utils import distributed as du
 from m3a.utils.class_names import load_class_names
-from m3a.utils.logging import log_json_stats, setup_logging
+from m3a.utils.logging import FILE_ONLY, STDOUT_LOG_FILE, log_json_stats, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ def count_failed(meta) -> int:
 
 def train_step(
     model: nn.Module,
-    frames: torch.Tensor,
+    inputs: Inputs,
     targets: torch.Tensor,
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -66,11 +68,13 @@ def train_step(
 ) -> float:
     """One optimisation step (autocast forward, scaled backward, clipping); returns the loss.
 
-    The loss is the model's ``training_loss(outputs, targets, loss_fn)`` when it defines one that
-    returns a tensor (a head with a multi-task loss), else ``MODEL.LOSS_FUNC`` of the outputs."""
+    ``inputs``: the batch's tensor, or its list of pathway tensors, passed to the model as is. The
+    loss is the model's ``training_loss(outputs, targets, loss_fn)`` when it defines one that
+    returns a tensor (a head with a multi-task loss), else ``MODEL.LOSS_FUNC`` of the outputs.
+    """
     own_loss = getattr(getattr(model, "module", model), "training_loss", None)  # (D)DP-wrapped or not
     with amp.autocast(cfg, device):
-        outputs = model(frames)
+        outputs = model(inputs)
         loss = own_loss(outputs, targets, loss_fn) if own_loss is not None else None
     if loss is None:
         loss = compute_loss(loss_fn, outputs, targets, cfg.MODEL.LOSS_FUNC)
@@ -119,16 +123,16 @@ def train_epoch(
     iter_times: List[float] = []
     end = time.perf_counter()
     batches = itertools.islice(loader, iters)
-    for cur_iter, (frames, labels, _, meta) in enumerate(progress_bar(batches, iters, f"epoch {cur_epoch + 1}")):
+    for cur_iter, (inputs, labels, _, meta) in enumerate(progress_bar(batches, iters, f"epoch {cur_epoch + 1}")):
         data_time = time.perf_counter() - end
         failed += count_failed(meta)
-        frames = frames.to(device, non_blocking=True)
+        inputs = to_device(inputs, device, non_blocking=True)
         targets = prepare_targets(labels, cfg.MODEL.NUM_CLASSES, cfg.MODEL.LOSS_FUNC).to(device)
         lr = get_lr_at_epoch(cfg, cur_epoch + cur_iter / iters)
         set_lr(optimizer, lr)
-        loss = train_step(model, frames, targets, loss_fn, optimizer, scaler, cfg, device)
-        loss_sum += loss * frames.shape[0]
-        samples += frames.shape[0]
+        loss = train_step(model, inputs, targets, loss_fn, optimizer, scaler, cfg, device)
+        loss_sum += loss * batch_size(inputs)
+        samples += batch_size(inputs)
         window_loss.append(loss)
         iter_time = time.perf_counter() - end
         iter_times.append(iter_time)
@@ -181,9 +185,9 @@ def eval_epoch(
     """Validate single clips: class-/sample-wise mAP, top-1, top-5 over the whole val list."""
     model.eval()
     indices, scores, labels = [], [], []
-    for frames, batch_labels, batch_idx, _ in progress_bar(loader, len(loader), "val"):
+    for inputs, batch_labels, batch_idx, _ in progress_bar(loader, len(loader), "val"):
         with amp.autocast(cfg, device):
-            out = model(frames.to(device, non_blocking=True))
+            out = model(to_device(inputs, device, non_blocking=True))
         scores.append(out.float().cpu().numpy())
         labels.append(batch_labels.cpu().numpy())
         indices.append(batch_idx.cpu().numpy())
@@ -201,13 +205,27 @@ def eval_epoch(
 def calculate_precise_bn(loader, model: nn.Module, num_batches: int, device: torch.device) -> None:
     """Recompute BN running statistics over ``num_batches`` training batches, then average ranks."""
 
-    def _inputs() -> Iterator[torch.Tensor]:
-        for frames, *_ in loader:
-            yield frames.to(device, non_blocking=True)
+    def _inputs() -> Iterator[Inputs]:
+        for inputs, *_ in loader:
+            yield to_device(inputs, device, non_blocking=True)
 
     num_batches = min(num_batches, len(loader))
     update_bn_stats(model, _inputs(), num_batches)
     du.average_norm_buffers(model)
+
+
+def _warn_if_seed_changed(cfg: CfgNode, state: dict, path: str) -> None:
+    """Warn when a resumed checkpoint was trained with another RNG_SEED (another data order)."""
+    try:
+        saved = yaml.safe_load(state.get("cfg") or "") or {}
+    except yaml.YAMLError:
+        return
+    seed = saved.get("RNG_SEED") if isinstance(saved, dict) else None
+    if seed is not None and seed != cfg.RNG_SEED:
+        logger.warning(
+            "%s was trained with RNG_SEED %s, this run uses %s: the remaining epochs see another "
+            "data order than an uninterrupted run would", path, seed, cfg.RNG_SEED,
+        )
 
 
 def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> int:
@@ -215,7 +233,9 @@ def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> in
 
     A checkpoint's ``epoch`` is the number of epochs completed when it was saved (the file
     ``checkpoint_epoch_00003.pyth`` holds the model after 3 epochs), so training continues at
-    that 0-based epoch index.
+    that 0-based epoch index. The data order and augmentations of an epoch depend only on
+    ``(RNG_SEED, epoch)`` (see m3a.datasets.loader), so a resumed run continues exactly as an
+    uninterrupted one would.
     """
     from m3a.utils import checkpoint as cu
 
@@ -231,6 +251,7 @@ def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> in
     if last is not None and cfg.TRAIN.AUTO_RESUME:
         state = cu.load_checkpoint(last, model, optimizer, scaler)
         logger.info("resuming from %s after %d completed epoch(s)", last, state["epoch"])
+        _warn_if_seed_changed(cfg, state, last)
         return max(int(state["epoch"]), 0)
     if last is not None:
         logger.warning(
@@ -249,8 +270,41 @@ def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> in
             return 0
         state = cu.load_checkpoint(path, model, optimizer, scaler)
         logger.info("continuing from %s after %d completed epoch(s)", path, state["epoch"])
+        _warn_if_seed_changed(cfg, state, path)
         return max(int(state["epoch"]), 0)
     return 0
+
+
+def _resumed_from(cfg: CfgNode) -> str:
+    """The checkpoint load_training_state continues from (for messages)."""
+    from m3a.utils import checkpoint as cu
+
+    last = cu.get_last_checkpoint(cfg.OUTPUT_DIR) if cfg.TRAIN.AUTO_RESUME else None
+    return last or cfg.TRAIN.CHECKPOINT_FILE_PATH
+
+
+def _entry_line(list_path: str, entry: int) -> int:
+    """1-based line number of entry ``entry`` (0-based) of a list: its non-blank lines."""
+    with open(list_path) as f:
+        numbers = [number for number, line in enumerate(f, start=1) if line.strip()]
+    return numbers[entry]
+
+
+def check_loss_fits_labels(cfg: CfgNode, dataset) -> None:
+    """Raise ConfigError naming the list file and line of the first video with several labels
+    when MODEL.LOSS_FUNC is a single-label loss (it would silently train on one label only)."""
+    from m3a.config.loading import ConfigError
+    from m3a.models.losses import INDEX_TARGET_LOSSES
+
+    if cfg.MODEL.LOSS_FUNC not in INDEX_TARGET_LOSSES:
+        return
+    for i, entry in enumerate(dataset.entries):
+        if len(entry.labels) > 1:
+            raise ConfigError(
+                f"{dataset.list_path}:{_entry_line(dataset.list_path, i)}: '{entry.path}' has "
+                f"{len(entry.labels)} labels but MODEL.LOSS_FUNC {cfg.MODEL.LOSS_FUNC} is single-label; "
+                "use a multi-label loss (bce_logit, bce, soft_cross_entropy, wlsep) or a single-label list"
+            )
 
 
 def build_model_for_training(cfg: CfgNode, device: torch.device) -> nn.Module:
@@ -331,26 +385,30 @@ def _is_epoch(cur_epoch: int, period: int, max_epoch: int) -> bool:
 
 def train(cfg: CfgNode) -> nn.Module:
     """Train the model described by ``cfg``; return the trained (unwrapped) model."""
-    from m3a.datasets.loader import construct_loader, shuffle_dataset
+    from m3a.datasets.loader import construct_loader, derived_seed, list_dataset, shuffle_dataset
 
     set_seed(cfg.RNG_SEED)
     setup_logging(cfg.OUTPUT_DIR)
     device = du.get_device(cfg)
-    logger.info("training on %s, %d process(es); config:\n%s", device, du.get_world_size(), cfg)
-    if cfg.TRAIN.CHECKPOINT_KEEP < 0:
-        from m3a.config.loading import ConfigError
-
-        raise ConfigError(f"TRAIN.CHECKPOINT_KEEP must be >= 0 (0 keeps all), got {cfg.TRAIN.CHECKPOINT_KEEP}")
+    logger.info("training on %s, %d process(es); full config in %s", device, du.get_world_size(),
+                os.path.join(cfg.OUTPUT_DIR, STDOUT_LOG_FILE))
+    logger.info("config:\n%s", cfg, extra=FILE_ONLY)
+    logger.info(amp.describe_precision(cfg, device))
     clean_checkpoint_folder(cfg)
 
     # Loaders first: a missing or malformed list fails before any model is built.
     train_loader = construct_loader(cfg, "train")
+    check_loss_fits_labels(cfg, list_dataset(train_loader))
     val_loader = construct_loader(cfg, "val") if cfg.TRAIN.EVAL_PERIOD > 0 else None
     model = build_model_for_training(cfg, device)
     class_names = load_class_names(cfg)  # stored in every checkpoint
     optimizer = construct_optimizer(model, cfg)
     scaler = amp.build_grad_scaler(cfg, device)
     start_epoch = load_training_state(cfg, model, optimizer, scaler)
+    if start_epoch >= cfg.SOLVER.MAX_EPOCH:
+        logger.info("training already finished: %d of %d epochs in %s; nothing to train",
+                    start_epoch, cfg.SOLVER.MAX_EPOCH, _resumed_from(cfg))
+        return model
     best = BestTracker(cfg, resumed=start_epoch > 0, class_names=class_names)
     loss_fn = get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean")
     if du.get_world_size() > 1:
@@ -365,6 +423,8 @@ def train(cfg: CfgNode) -> nn.Module:
 
     logger.info("start epoch: %d of %d", start_epoch + 1, cfg.SOLVER.MAX_EPOCH)
     for cur_epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
+        # Everything random in an epoch follows (RNG_SEED, epoch): resuming changes nothing.
+        set_seed(derived_seed(cfg.RNG_SEED, cur_epoch, du.get_rank()))
         shuffle_dataset(train_loader, cur_epoch)
         train_epoch(train_loader, train_model, loss_fn, optimizer, scaler, cur_epoch, cfg, device, writer)
         is_eval = val_loader is not None and _is_epoch(cur_epoch, cfg.TRAIN.EVAL_PERIOD, cfg.SOLVER.MAX_EPOCH)
