@@ -300,8 +300,10 @@ def test_recipe_configs_build_the_published_models(config, name):
     assert (cfg.DATA.NUM_FRAMES, cfg.DATA.TRAIN_CROP_SIZE, cfg.MODEL.HEAD_ACT) == (8, 224, "softmax")
     assert cfg.SOLVER.OPTIMIZING_METHOD == "adamw" and cfg.SOLVER.WARMUP_EPOCHS == 2.0
     assert cfg.SOLVER.LR_POLICY == "cosine_after_warmup" and cfg.SOLVER.WARMUP_START_LR == 0.0
-    expected = {"k400": (2.8125e-4, 12, 16, True), "ssv2": (5e-4, 50, 1, False)}[name]
-    assert (cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_EPOCH, cfg.DATA.SAMPLING_RATE, cfg.DATA.RANDOM_FLIP) == expected
+    expected = {"k400": (2.8125e-4, 12, "dense", 16, True, 3), "ssv2": (5e-4, 50, "tsn", 1, False, 1)}[name]
+    assert (cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_EPOCH, cfg.DATA.TEMPORAL_SAMPLER, cfg.DATA.SAMPLING_RATE,
+            cfg.DATA.RANDOM_FLIP, cfg.TEST.NUM_ENSEMBLE_VIEWS) == expected
+    assert cfg.DATA.MEAN == [0.48145466, 0.4578275, 0.40821073] and cfg.DATA.LIST_FORMAT == "path_label"
 
 
 def test_vit_l14_config_counts_follow_the_closed_forms():

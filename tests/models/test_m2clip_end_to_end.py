@@ -4,7 +4,6 @@ name: the same classes listed in another order give the same scores, columns per
 import os
 
 import numpy as np
-import pytest
 import yaml
 
 from m3a.config import load_config
@@ -44,7 +43,6 @@ def _vocab_size(data_dir: str) -> int:
     return len(prompt_vocab([f"A video of {n}" for n in names]))
 
 
-@pytest.mark.slow
 def test_m2clip_trains_tests_and_transfers_zero_shot(tiny_demo_dir, tmp_path):
     cfg_file = _cfg_file(str(tmp_path / "m2clip.yaml"), tiny_demo_dir)
     out = str(tmp_path / "out")
@@ -71,3 +69,35 @@ def test_m2clip_trains_tests_and_transfers_zero_shot(tiny_demo_dir, tmp_path):
     transferred = np.load(os.path.join(zero_out, PREDICTIONS_FILE))["scores"]
     assert not np.allclose(scores, scores[:, ::-1], atol=1e-3)  # the reversal is visible
     assert np.allclose(transferred, scores[:, ::-1], atol=1e-5)
+
+
+def _path_label_lists(demo_dir: str, out_dir: str) -> None:
+    """Single-label ``path label`` lists (the demo's primary class) and a class-name file."""
+    for split in ("train", "val", "test"):
+        with open(os.path.join(demo_dir, f"{split}-demo.csv")) as f:
+            rows = [line.strip().split(",") for line in f if line.strip()]
+        with open(os.path.join(out_dir, f"{split}.csv"), "w") as f:
+            f.writelines(f"{os.path.join(demo_dir, r[0])} {r[1]}\n" for r in rows)
+    with open(os.path.join(demo_dir, "categories-demo.txt")) as f:
+        names = [line.strip().split(",")[0] for line in f if line.strip()]
+    with open(os.path.join(out_dir, "class_names.txt"), "w") as f:
+        f.write("\n".join(names) + "\n")
+
+
+def test_m2clip_recipe_data_path_label_lists_with_tsn_frames(tiny_demo_dir, tmp_path):
+    """The SSv2 recipe's data settings: ``path label`` lists (kinetics), single-label softmax,
+    TSN frame sampling; one training epoch, then a test over 3 crops."""
+    data = str(tmp_path / "lists")
+    os.makedirs(data)
+    _path_label_lists(tiny_demo_dir, data)
+    out = str(tmp_path / "out")
+    cfg = load_config(_cfg_file(str(tmp_path / "m2clip.yaml"), data), [
+        "OUTPUT_DIR", out, "TRAIN.DATASET", "kinetics", "TEST.DATASET", "kinetics", "DATA.MULTI_LABEL", "False",
+        "DATA.CLASS_NAMES_FILE", os.path.join(data, "class_names.txt"), "DATA.TEMPORAL_SAMPLER", "tsn",
+        "MODEL.LOSS_FUNC", "cross_entropy", "MODEL.HEAD_ACT", "softmax", "TEST.NUM_SPATIAL_CROPS", "3",
+        "M2CLIP.MLM.ENABLE", "False", "M2CLIP.MLM.VOCAB_SIZE", str(_vocab_size(tiny_demo_dir))])
+    train(cfg)
+    metrics = run_test(cfg)
+    scores = np.load(os.path.join(out, PREDICTIONS_FILE))["scores"]
+    assert metrics["num_videos"] == 4 and metrics["num_views"] == 3
+    assert np.allclose(scores.sum(axis=1), 3.0, atol=1e-4)  # 3 views of softmax scores, summed
