@@ -100,6 +100,12 @@ SKIP = {
         "copies the GloVe lexicon, which needs the GloVe download",
     "python tools/gen_text_lexicon.py --class-names data/mine/categories-mydata.txt --out "
     "data/mine/mmit-m3a/text-lexicon-mydata.npz --glove data/glove/glove.6B.zip": _GLOVE,
+    "python tools/run_net.py --cfg configs/M2CLIP/K400_VITB16_8F.yaml TRAIN.ENABLE False TEST.ZERO_SHOT True "
+    "TEST.CHECKPOINT_FILE_PATH output/m2clip_k400_vitb16_8f/checkpoints/checkpoint_epoch_00012.pyth "
+    "DATA.PATH_TO_DATA_DIR /data/ucf101 DATA.CLASS_NAMES_FILE /data/ucf101/class_names.txt MODEL.NUM_CLASSES 101 "
+    "TEST.NUM_ENSEMBLE_VIEWS 1 TEST.NUM_SPATIAL_CROPS 1 OUTPUT_DIR output/zeroshot_ucf101":
+        "needs an M2CLIP checkpoint trained on Kinetics-400 (OpenAI CLIP weights, GPUs) and UCF101; "
+        "tests/models/test_m2clip_end_to_end.py runs TEST.ZERO_SHOT on the demo videos",
 }
 # Any command naming the VGGish weights needs the download.
 SKIP_PATTERNS = {"--vggish data/weights/": _VGGISH}
@@ -331,7 +337,7 @@ def _check_output(workspace, command, output):
     if command.startswith("python tools/predict.py"):
         assert "test-0000.mp4" in output and re.search(r"^  \d\.\d{4}  \S", output, re.M)
     if "--list-models" in command:
-        assert re.search(r"^MODEL.BACKBONE: .*\bvideo_resnet\b", output, re.M)
+        assert re.search(r"^MODEL\.BACKBONE: (.*, )?video_resnet(,|$)", output, re.M)
     if "download_model_zoo.py --list" in command:
         assert "mmit-v1-t-vat" in output
     if "wc -l data/mmit/categories-v1.txt" in command:

@@ -149,6 +149,17 @@ def _write_per_class_ap(cfg: CfgNode, scores: np.ndarray, labels: np.ndarray) ->
                 writer.writerow([c, name, "" if np.isnan(ap[c]) else f"{ap[c]:.6f}", positives[c]])
 
 
+def zero_shot(model: nn.Module, cfg: CfgNode) -> nn.Module:
+    """``model`` scoring the classes of ``cfg`` (DATA.CLASS_NAMES_FILE, MODEL.NUM_CLASSES) by
+    name; ValueError for a head that cannot (one without ``set_class_names``)."""
+    from m3a.utils.class_names import class_names_path, read_class_names
+
+    names = read_class_names(class_names_path(cfg), cfg.MODEL.NUM_CLASSES)
+    getattr(model, "module", model).set_class_names(names)
+    logger.info("zero-shot: scoring %d class names from %s", len(names), class_names_path(cfg))
+    return model
+
+
 def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Dict]:
     """Multi-view test of a checkpoint (or ``trained_model``); return the metrics (rank 0)."""
     from m3a.datasets.loader import construct_loader
@@ -167,9 +178,12 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
     else:
         from m3a.engine.predict import load_trained_model
 
-        loaded = load_trained_model(checkpoint, cfg, device=device)
+        # Zero-shot: the model is the checkpoint's own; only the class names come from cfg.
+        loaded = load_trained_model(checkpoint, None if cfg.TEST.ZERO_SHOT else cfg, device=device)
         model, epoch = loaded.model, loaded.epoch
         logger.info("testing checkpoint %s", checkpoint)
+    if cfg.TEST.ZERO_SHOT:
+        model = zero_shot(model, cfg)
     results = run_multiview_inference(loader, model, cfg, device)
     summary = None
     if du.is_master_proc():

@@ -5,7 +5,9 @@ features in a declared layout:
 
 - ``map3d``: a 3D feature map ``(B, C, T, H, W)``;
 - ``frames2d``: per-frame 2D maps ``(B * T, C, H, W)``, with T = ``num_frames``;
-- ``tokens``: tokens ``(B, T, N, D)`` (T frames of N tokens each).
+- ``tokens``: tokens ``(B, T, N, D)`` (T frames of N tokens each);
+- ``video_text``: a dict of video-text model outputs (M2CLIP: frame embeddings and visual
+  classifier logits) for a head that also uses the backbone's text tower.
 
 ``out_dim`` is C (or D). ``state_prefix`` is where the backbone's keys sit in the published state
 dict of the whole model ("" = at the top level). ``convert_state_dict`` maps checkpoints of
@@ -20,7 +22,10 @@ from fvcore.common.config import CfgNode
 Inputs = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 # Feature layouts a backbone can declare.
-LAYOUTS = ("map3d", "frames2d", "tokens")
+LAYOUTS = ("map3d", "frames2d", "tokens", "video_text")
+# Layouts whose necks give pooled clip features (B, C) / (B, P, C): those a head accepts unless
+# it declares its own ``LAYOUTS``.
+POOLED_LAYOUTS = ("map3d", "frames2d", "tokens")
 
 
 class Backbone(nn.Module):
