@@ -90,7 +90,7 @@ def test_derived_component_names_keep_old_configs():
 @pytest.mark.parametrize("key, value, words", [
     ("BACKBONE", "video_resnett", "did you mean 'video_resnet'"),
     ("NECK", "cls_token", "necks for it: global_avgpool, video_avgpool"),
-    ("HEAD", "mlp", "MODEL.HEAD must be one of fc, m3a"),
+    ("HEAD", "mlp", "MODEL.HEAD must be one of fc, i3d, m3a"),
     ("MODEL_NAME", "X", "MODEL.MODEL_NAME must be one of M3ANET"),
 ])
 def test_unknown_or_incompatible_components_are_config_errors(key, value, words):

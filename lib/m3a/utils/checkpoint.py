@@ -3,7 +3,8 @@
 Formats read by :func:`load_checkpoint` (always ``torch.load(weights_only=True)``):
 - ours and the published model-zoo ``.pyth``: a dict with ``model_state`` (and ``epoch``,
   ``optimizer_state``, ``cfg``; ours may add ``scaler_state``);
-- a dict with ``state_dict`` (e.g. the published IG-65M + Kinetics pretraining ``.pth``) or
+- a dict with ``state_dict`` (e.g. the published IG-65M + Kinetics pretraining ``.pth``),
+  ``model_state_dict`` (e.g. the EPAM-Net release: ``epoch``, ``optimizer_state_dict``) or
   ``model``; or a bare state dict.
 ``module.`` prefixes (DDP) are stripped; foreign layouts (e.g. torchvision / VMZ-PyTorch
 VideoResNet names) are mapped by the model itself (``model.convert_state_dict``), so this module
@@ -30,10 +31,10 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"checkpoint_epoch_(\d+)\.pyth")
 # Top-level fields holding a model state dict, in order of preference.
-_STATE_FIELDS = ("model_state", "state_dict", "model")
+_STATE_FIELDS = ("model_state", "state_dict", "model_state_dict", "model")
 # Fields returned by load_checkpoint in place of the raw extra fields.
-_WEIGHT_FIELDS = ("model_state", "state_dict", "model", "optimizer_state", "scaler_state",
-                  "model_inputs")
+_WEIGHT_FIELDS = ("model_state", "state_dict", "model_state_dict", "model", "optimizer_state",
+                  "optimizer_state_dict", "scaler_state", "model_inputs")
 
 
 class CheckpointError(RuntimeError):
@@ -139,7 +140,7 @@ def convert_for(model: nn.Module, state: Dict[str, torch.Tensor]) -> Tuple[Dict[
 
 def extract_state(ckpt, path: str) -> Dict[str, torch.Tensor]:
     """The model state dict inside a loaded checkpoint (``model_state``, ``state_dict``,
-    ``model`` or the dict itself when it is a bare state dict)."""
+    ``model_state_dict``, ``model`` or the dict itself when it is a bare state dict)."""
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: expected a dict, got {type(ckpt).__name__}")
     for field in _STATE_FIELDS:
