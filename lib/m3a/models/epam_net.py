@@ -482,10 +482,10 @@ class EPAMNet(XShiftBackbone):
         if stem is None or stem.dim() != 5 or stem.shape[1] not in channels:
             from m3a.utils.checkpoint import CheckpointError
 
-            found = "absent" if stem is None else tuple(stem.shape)
+            found = "is absent" if stem is None else f"has shape {tuple(stem.shape)}"
             raise CheckpointError(
                 f"a stream file (backbone.*, cls_head.* keys) whose backbone.conv1_s.conv.weight "
-                f"({found}) takes neither {sorted(channels)} input channels (RGB, pose)"
+                f"{found}: the model's streams take {sorted(channels)} input channels (RGB, pose)"
             )
         stream = channels[stem.shape[1]]
         return OrderedDict(
