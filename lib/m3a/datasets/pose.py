@@ -1,0 +1,245 @@
+"""2D skeletons for pose-driven models (EPAM-Net): the PoseC3D / MMAction2 annotation pickle,
+frame sampling, the person-box crop, flipping and joint heatmap volumes.
+
+Annotation file: a pickle of ``dict(split=dict(<name>=[frame_dir, ...]), annotations=[...])``
+(or a bare list of annotations, one split's), read with the restricted unpickler. Each
+annotation is a dict with ``frame_dir`` (str), ``label`` (int, 0-based), ``img_shape`` (H, W),
+``keypoint`` float (M persons, T frames, V joints, 2) in pixels, (0, 0) = missing, and
+``keypoint_score`` float (M, T, V); ``total_frames`` (= T) and ``original_shape`` are optional.
+
+Clip preparation (EPAM-Net's pipeline): :func:`sample_pose_indices` picks 48 frames (the RGB
+frames are every third, :func:`rgb_indices`); :func:`person_box` is one box around every
+person's joints over those frames, padded 25 %, made square and clipped to the image; the box
+crops keypoints (:func:`crop_keypoints`) and RGB frames (:func:`crop_frames`) alike; in training
+:func:`flip_pose` mirrors and swaps left/right joints; :func:`render_heatmap_volume` draws one
+Gaussian per joint and frame.
+"""
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from m3a.utils.safe_pickle import PickleLoadError, load_pickle
+
+# COCO-17 joints: 0 nose, then (left, right) pairs: eyes, ears, shoulders, elbows, wrists, hips,
+# knees, ankles. A horizontal flip swaps each pair.
+COCO_FLIP_PAIRS = tuple((left, left + 1) for left in range(1, 17, 2))
+# The person box: padding about its centre, height / width ratio, and the smallest tight box
+# (pixels, either side) that is cropped at all (smaller: the whole frame is kept).
+BOX_PADDING = 0.25
+BOX_HW_RATIO = 1.0
+BOX_MIN_SIZE = 10
+# Joints scored below this draw no Gaussian.
+MIN_SCORE = 1e-4
+# Seed of the test-mode frame sampling (deterministic test clips, as published).
+TEST_SEED = 255
+REQUIRED_FIELDS = ("frame_dir", "label", "img_shape", "keypoint", "keypoint_score")
+
+Box = Tuple[int, int, int, int]
+
+
+class PoseDataError(ValueError):
+    """A malformed annotation file; the message names the file, the annotation and the field."""
+
+
+def load_annotations(path: str, split: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The annotations of ``path`` (all, or those whose ``frame_dir`` ``split`` lists), checked.
+
+    PoseDataError names the file, the annotation (index and frame_dir) and the bad field; a
+    pickle that is not plain data (e.g. one that would run code) is refused.
+    """
+    try:
+        data = load_pickle(path)
+    except PickleLoadError as err:
+        raise PoseDataError(str(err)) from None
+    if isinstance(data, list):
+        if split is not None:
+            raise PoseDataError(f"{path}: split '{split}' asked for, but the file is a bare "
+                                f"list of annotations (one split's)")
+        annotations = data
+    elif isinstance(data, dict) and isinstance(data.get("annotations"), list):
+        annotations = data["annotations"]
+    else:
+        raise PoseDataError(f"{path}: expected dict(split=..., annotations=[...]) or a list of "
+                            f"annotations, got {type(data).__name__}")
+    for i, ann in enumerate(annotations):
+        check_annotation(ann, f"{path}: annotation {i}")
+    if split is None:
+        return annotations
+    return _select_split(data, annotations, split, path)
+
+
+def _select_split(data: dict, annotations: list, split: str, path: str) -> List[Dict[str, Any]]:
+    splits = data.get("split")
+    if not isinstance(splits, dict) or split not in splits:
+        names = sorted(splits) if isinstance(splits, dict) else []
+        raise PoseDataError(f"{path}: no split '{split}' (splits: {', '.join(names) or 'none'})")
+    wanted = set(splits[split])
+    chosen = [ann for ann in annotations if ann["frame_dir"] in wanted]
+    missing = wanted - {ann["frame_dir"] for ann in chosen}
+    if missing:
+        raise PoseDataError(f"{path}: split '{split}' names {len(missing)} frame_dir(s) without "
+                            f"an annotation, e.g. {sorted(missing)[0]}")
+    return chosen
+
+
+def check_annotation(ann: Any, where: str) -> None:
+    """PoseDataError unless ``ann`` has every field with a consistent type and shape."""
+    if not isinstance(ann, dict):
+        raise PoseDataError(f"{where}: expected a dict, got {type(ann).__name__}")
+    absent = [f for f in REQUIRED_FIELDS if f not in ann]
+    if absent:
+        raise PoseDataError(f"{where}: missing field(s) {', '.join(absent)}")
+    where = f"{where} ({ann['frame_dir']})"
+    if not isinstance(ann["frame_dir"], str):
+        raise PoseDataError(f"{where}: frame_dir must be a string")
+    if not isinstance(ann["label"], (int, np.integer)) or ann["label"] < 0:
+        raise PoseDataError(f"{where}: label must be an integer >= 0, got {ann['label']!r}")
+    shape = ann["img_shape"]
+    if not (isinstance(shape, (tuple, list)) and len(shape) == 2 and all(int(s) > 0 for s in shape)):
+        raise PoseDataError(f"{where}: img_shape must be (height, width), got {shape!r}")
+    kp, score = ann["keypoint"], ann["keypoint_score"]
+    if not isinstance(kp, np.ndarray) or kp.ndim != 4 or kp.shape[-1] != 2 or 0 in kp.shape:
+        raise PoseDataError(f"{where}: keypoint must be an array (persons, frames, joints, 2), "
+                            f"got {getattr(kp, 'shape', type(kp).__name__)}")
+    if not isinstance(score, np.ndarray) or score.shape != kp.shape[:3]:
+        raise PoseDataError(f"{where}: keypoint_score must be an array of shape "
+                            f"{kp.shape[:3]}, got {getattr(score, 'shape', type(score).__name__)}")
+    if ann.get("total_frames", kp.shape[1]) != kp.shape[1]:
+        raise PoseDataError(f"{where}: total_frames {ann['total_frames']} but keypoint has "
+                            f"{kp.shape[1]} frames")
+
+
+def sample_pose_indices(
+    total: int, clip_len: int = 48, train: bool = True, rng: Optional[np.random.RandomState] = None
+) -> np.ndarray:
+    """``clip_len`` frame indices of a ``total``-frame sequence, uniformly spread (PoseC3D).
+
+    Shorter than the clip: consecutive frames from a start (random in training, 0 at test),
+    looping. Up to twice the clip: ``total - clip_len`` of the ``clip_len + 1`` gaps between
+    consecutive frames are skipped at random. Longer: one random frame in each of ``clip_len``
+    equal segments. Test mode draws from a RandomState seeded with 255 (the same clips every
+    time, as published); training from ``rng`` (default: NumPy's global generator).
+    """
+    if total < 1:
+        raise ValueError(f"cannot sample from {total} frames")
+    if not train:
+        rng = np.random.RandomState(TEST_SEED)
+    elif rng is None:
+        rng = np.random.mtrand._rand
+    if total < clip_len:
+        start = rng.randint(0, total) if train else 0
+        inds = np.arange(start, start + clip_len)
+    elif total < 2 * clip_len:
+        skipped = np.zeros(clip_len + 1, dtype=np.int64)
+        skipped[rng.choice(clip_len + 1, total - clip_len, replace=False)] = 1
+        inds = np.arange(clip_len) + np.cumsum(skipped)[:-1]
+    else:
+        bounds = np.array([i * total // clip_len for i in range(clip_len + 1)])
+        inds = bounds[:-1] + rng.randint(np.diff(bounds))
+    return np.mod(inds, total)
+
+
+def rgb_indices(pose_indices: np.ndarray, num_rgb: int) -> np.ndarray:
+    """The RGB frames: the pose frames at positions 0, k, 2k, ... (k = pose / RGB frames)."""
+    step = len(pose_indices) // num_rgb
+    if step < 1 or step * num_rgb != len(pose_indices):
+        raise ValueError(f"{len(pose_indices)} pose frames are not a multiple of {num_rgb} RGB frames")
+    return pose_indices[::step]
+
+
+def person_box(
+    keypoints: np.ndarray, img_shape: Sequence[int], padding: float = BOX_PADDING,
+    hw_ratio: float = BOX_HW_RATIO, min_size: float = BOX_MIN_SIZE,
+) -> Box:
+    """One box (x0, y0, x1, y1) around every non-zero joint coordinate of ``keypoints`` (..., 2).
+
+    The tight box grows by ``padding`` about its centre, its half-height becomes at least
+    ``hw_ratio`` x its half-width and vice versa (square for 1), and it is clipped to the image
+    and truncated to integers. A tight box under ``min_size`` pixels either way (or no joint)
+    gives the whole image.
+    """
+    h, w = int(img_shape[0]), int(img_shape[1])
+    xs, ys = keypoints[..., 0], keypoints[..., 1]
+    xs, ys = xs[xs != 0], ys[ys != 0]
+    if not xs.size or not ys.size:
+        return 0, 0, w, h
+    x_min, x_max, y_min, y_max = xs.min(), xs.max(), ys.min(), ys.max()
+    if x_max - x_min < min_size or y_max - y_min < min_size:
+        return 0, 0, w, h
+    cx, cy = (x_max + x_min) / 2, (y_max + y_min) / 2
+    half_w = (x_max - x_min) / 2 * (1 + padding)
+    half_h = (y_max - y_min) / 2 * (1 + padding)
+    half_h = max(hw_ratio * half_w, half_h)
+    half_w = max(half_h / hw_ratio, half_w)
+    return (int(max(0, cx - half_w)), int(max(0, cy - half_h)),
+            int(min(w, cx + half_w)), int(min(h, cy + half_h)))
+
+
+def crop_keypoints(keypoints: np.ndarray, box: Box) -> np.ndarray:
+    """``keypoints`` (..., 2) relative to the box origin; missing (zero) coordinates stay 0."""
+    out = np.array(keypoints, dtype=np.float32, copy=True)
+    for axis, origin in ((0, box[0]), (1, box[1])):
+        coord = out[..., axis]
+        coord[coord != 0] -= origin
+    return out
+
+
+def crop_frames(frames: Union[np.ndarray, torch.Tensor], box: Box):
+    """Frames (T, H, W, C) cut to the box."""
+    x0, y0, x1, y1 = box
+    return frames[:, y0:y1, x0:x1]
+
+
+def scale_keypoints(keypoints: np.ndarray, img_shape: Sequence[int], out_size: int) -> np.ndarray:
+    """Keypoints of an ``img_shape`` (H, W) image mapped onto ``out_size`` x ``out_size``
+    (anisotropic when the image is not square)."""
+    factor = np.array([out_size / img_shape[1], out_size / img_shape[0]], dtype=np.float32)
+    return keypoints.astype(np.float32) * factor
+
+
+def flip_pose(
+    keypoints: np.ndarray, scores: np.ndarray, width: float,
+    pairs: Sequence[Tuple[int, int]] = COCO_FLIP_PAIRS,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Mirror keypoints (M, T, V, 2) of a ``width``-wide image (x -> width - x for non-zero x)
+    and swap the left/right joints of ``pairs`` in keypoints and scores (M, T, V)."""
+    order = np.arange(keypoints.shape[2])
+    for left, right in pairs:
+        order[left], order[right] = right, left
+    kp = np.array(keypoints[:, :, order], dtype=np.float32, copy=True)
+    xs = kp[..., 0]
+    xs[xs != 0] = width - xs[xs != 0]
+    return kp, np.array(scores[:, :, order], copy=True)
+
+
+def render_heatmap_volume(
+    keypoints: np.ndarray, scores: np.ndarray, img_shape: Sequence[int], out_size: int = 56,
+    sigma: float = 0.6, frame_indices: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """Joint heatmaps (V, T, out_size, out_size), float32, values in [0, 1].
+
+    ``keypoints`` (M, T, V, 2) are pixels of an ``img_shape`` (H, W) image; they are scaled to
+    ``out_size`` x ``out_size`` (``frame_indices`` picks frames first). Pixel (x, y) of joint v
+    in frame t holds the max over persons m of ``s * exp(-((x - mx)^2 + (y - my)^2) / (2
+    sigma^2))`` (s the joint's score, (mx, my) its position), for integer pixels within
+    ``[int(m - 3 sigma), int(m + 3 sigma)]`` of the joint (int truncates towards 0) and 0
+    elsewhere; joints scored below 1e-4 draw nothing.
+    """
+    if frame_indices is not None:
+        keypoints, scores = keypoints[:, frame_indices], scores[:, frame_indices]
+    kp = scale_keypoints(keypoints, img_shape, out_size)
+    scores = scores.astype(np.float32)
+    grid = np.arange(out_size, dtype=np.float32)
+    mu_x, mu_y = kp[..., 0, None], kp[..., 1, None]  # (M, T, V, 1)
+    reach = 3 * sigma
+    in_x = (grid >= np.maximum(np.trunc(mu_x - reach), 0)) & (grid <= np.trunc(mu_x + reach))
+    in_y = (grid >= np.maximum(np.trunc(mu_y - reach), 0)) & (grid <= np.trunc(mu_y + reach))
+    dx2, dy2 = (grid - mu_x) ** 2, (grid - mu_y) ** 2  # (M, T, V, S)
+    volume = np.zeros(kp.shape[1:3] + (out_size, out_size), dtype=np.float32)
+    for m in range(kp.shape[0]):  # persons (1-2): one vectorised pass over frames and joints each
+        gauss = np.exp(-(dy2[m][..., :, None] + dx2[m][..., None, :]) / 2 / sigma ** 2)
+        window = in_y[m][..., :, None] & in_x[m][..., None, :]
+        drawn = (scores[m] >= MIN_SCORE)[..., None, None]
+        np.maximum(volume, np.where(window & drawn, gauss * scores[m][..., None, None], 0), out=volume)
+    return np.ascontiguousarray(volume.transpose(1, 0, 2, 3))
