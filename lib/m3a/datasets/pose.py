@@ -14,6 +14,7 @@ crops keypoints (:func:`crop_keypoints`) and RGB frames (:func:`crop_frames`) al
 :func:`flip_pose` mirrors and swaps left/right joints; :func:`render_heatmap_volume` draws one
 Gaussian per joint and frame.
 """
+import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -230,16 +231,29 @@ def render_heatmap_volume(
         keypoints, scores = keypoints[:, frame_indices], scores[:, frame_indices]
     kp = scale_keypoints(keypoints, img_shape, out_size)
     scores = scores.astype(np.float32)
-    grid = np.arange(out_size, dtype=np.float32)
-    mu_x, mu_y = kp[..., 0, None], kp[..., 1, None]  # (M, T, V, 1)
-    reach = 3 * sigma
-    in_x = (grid >= np.maximum(np.trunc(mu_x - reach), 0)) & (grid <= np.trunc(mu_x + reach))
-    in_y = (grid >= np.maximum(np.trunc(mu_y - reach), 0)) & (grid <= np.trunc(mu_y + reach))
-    dx2, dy2 = (grid - mu_x) ** 2, (grid - mu_y) ** 2  # (M, T, V, S)
-    volume = np.zeros(kp.shape[1:3] + (out_size, out_size), dtype=np.float32)
-    for m in range(kp.shape[0]):  # persons (1-2): one vectorised pass over frames and joints each
-        gauss = np.exp(-(dy2[m][..., :, None] + dx2[m][..., None, :]) / 2 / sigma ** 2)
-        window = in_y[m][..., :, None] & in_x[m][..., None, :]
-        drawn = (scores[m] >= MIN_SCORE)[..., None, None]
-        np.maximum(volume, np.where(window & drawn, gauss * scores[m][..., None, None], 0), out=volume)
-    return np.ascontiguousarray(volume.transpose(1, 0, 2, 3))
+    num_frames, num_joints = scores.shape[1:]
+    # Every joint's window (at most floor(6 sigma) + 2 pixels a side), all at once.
+    side = int(math.floor(6 * sigma)) + 2
+    xs, in_x = _window(kp[..., 0], sigma, side, out_size)  # (M, T, V, side)
+    ys, in_y = _window(kp[..., 1], sigma, side, out_size)
+    dx2 = (xs - kp[..., 0, None]) ** 2
+    dy2 = (ys - kp[..., 1, None]) ** 2
+    gauss = np.exp(-(dx2[..., None, :] + dy2[..., :, None]) / 2 / sigma ** 2)
+    gauss *= scores[..., None, None]
+    drawn = in_y[..., :, None] & in_x[..., None, :] & (scores >= MIN_SCORE)[..., None, None]
+    t = np.arange(num_frames)[:, None, None, None]
+    v = np.arange(num_joints)[:, None, None]
+    flat = ((v * num_frames + t) * out_size + ys[..., :, None].astype(np.int64)) * out_size
+    flat = flat + xs[..., None, :].astype(np.int64)  # (M, T, V, side, side) into (V, T, S, S)
+    volume = np.zeros((num_joints, num_frames, out_size, out_size), dtype=np.float32)
+    np.maximum.at(volume.reshape(-1), flat[drawn], gauss[drawn])
+    return volume
+
+
+def _window(mu: np.ndarray, sigma: float, side: int, size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (..., side) from max(int(mu - 3 sigma), 0), and which of them lie in
+    ``[int(mu - 3 sigma), int(mu + 3 sigma)]`` and inside the map."""
+    start = np.maximum(np.trunc(mu - 3 * sigma), 0)
+    coords = (start[..., None] + np.arange(side)).astype(np.float32)
+    inside = (coords <= np.trunc(mu + 3 * sigma)[..., None]) & (coords < size)
+    return coords, inside
