@@ -5,10 +5,12 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
 from m3a.datasets.pose import (
-    COCO_FLIP_PAIRS, PoseDataError, crop_frames, crop_keypoints, flip_pose, load_annotations,
-    person_box, render_heatmap_volume, rgb_indices, sample_pose_indices,
+    COCO_FLIP_PAIRS, PoseClip, PoseDataError, clip_frames, crop_frames, crop_keypoints, flip_pose,
+    load_annotations, person_box, prepare_pose_clip, render_heatmap_volume, rgb_indices,
+    sample_pose_indices, scale_keypoints,
 )
 
 
@@ -231,3 +233,44 @@ def test_malformed_annotations_are_clear_errors(edit, words, tmp_path):
 def test_not_an_annotation_file(tmp_path):
     with pytest.raises(PoseDataError, match="expected dict.split=..., annotations=.*got str"):
         load_annotations(write(tmp_path, "hello"))
+
+
+def test_pose_clip_boxes_the_sampled_frames_and_flips_keypoints_with_the_frames():
+    ann = annotation("clip", frames=150, persons=2)
+    ann["keypoint"][..., 0] = ann["keypoint"][..., 0] * 0.2 + 600  # persons in x 600..800
+    ann["keypoint"][..., 1] = ann["keypoint"][..., 1] * 0.4 + 300  # and y 300..700
+    clip = prepare_pose_clip(ann, train=False)
+    assert clip.heatmaps.shape == (17, 48, 56, 56) and clip.heatmaps.dtype == np.float32
+    np.testing.assert_array_equal(clip.rgb_indices, clip.pose_indices[::3])
+    assert clip.box == person_box(ann["keypoint"][:, clip.pose_indices], (1080, 1920))
+    x0, y0, x1, y1 = clip.box
+    assert x1 - x0 == y1 - y0 and not clip.flipped  # square, inside the frame
+    kp = scale_keypoints(crop_keypoints(ann["keypoint"][:, clip.pose_indices], clip.box),
+                         (y1 - y0, x1 - x0), 56)
+    expected = render_heatmap_volume(kp, ann["keypoint_score"][:, clip.pose_indices], (56, 56))
+    np.testing.assert_array_equal(clip.heatmaps, expected)
+    # Training with flip probability 1: the keypoints are mirrored and the joints swapped.
+    flipped = prepare_pose_clip(ann, train=True, rng=np.random.RandomState(0), flip_prob=1.0)
+    again = prepare_pose_clip(ann, train=True, rng=np.random.RandomState(0), flip_prob=0.0)
+    np.testing.assert_array_equal(flipped.pose_indices, again.pose_indices)
+    assert flipped.flipped and not again.flipped
+    kp, scores = flip_pose(
+        scale_keypoints(crop_keypoints(ann["keypoint"][:, again.pose_indices], again.box),
+                        (again.box[3] - again.box[1], again.box[2] - again.box[0]), 56),
+        ann["keypoint_score"][:, again.pose_indices], 56)
+    np.testing.assert_array_equal(flipped.heatmaps, render_heatmap_volume(kp, scores, (56, 56)))
+
+
+def test_clip_frames_crop_the_box_resize_and_mirror():
+    frames = torch.zeros(16, 540, 960, 3, dtype=torch.uint8)  # half the annotation's 1080 x 1920
+    frames[:, 100:150, 300:350] = 200  # the person: (600..700, 200..300) in annotation pixels
+    clip = PoseClip(np.zeros(1), np.arange(48), np.arange(0, 48, 3), (600, 200, 700, 300), False)
+    out = clip_frames(frames, clip, 32, img_shape=(1080, 1920))
+    assert out.shape == (3, 16, 32, 32) and torch.all(out == 200)
+    frames[:, 100:150, 325:350] = 0  # right half of the box dark
+    out = clip_frames(frames, clip, 32, img_shape=(1080, 1920))
+    assert out[0, 0, :, :15].min() == 200 and out[0, 0, :, 17:].max() == 0
+    mirrored = clip_frames(frames, clip._replace(flipped=True), 32, img_shape=(1080, 1920))
+    assert torch.equal(mirrored, out.flip(-1))
+    whole = clip_frames(frames[:, 100:150, 300:350], clip, 32)  # pre-cropped video: used whole
+    assert torch.equal(whole, out)

@@ -15,7 +15,7 @@ crops keypoints (:func:`crop_keypoints`) and RGB frames (:func:`crop_frames`) al
 Gaussian per joint and frame.
 """
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -37,6 +37,16 @@ TEST_SEED = 255
 REQUIRED_FIELDS = ("frame_dir", "label", "img_shape", "keypoint", "keypoint_score")
 
 Box = Tuple[int, int, int, int]
+
+
+class PoseClip(NamedTuple):
+    """One sampled clip of an annotation: what the model's pose input and the RGB frames need."""
+
+    heatmaps: np.ndarray  # (V, pose frames, S, S) float32
+    pose_indices: np.ndarray  # frame indices of the heatmaps
+    rgb_indices: np.ndarray  # frame indices of the RGB frames (every k-th pose frame)
+    box: Box  # person box (x0, y0, x1, y1) in the annotation's image pixels
+    flipped: bool  # mirrored (keypoints done; the RGB frames are to be mirrored too)
 
 
 class PoseDataError(ValueError):
@@ -257,3 +267,45 @@ def _window(mu: np.ndarray, sigma: float, side: int, size: int) -> Tuple[np.ndar
     coords = (start[..., None] + np.arange(side)).astype(np.float32)
     inside = (coords <= np.trunc(mu + 3 * sigma)[..., None]) & (coords < size)
     return coords, inside
+
+
+def prepare_pose_clip(
+    ann: Dict[str, Any], num_pose_frames: int = 48, num_rgb_frames: int = 16,
+    out_size: int = 56, sigma: float = 0.6, train: bool = False,
+    rng: Optional[np.random.RandomState] = None, flip_prob: float = 0.5,
+) -> PoseClip:
+    """EPAM-Net's pose pipeline for one annotation: sample the frames, box the persons over
+    them, crop and scale the keypoints to ``out_size`` (anisotropically if the clipped box is
+    not square), flip with probability ``flip_prob`` in training, draw the heatmaps."""
+    rng = rng if rng is not None else np.random.mtrand._rand
+    pose_idx = sample_pose_indices(ann["keypoint"].shape[1], num_pose_frames, train, rng)
+    kp = ann["keypoint"][:, pose_idx].astype(np.float32)
+    scores = ann["keypoint_score"][:, pose_idx].astype(np.float32)
+    box = person_box(kp, ann["img_shape"])
+    kp = scale_keypoints(crop_keypoints(kp, box), (box[3] - box[1], box[2] - box[0]), out_size)
+    flipped = bool(train and rng.rand() < flip_prob)
+    if flipped:
+        kp, scores = flip_pose(kp, scores, out_size)
+    heatmaps = render_heatmap_volume(kp, scores, (out_size, out_size), out_size, sigma)
+    return PoseClip(heatmaps, pose_idx, rgb_indices(pose_idx, num_rgb_frames), box, flipped)
+
+
+def clip_frames(
+    frames: torch.Tensor, clip: PoseClip, size: int, img_shape: Optional[Sequence[int]] = None
+) -> torch.Tensor:
+    """RGB frames (T, H, W, C) uint8 at the clip's RGB indices -> float (C, T, size, size).
+
+    With ``img_shape`` (the annotation's image size; the frames may be smaller or larger) the
+    frames are first cut to the clip's person box, scaled to their size; without it they are
+    used whole (videos pre-cropped to the person, as published). Then they are resized
+    bilinearly and mirrored when the clip is.
+    """
+    if img_shape is not None:
+        sy, sx = frames.shape[1] / img_shape[0], frames.shape[2] / img_shape[1]
+        x0, y0, x1, y1 = clip.box
+        box = (int(x0 * sx), int(y0 * sy), max(int(x1 * sx), int(x0 * sx) + 1),
+               max(int(y1 * sy), int(y0 * sy) + 1))
+        frames = crop_frames(frames, box)
+    x = frames.permute(3, 0, 1, 2).float()
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x.flip(-1) if clip.flipped else x
