@@ -1,5 +1,4 @@
 """Dataset pose_rgb: [rgb, heatmaps] items from an annotation pickle and real H.264 videos."""
-import os
 import pickle
 
 import numpy as np

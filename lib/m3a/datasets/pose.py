@@ -107,7 +107,8 @@ def check_annotation(ann: Any, where: str) -> None:
     if not isinstance(ann["label"], (int, np.integer)) or ann["label"] < 0:
         raise PoseDataError(f"{where}: label must be an integer >= 0, got {ann['label']!r}")
     shape = ann["img_shape"]
-    if not (isinstance(shape, (tuple, list)) and len(shape) == 2 and all(int(s) > 0 for s in shape)):
+    if not (isinstance(shape, (tuple, list)) and len(shape) == 2
+            and all(int(s) > 0 for s in shape)):
         raise PoseDataError(f"{where}: img_shape must be (height, width), got {shape!r}")
     kp, score = ann["keypoint"], ann["keypoint_score"]
     if not isinstance(kp, np.ndarray) or kp.ndim != 4 or kp.shape[-1] != 2 or 0 in kp.shape:
@@ -155,7 +156,8 @@ def rgb_indices(pose_indices: np.ndarray, num_rgb: int) -> np.ndarray:
     """The RGB frames: the pose frames at positions 0, k, 2k, ... (k = pose / RGB frames)."""
     step = len(pose_indices) // num_rgb
     if step < 1 or step * num_rgb != len(pose_indices):
-        raise ValueError(f"{len(pose_indices)} pose frames are not a multiple of {num_rgb} RGB frames")
+        raise ValueError(
+            f"{len(pose_indices)} pose frames are not a multiple of {num_rgb} RGB frames")
     return pose_indices[::step]
 
 

@@ -2,8 +2,8 @@
 annotation pickle (EPAM-Net's two-stream input), single-label.
 
 Item: ``([rgb, heatmaps], label, index, meta)`` in train / val, ``([rgb[None], heatmaps[None]],
-label, index, ok)`` at test (one view; POSE.STREAMS chooses and orders the streams), with rgb float (3, DATA.NUM_FRAMES, S, S) normalised by
-DATA.MEAN / DATA.STD (of 0-1 values) and heatmaps float (EPAM.NUM_JOINTS, EPAM.POSE_FRAMES,
+label, index, ok)`` at test (one view; POSE.STREAMS chooses and orders the streams), with rgb
+float (3, DATA.NUM_FRAMES, S, S) normalised by DATA.MEAN / DATA.STD (of 0-1 values) and heatmaps float (EPAM.NUM_JOINTS, EPAM.POSE_FRAMES,
 EPAM.HEATMAP_SIZE, EPAM.HEATMAP_SIZE). See :func:`m3a.datasets.pose.prepare_pose_clip` for the
 sampling, person box, flip (training) and heatmaps; val and test clips are deterministic.
 
@@ -81,7 +81,8 @@ class PoseRGBDataset(torch.utils.data.Dataset):
     def inputs(self, index: int) -> List[torch.Tensor]:
         """The POSE.STREAMS of sample ``index`` (e.g. [rgb, heatmaps])."""
         clip = self.clip(index)
-        make = {"rgb": lambda: self.rgb(index, clip), "pose": lambda: torch.from_numpy(clip.heatmaps)}
+        make = {"rgb": lambda: self.rgb(index, clip),
+                "pose": lambda: torch.from_numpy(clip.heatmaps)}
         return [make[stream]() for stream in self.cfg.POSE.STREAMS]
 
     def label(self, index: int) -> torch.Tensor:

@@ -161,7 +161,9 @@ class XShiftNet(nn.Module):
         return run_stream(self, x)
 
 
-def add_stream_layers(module: nn.Module, spec: StreamSpec, norm: Callable[[int], nn.Module]) -> None:
+def add_stream_layers(
+    module: nn.Module, spec: StreamSpec, norm: Callable[[int], nn.Module]
+) -> None:
     """Add an X-ShiftNet's ``conv1_s``, ``layer1..N`` and ``conv5`` to ``module`` (initialised);
     set ``module.out_dim`` and ``module.num_stages``."""
     base = spec.base_channels

@@ -75,7 +75,8 @@ class _Lines:
     def count(self, what: str) -> int:
         value = self.values(1, what)[0]
         if value < 0 or value != int(value):
-            raise SkeletonFormatError(f"{self.path}:{self.pos}: {what} must be a count, got {value}")
+            raise SkeletonFormatError(
+                f"{self.path}:{self.pos}: {what} must be a count, got {value}")
         return int(value)
 
 
