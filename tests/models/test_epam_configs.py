@@ -36,7 +36,8 @@ def test_recipe():
     assert cfg.BN.WEIGHT_DECAY == 3e-4 and not cfg.SOLVER.ZERO_WD_1D_PARAM
     assert (cfg.SOLVER.LR_POLICY, cfg.SOLVER.WARMUP_EPOCHS, cfg.SOLVER.CLIP_GRAD_L2NORM) == ("cosine", 0.0, 40.0)
     assert cfg.BN.NORM_TYPE == "sync_batchnorm" and cfg.MODEL.DROPOUT_RATE == 0.5
-    assert (cfg.MODEL.LOSS_FUNC, cfg.MODEL.HEAD_ACT, cfg.DATA.MULTI_LABEL) == ("cross_entropy", "softmax", False)
+    assert (cfg.MODEL.LOSS_FUNC, cfg.MODEL.HEAD_ACT, cfg.DATA.MULTI_LABEL) == (
+        "stream_cross_entropy", "softmax", False)
     assert (cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS, cfg.RNG_SEED) == (1, 1, 100)
     assert cfg.DATA.MEAN == pytest.approx([123.675 / 255, 116.28 / 255, 103.53 / 255], abs=1e-6)
     assert cfg.DATA.STD == pytest.approx([58.395 / 255, 57.12 / 255, 57.375 / 255], abs=1e-6)

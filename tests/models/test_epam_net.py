@@ -7,13 +7,15 @@ from collections import OrderedDict
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from m3a.config import ConfigError, get_cfg
 from m3a.models import build_model
 from m3a.models.build import check_model_cfg
 from m3a.models.epam_net import (
-    SpatialTemporalAttention, XShiftBlock, se_width, temporal_shift,
+    EPAMNet, SpatialTemporalAttention, XShiftBlock, se_width, temporal_shift,
 )
+from m3a.models.losses import get_loss_func, prepare_targets
 from m3a.models.model_info import params_count
 
 # Every state-dict key and shape of the release for NTU-60 / NTU-120 EPAM-Net and the NTU-60
@@ -204,3 +206,27 @@ def test_outputs_equal_the_published_implementation():
         [-0.0321681163, 0.0225029905, 0.0644919535, -0.0321158121, 0.0225313250, 0.0644788411], abs=1e-10)
     assert logits["pose"][:, :3].flatten().tolist() == pytest.approx(
         [-0.0269031808, -0.0368321159, -0.0430727391, -0.0268999604, -0.0368333724, -0.0430782707], abs=1e-10)
+
+
+def test_two_stream_loss_is_the_sum_of_the_streams_cross_entropies():
+    cfg = epam_cfg(5)
+    EPAMNet.make_tiny(cfg)
+    cfg.MODEL.LOSS_FUNC, cfg.MODEL.DROPOUT_RATE = "stream_cross_entropy", 0.0
+    check_model_cfg(cfg)
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    inputs = [torch.randn(4, 3, 2, 32, 32), torch.rand(4, 3, 6, 8, 8)]
+    targets = prepare_targets(torch.tensor([0, 3, 4, 3]), 5, cfg.MODEL.LOSS_FUNC)
+    outputs = model(inputs)
+    assert outputs.shape == (4, 2, 5)
+    logits = model.head.stream_logits(model.neck(model.forward_features(inputs)))
+    assert torch.equal(outputs[:, 0], logits["rgb"]) and torch.equal(outputs[:, 1], logits["pose"])
+    loss = get_loss_func(cfg.MODEL.LOSS_FUNC)()(outputs, targets)
+    expected = F.cross_entropy(logits["rgb"], targets) + F.cross_entropy(logits["pose"], targets)
+    assert torch.allclose(loss, expected)
+    assert not torch.allclose(loss, F.cross_entropy(logits["rgb"] + logits["pose"], targets))
+    model.eval()
+    with torch.no_grad():
+        scores = model(inputs)
+        logits = model.head.stream_logits(model.neck(model.forward_features(inputs)))
+    assert torch.allclose(scores, torch.softmax(logits["rgb"] + logits["pose"], dim=1))

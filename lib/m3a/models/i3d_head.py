@@ -1,5 +1,7 @@
 """The I3D classification head (``i3d``): one dropout + Linear classifier per input stream,
-logits summed (late fusion with weights 1:1, as in EPAM-Net).
+logits summed (late fusion with weights 1:1, as in EPAM-Net). Under MODEL.LOSS_FUNC
+``stream_cross_entropy`` the training outputs are the streams' logits (B, S, N) and the loss is
+the sum of their cross-entropies (EPAM-Net's two-stream loss).
 
 The streams and their widths come from the backbone's ``stream_dims`` (one unnamed stream for
 most backbones). Published keys: ``cls_head.fc_cls.*`` for one unnamed stream (the MMAction2
@@ -56,6 +58,8 @@ class I3DHead(nn.Module):
             self.add_module(module_name(stream),
                             StreamClassifier(dim, cfg.MODEL.NUM_CLASSES, cfg.MODEL.DROPOUT_RATE))
         self.act = head_activation(cfg.MODEL.HEAD_ACT, dim=-1)
+        # Under the per-stream loss, training outputs are the streams' logits (B, S, N).
+        self.per_stream_outputs = cfg.MODEL.LOSS_FUNC == "stream_cross_entropy"
 
     @staticmethod
     def streams_of(cfg: CfgNode) -> List[Tuple[str, int]]:
@@ -95,6 +99,10 @@ class I3DHead(nn.Module):
                 for (stream, _), part in zip(self.streams, parts)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Summed logits in training; their activation at eval."""
-        logits = torch.stack(list(self.stream_logits(x).values())).sum(dim=0)
+        """Summed logits in training (per-stream logits (B, S, N) under MODEL.LOSS_FUNC
+        stream_cross_entropy); the activation of the summed logits at eval."""
+        streams = torch.stack(list(self.stream_logits(x).values()), dim=1)
+        if self.training and self.per_stream_outputs:
+            return streams
+        logits = streams.sum(dim=1)
         return logits if self.training else self.act(logits)
