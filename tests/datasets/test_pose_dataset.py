@@ -1,4 +1,6 @@
 """Dataset pose_rgb: [rgb, heatmaps] items from an annotation pickle and real H.264 videos."""
+import json
+import os
 import pickle
 
 import numpy as np
@@ -104,3 +106,33 @@ def test_test_items_have_one_view_and_a_missing_video_scores_zeros(pose_data):
     assert [v.shape for v in views] == [(1, 3, 16, 32, 32), (1, 17, 48, 56, 56)] and ok
     views, label, index, ok = dataset[2]
     assert not ok and int(label) == 2 and all(not v.any() for v in views)
+
+
+def test_two_stream_model_trains_and_tests_end_to_end(pose_data, tmp_path):
+    """A tiny EPAM-Net through the engine: [rgb, heatmaps] batches, the two-stream loss,
+    checkpoints, and the test outputs (the sample whose video is missing counted as failed)."""
+    from m3a.engine.run import train_and_test
+    from m3a.engine.test_loop import METRICS_FILE
+    from m3a.utils.logging import read_json_stats
+
+    root, _ = pose_data
+    cfg = pose_cfg(root)
+    cfg.NUM_GPUS, cfg.OUTPUT_DIR, cfg.LOG_MODEL_INFO = 0, str(tmp_path / "run"), False
+    cfg.MODEL.BACKBONE, cfg.MODEL.HEAD, cfg.MODEL.NUM_CLASSES = "epam_net", "i3d", 3
+    cfg.MODEL.LOSS_FUNC, cfg.MODEL.HEAD_ACT, cfg.DATA.MULTI_LABEL = "stream_cross_entropy", "softmax", False
+    cfg.EPAM.BASE_CHANNELS, cfg.EPAM.RGB_STAGE_BLOCKS, cfg.EPAM.POSE_STAGE_BLOCKS = 4, [1, 1, 1, 1], [1, 1, 1]
+    cfg.DATA.NUM_FRAMES, cfg.EPAM.POSE_FRAMES, cfg.EPAM.HEATMAP_SIZE = 2, 6, 8
+    cfg.TRAIN.DATASET = cfg.TEST.DATASET = "pose_rgb"
+    cfg.POSE.VAL_SPLIT = "xsub_train"
+    cfg.TRAIN.BATCH_SIZE, cfg.TEST.BATCH_SIZE = 2, 2
+    cfg.TEST.NUM_ENSEMBLE_VIEWS = cfg.TEST.NUM_SPATIAL_CROPS = 1
+    cfg.DATA_LOADER.NUM_WORKERS, cfg.SOLVER.MAX_EPOCH, cfg.SOLVER.LR_POLICY = 0, 2, "constant"
+    cfg.SOLVER.BASE_LR, cfg.SOLVER.WARMUP_EPOCHS = 0.01, 0.0
+    train_and_test(cfg)
+    losses = [e["loss"] for e in read_json_stats(cfg.OUTPUT_DIR, "train_epoch")]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    with open(os.path.join(cfg.OUTPUT_DIR, METRICS_FILE)) as f:
+        metrics = json.load(f)
+    assert metrics["num_videos"] == 2 and metrics["failed_videos"] == 1
+    assert metrics["failed_paths"][0].endswith("S001C001P003R001A003_rgb.mp4")
+    assert 0.0 <= metrics["top1"] <= 1.0

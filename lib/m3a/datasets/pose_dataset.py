@@ -41,6 +41,8 @@ class PoseRGBDataset(torch.utils.data.Dataset):
         self.annotations = load_annotations(path, name)
         if not self.annotations:
             raise ValueError(f"{path}: split '{name}' is empty")
+        # The RGB video of every sample (the engine names failed videos by these).
+        self.paths = [self.video_path(i) for i in range(len(self.annotations))]
         streams = list(cfg.POSE.STREAMS)
         if not streams or len(set(streams)) != len(streams) or not set(streams) <= {"rgb", "pose"}:
             raise ValueError(f"POSE.STREAMS must list rgb and/or pose once each, got {streams}")
@@ -97,7 +99,7 @@ class PoseRGBDataset(torch.utils.data.Dataset):
                 return self.inputs(index), self.label(index), index, {"failed": failed}
             except decoder.DecodeError as err:
                 logger.warning("%s video failed, replaced by another: %s", self.split, err)
-                failed.append(self.video_path(index))
+                failed.append(self.paths[index])
                 index = int(torch.randint(len(self), ()))
         raise decoder.DecodeError(
             f"{len(failed)} videos in a row failed to decode (DATA.NUM_RETRIES = "
