@@ -8,6 +8,7 @@ import torch.multiprocessing as mp
 
 from m3a.engine.run import train_and_test
 from m3a.utils import distributed as du
+from m3a.utils.logging import setup_logging
 from m3a.utils.parser import (
     GuardedJob,
     error_message,
@@ -26,6 +27,7 @@ def main() -> int:
         return 0
     # When one worker stops on an expected error, torch warns that it terminates the others.
     logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
+    setup_logging()  # the launcher's own lines (e.g. the rendezvous port it picked)
     try:
         cfg = load_config_from_args(args)
         du.launch_job(cfg, GuardedJob(train_and_test), init_method=args.init_method)
@@ -33,8 +35,8 @@ def main() -> int:
         print(error_message(err), file=sys.stderr)
         return 2
     except mp.ProcessExitedException as err:
-        # Code 2: the worker already printed its one-line error.
-        if err.exit_code != 2:
+        # Codes 2 and EXIT_COLLECTIVE_FAILED: the worker already printed its one-line error.
+        if err.exit_code not in (2, du.EXIT_COLLECTIVE_FAILED):
             print(f"error: worker process {err.error_index} exited with code {err.exit_code}", file=sys.stderr)
         return err.exit_code or 1
     return 0

@@ -24,6 +24,11 @@ _C.TRAIN.BATCH_SIZE = 64
 _C.TRAIN.EVAL_PERIOD = 1
 # Save a checkpoint every this many epochs.
 _C.TRAIN.CHECKPOINT_PERIOD = 1
+# Keep only this many newest epoch checkpoints, deleting older ones after each save (0 keeps all).
+_C.TRAIN.CHECKPOINT_KEEP = 0
+# Keep the best epoch by validation class mAP as checkpoints/checkpoint_best.pyth (its "best"
+# field records epoch, metric and value); never pruned.
+_C.TRAIN.SAVE_BEST = False
 # Resume from the newest complete checkpoint in OUTPUT_DIR/checkpoints when True.
 _C.TRAIN.AUTO_RESUME = True
 # Checkpoint to initialise from (a backbone-only file leaves the head fresh); "" for none.
@@ -234,6 +239,9 @@ _C.NUM_SHARDS = 1
 _C.SHARD_ID = 0
 # Distributed backend: nccl on GPU, gloo on CPU ("" = choose by device).
 _C.DIST_BACKEND = ""
+# Seconds (an integer) a collective (all-reduce, barrier, ...) waits for every rank. A rank that
+# hangs longer (SIGSTOPped, a stuck decoder) ends the run: the others exit with one line naming it.
+_C.DIST_TIMEOUT_S = 600
 # Folder for checkpoints, logs and results.
 _C.OUTPUT_DIR = "./output"
 # Seed of every random number generator.

@@ -214,6 +214,14 @@ def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> in
     from m3a.utils import checkpoint as cu
 
     last = cu.get_last_checkpoint(cfg.OUTPUT_DIR)
+    unusable = cu.list_checkpoints(cfg.OUTPUT_DIR) if last is None and cfg.TRAIN.AUTO_RESUME else []
+    if unusable:
+        logger.warning(
+            "AUTO_RESUME: none of the %d checkpoint(s) in %s can be resumed (corrupt, incomplete or "
+            "NaN/Inf weights): %s; this run does not resume and training starts from epoch 1%s",
+            len(unusable), os.path.dirname(unusable[0]), ", ".join(os.path.basename(p) for p in unusable),
+            " (initialised from TRAIN.CHECKPOINT_FILE_PATH)" if cfg.TRAIN.CHECKPOINT_FILE_PATH else "",
+        )
     if last is not None and cfg.TRAIN.AUTO_RESUME:
         state = cu.load_checkpoint(last, model, optimizer, scaler)
         logger.info("resuming from %s after %d completed epoch(s)", last, state["epoch"])
@@ -249,6 +257,65 @@ def build_model_for_training(cfg: CfgNode, device: torch.device) -> nn.Module:
     return build_model(cfg, device)
 
 
+def clean_checkpoint_folder(cfg: CfgNode) -> None:
+    """Remove the temporary files that interrupted saves left in OUTPUT_DIR/checkpoints (rank 0,
+    before any save)."""
+    from m3a.utils import checkpoint as cu
+
+    if not du.is_master_proc():
+        return
+    count, size = cu.remove_temporary_files(cfg.OUTPUT_DIR)
+    if count:
+        logger.info("removed %d leftover temporary file(s) of interrupted saves (%.1f MB) from %s",
+                    count, size / 1e6, os.path.join(cfg.OUTPUT_DIR, cu.CHECKPOINT_DIR))
+
+
+def save_epoch_checkpoint(
+    cfg: CfgNode, model: nn.Module, optimizer, scaler, epochs_done: int, class_names: List[str]
+) -> None:
+    """Save the checkpoint of ``epochs_done`` epochs, then prune to TRAIN.CHECKPOINT_KEEP (rank 0)."""
+    from m3a.utils import checkpoint as cu
+
+    if not du.is_master_proc():
+        return
+    path = cu.save_checkpoint(cfg.OUTPUT_DIR, model, optimizer, scaler, epochs_done, cfg, class_names)
+    logger.info("saved checkpoint %s", path)
+    removed = cu.prune_checkpoints(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP, epochs_done)
+    if removed:
+        logger.info("removed %d older checkpoint(s) (TRAIN.CHECKPOINT_KEEP %d): %s", len(removed),
+                    cfg.TRAIN.CHECKPOINT_KEEP, ", ".join(os.path.basename(p) for p in removed))
+
+
+class BestTracker:
+    """Keeps OUTPUT_DIR/checkpoints/checkpoint_best.pyth at the best validation class mAP so far
+    (TRAIN.SAVE_BEST). A resumed run continues from the recorded best; a new run replaces it."""
+
+    METRIC = "map_class"
+
+    def __init__(self, cfg: CfgNode, resumed: bool, class_names: List[str]):
+        from m3a.utils import checkpoint as cu
+
+        self.cfg, self.class_names = cfg, class_names
+        self.best = float("-inf")
+        record = cu.read_best_record(cfg.OUTPUT_DIR) if cfg.TRAIN.SAVE_BEST and resumed else None
+        if record and record.get("metric") == self.METRIC:
+            self.best = float(record["value"])
+            logger.info("best %s so far: %.6g after epoch %d", self.METRIC, self.best, record["epoch"])
+
+    def update(self, results: Dict[str, float], model: nn.Module, optimizer, scaler, epochs_done: int) -> None:
+        """Save the best checkpoint (rank 0) when ``results`` beat the best so far."""
+        from m3a.utils import checkpoint as cu
+
+        value = results.get(self.METRIC, float("nan"))
+        if not (self.cfg.TRAIN.SAVE_BEST and value > self.best):
+            return
+        self.best = value
+        if du.is_master_proc():
+            path = cu.save_best_checkpoint(self.cfg.OUTPUT_DIR, model, optimizer, scaler, epochs_done,
+                                           self.cfg, self.METRIC, value, self.class_names)
+            logger.info("new best %s %.6g after epoch %d: saved %s", self.METRIC, value, epochs_done, path)
+
+
 def _is_epoch(cur_epoch: int, period: int, max_epoch: int) -> bool:
     """True at every ``period``-th epoch and at the last one (``period`` 0 disables)."""
     if period <= 0:
@@ -264,6 +331,11 @@ def train(cfg: CfgNode) -> nn.Module:
     setup_logging(cfg.OUTPUT_DIR)
     device = du.get_device(cfg)
     logger.info("training on %s, %d process(es); config:\n%s", device, du.get_world_size(), cfg)
+    if cfg.TRAIN.CHECKPOINT_KEEP < 0:
+        from m3a.config.loading import ConfigError
+
+        raise ConfigError(f"TRAIN.CHECKPOINT_KEEP must be >= 0 (0 keeps all), got {cfg.TRAIN.CHECKPOINT_KEEP}")
+    clean_checkpoint_folder(cfg)
 
     # Loaders first: a missing or malformed list fails before any model is built.
     train_loader = construct_loader(cfg, "train")
@@ -273,6 +345,7 @@ def train(cfg: CfgNode) -> nn.Module:
     optimizer = construct_optimizer(model, cfg)
     scaler = amp.build_grad_scaler(cfg, device)
     start_epoch = load_training_state(cfg, model, optimizer, scaler)
+    best = BestTracker(cfg, resumed=start_epoch > 0, class_names=class_names)
     loss_fn = get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean")
     if du.get_world_size() > 1:
         ids = [device] if device.type == "cuda" else None
@@ -291,15 +364,11 @@ def train(cfg: CfgNode) -> nn.Module:
         if use_precise_bn and (is_eval or is_ckpt):
             calculate_precise_bn(train_loader, model, cfg.BN.NUM_BATCHES_PRECISE, device)
         if is_ckpt:
-            if du.is_master_proc():
-                from m3a.utils import checkpoint as cu
-
-                path = cu.save_checkpoint(cfg.OUTPUT_DIR, model, optimizer, scaler, cur_epoch + 1,
-                                          cfg, class_names)
-                logger.info("saved checkpoint %s", path)
+            save_epoch_checkpoint(cfg, model, optimizer, scaler, cur_epoch + 1, class_names)
             du.synchronize()
         if is_eval:
-            eval_epoch(val_loader, model, cur_epoch, cfg, device, writer)
+            results = eval_epoch(val_loader, model, cur_epoch, cfg, device, writer)
+            best.update(results, model, optimizer, scaler, cur_epoch + 1)
     if writer is not None:
         writer.close()
     return model

@@ -74,10 +74,13 @@ class Recognizer(nn.Module):
         """The published name of a key of ``named_parameters()`` / ``named_buffers()``."""
         return _rename(key, self._prefixes)
 
+    def part_keys(self, part: str) -> set:
+        """The published state-dict keys of one part (backbone, neck or head)."""
+        return {self.published_key(k) for k in getattr(self, part).state_dict(prefix=f"{part}.")}
+
     def is_head_key(self, published: str) -> bool:
         """True when a published key belongs to the head."""
-        head_keys = {self.published_key(k) for k in self.head.state_dict(prefix="head.")}
-        return published in head_keys
+        return published in self.part_keys("head")
 
     def convert_state_dict(
         self, state: Dict[str, torch.Tensor]
@@ -131,20 +134,15 @@ def _to_published_keys(module: Recognizer, state: dict, prefix: str, local_metad
 
 
 def _from_published_keys(module: Recognizer, state: dict, prefix: str, *args) -> None:
-    """Map published keys back to the part submodules (the head is matched first, since a part
-    with an empty prefix would otherwise claim every key)."""
-    head_keys = {module.published_key(k) for k in module.head.state_dict(prefix="head.")}
-    neck_keys = {module.published_key(k) for k in module.neck.state_dict(prefix="neck.")}
+    """Map the published keys back to the part submodules; keys of no part stay as they are (the
+    loader reports them as unexpected)."""
+    internal = {}
+    for part, (local_prefix, published_prefix) in zip(PARTS, module._prefixes):
+        for key in module.part_keys(part):
+            internal[key] = local_prefix + key[len(published_prefix):]
     items = list(state.items())
     state.clear()
     for key, value in items:
         if key.startswith(prefix):
-            local = key[len(prefix):]
-            if local in head_keys:
-                local = "head." + local[len(module._prefixes[2][1]):]
-            elif local in neck_keys:
-                local = "neck." + local[len(module._prefixes[1][1]):]
-            elif local.startswith(module._prefixes[0][1]):
-                local = "backbone." + local[len(module._prefixes[0][1]):]
-            key = prefix + local
+            key = prefix + internal.get(key[len(prefix):], key[len(prefix):])
         state[key] = value

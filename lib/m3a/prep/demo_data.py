@@ -126,9 +126,12 @@ def plan_videos(videos: int, classes: int, seed: int) -> List[VideoSpec]:
 def encode_mp4(path: str, frames: np.ndarray, fps: int, audio: Optional[np.ndarray],
                sample_rate: int = SAMPLE_RATE) -> None:
     """Write RGB frames (T, H, W, 3) uint8 as H.264/yuv420p (+ mono AAC when ``audio``) to
-    ``path`` atomically. Encoding is single-threaded so the bytes are reproducible."""
+    ``path`` atomically. The bytes are reproducible: encoding is single-threaded and x264's
+    macroblock tree is off (with the x264 of PyAV 18's wheels its assembly gave run-to-run
+    different bytes for some videos)."""
     height, width = frames.shape[1:3]
-    options = {"crf": "20", "preset": "veryfast", "g": str(fps), "threads": "1"}
+    options = {"crf": "20", "preset": "veryfast", "g": str(fps), "threads": "1",
+               "x264-params": "mbtree=0"}
     write_h264(path, frames, fps, width, height, audio=audio, sample_rate=sample_rate, options=options)
 
 

@@ -13,13 +13,19 @@ knows no family's key names.
 Our checkpoints are self-contained: besides the weights they hold ``cfg`` (the resolved config as
 YAML text) and, when known, ``class_names`` and ``model_inputs`` (the tensors the head was built
 with, e.g. the M3A lexicons and adjacency), so a model can be rebuilt without the data folder.
+
+Housekeeping of ``OUTPUT_DIR/checkpoints``: leftover temporary files of interrupted saves are
+removed (:func:`remove_temporary_files`), old epochs pruned (:func:`prune_checkpoints`), the best
+epoch by validation mAP kept as ``checkpoint_best.pyth`` (:func:`save_best_checkpoint`).
 """
+import errno
 import logging
+import math
 import os
 import re
 import zipfile
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -29,6 +35,11 @@ from m3a.utils.file_io import atomic_path
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
+BEST_CHECKPOINT = "checkpoint_best.pyth"
+# Name prefix of the temporary files of atomic saves (m3a.utils.file_io.atomic_path).
+_TMP_PREFIX = ".tmp-"
+# Below this many free bytes, a failed write is reported as a full disk.
+_NEARLY_FULL_BYTES = 1 << 20
 _NAME = re.compile(r"checkpoint_epoch_(\d+)\.pyth")
 # Top-level fields holding a model state dict, in order of preference.
 _STATE_FIELDS = ("model_state", "state_dict", "model_state_dict", "model")
@@ -52,16 +63,10 @@ def checkpoint_path(output_dir: str, epoch: int) -> str:
     return os.path.join(output_dir, CHECKPOINT_DIR, f"checkpoint_epoch_{epoch:05d}.pyth")
 
 
-def save_checkpoint(
-    output_dir: str, model: nn.Module, optimizer: Optional[torch.optim.Optimizer],
-    scaler, epoch: int, cfg, class_names: Optional[List[str]] = None,
-) -> str:
-    """Write ``model_state`` (unwrapped from DDP), ``optimizer_state``, ``scaler_state`` (if a
-    scaler is given), ``epoch``, ``cfg`` (YAML text), ``model_inputs`` (the model's
-    ``checkpoint_inputs()``) and ``class_names`` (when given) atomically; return the file path.
-
-    The caller decides which process saves.
-    """
+def _training_state(model: nn.Module, optimizer: Optional[torch.optim.Optimizer], scaler, epoch: int,
+                    cfg, class_names: Optional[List[str]] = None) -> dict:
+    """The fields of a checkpoint: weights, optimizer/scaler state, epoch, config, the model's
+    ``checkpoint_inputs()`` as ``model_inputs`` and ``class_names`` (when given)."""
     inner = unwrap_model(model)
     inputs = getattr(inner, "checkpoint_inputs", None)
     state = {
@@ -75,23 +80,162 @@ def save_checkpoint(
         state["class_names"] = list(class_names)
     if scaler is not None:
         state["scaler_state"] = scaler.state_dict()
-    path = checkpoint_path(output_dir, epoch)
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    return state
+
+
+def _free_bytes(folder: str) -> int:
+    stat = os.statvfs(folder)
+    return stat.f_bavail * stat.f_frsize
+
+
+def _caused_by_enospc(err: Optional[BaseException]) -> bool:
+    while err is not None:
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _disk_full(path: str) -> CheckpointError:
+    return CheckpointError(f"no space left on device at {path}; the checkpoints saved before are kept")
+
+
+def write_checkpoint(state: dict, path: str) -> str:
+    """``torch.save(state)`` to ``path`` atomically (a temporary file renamed over it); return
+    ``path``. A full disk raises CheckpointError("no space left on device at PATH ...") and
+    leaves any file already at ``path`` as it was.
+
+    torch writes through our Python file object, so the file is closed (its space freed once
+    the temporary file is removed) whatever torch's writer does with the error.
+    """
+    try:
+        with atomic_path(path) as tmp:
+            try:
+                with open(tmp, "wb") as f:
+                    torch.save(state, f)
+            except RuntimeError as err:  # torch wraps the failed write ("unexpected pos ...")
+                if not (_caused_by_enospc(err) or _free_bytes(os.path.dirname(tmp)) < _NEARLY_FULL_BYTES):
+                    raise
+                raise _disk_full(path) from None
+    except OSError as err:  # a write torch did not wrap, the flush at close, the fsync
+        if not _caused_by_enospc(err):
+            raise
+        raise _disk_full(path) from None
     return path
+
+
+def save_checkpoint(
+    output_dir: str, model: nn.Module, optimizer: Optional[torch.optim.Optimizer],
+    scaler, epoch: int, cfg, class_names: Optional[List[str]] = None,
+) -> str:
+    """Write ``model_state`` (unwrapped from DDP), ``optimizer_state``, ``scaler_state`` (if a
+    scaler is given), ``epoch``, ``cfg`` (YAML text), ``model_inputs`` (the model's
+    ``checkpoint_inputs()``) and ``class_names`` (when given) atomically; return the file path.
+
+    The caller decides which process saves. See :func:`write_checkpoint` for a full disk.
+    """
+    return write_checkpoint(_training_state(model, optimizer, scaler, epoch, cfg, class_names),
+                            checkpoint_path(output_dir, epoch))
+
+
+def best_checkpoint_path(output_dir: str) -> str:
+    """``output_dir/checkpoints/checkpoint_best.pyth``."""
+    return os.path.join(output_dir, CHECKPOINT_DIR, BEST_CHECKPOINT)
+
+
+def save_best_checkpoint(
+    output_dir: str, model: nn.Module, optimizer: Optional[torch.optim.Optimizer],
+    scaler, epoch: int, cfg, metric: str, value: float, class_names: Optional[List[str]] = None,
+) -> str:
+    """Write the state after ``epoch`` epochs as ``checkpoint_best.pyth`` (atomically), recording
+    ``best = {"epoch": epoch, "metric": metric, "value": value}``; return the path."""
+    state = _training_state(model, optimizer, scaler, epoch, cfg, class_names)
+    state["best"] = {"epoch": int(epoch), "metric": metric, "value": float(value)}
+    return write_checkpoint(state, best_checkpoint_path(output_dir))
+
+
+def read_best_record(output_dir: str) -> Optional[dict]:
+    """The ``best`` record of ``checkpoint_best.pyth`` (epoch, metric, value), or None when the
+    file is absent or unreadable."""
+    path = best_checkpoint_path(output_dir)
+    if not os.path.isfile(path):
+        return None
+    try:
+        best = read_checkpoint(path).get("best")
+    except (CheckpointError, AttributeError):
+        logger.warning("cannot read %s; the next validation replaces it", path)
+        return None
+    return best if isinstance(best, dict) else None
+
+
+def remove_temporary_files(output_dir: str) -> Tuple[int, int]:
+    """Delete the temporary files (``.tmp-*``) that interrupted saves left in
+    ``output_dir/checkpoints``; return (files removed, bytes freed). Call it before any save."""
+    folder = os.path.join(output_dir, CHECKPOINT_DIR)
+    count, size = 0, 0
+    if not os.path.isdir(folder):
+        return count, size
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if name.startswith(_TMP_PREFIX) and os.path.isfile(path) and not os.path.islink(path):
+            nbytes = os.path.getsize(path)
+            os.remove(path)
+            count, size = count + 1, size + nbytes
+    return count, size
+
+
+def prune_checkpoints(output_dir: str, keep: int, newest_epoch: int) -> List[str]:
+    """Delete epoch checkpoints of epochs up to ``newest_epoch`` except the ``keep`` newest ones;
+    return the deleted paths. ``keep`` <= 0 keeps all. Files of later epochs (left by an earlier
+    run) and ``checkpoint_best.pyth`` are never touched."""
+    if keep <= 0:
+        return []
+    ours = [path for epoch, path in _candidates(output_dir) if epoch <= newest_epoch]
+    removed = ours[keep:]
+    for path in removed:
+        os.remove(path)
+    return removed
 
 
 def is_complete(path: str) -> bool:
     """True when ``path`` is a readable checkpoint: every member of the zip archive passes its
-    CRC check (legacy non-zip files: ``torch.load`` succeeds)."""
+    CRC check and ``torch.load(weights_only=True)`` finds every tensor record."""
+    return _read_problem(path)[0] is None
+
+
+def _read_problem(path: str) -> Tuple[Optional[str], Optional[dict]]:
+    """(why ``path`` cannot be read, None) or (None, the loaded checkpoint)."""
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
-                return archive.testzip() is None
-        torch.load(path, map_location="cpu", weights_only=True)
-        return True
-    except Exception:  # any failure to read means incomplete
-        return False
+                bad = archive.testzip()
+            if bad is not None:
+                return f"CRC error in {bad}", None
+        return None, torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # any failure to read means incomplete
+        text = str(err).strip().splitlines()
+        return (text[0] if text else type(err).__name__), None
+
+
+def _tensors(value, prefix: str) -> Iterator[Tuple[str, torch.Tensor]]:
+    if isinstance(value, torch.Tensor):
+        yield prefix, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _tensors(item, f"{prefix}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _tensors(item, f"{prefix}.{i}")
+
+
+def first_nonfinite(ckpt: dict) -> Optional[str]:
+    """Name (e.g. ``model_state.fc.weight``) of the first floating-point tensor of the model or
+    optimizer state holding NaN or Inf, or None when all are finite."""
+    for field in _STATE_FIELDS + ("optimizer_state",):
+        for name, tensor in _tensors(ckpt.get(field), field):
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                return name
+    return None
 
 
 def _candidates(output_dir: str) -> List[Tuple[int, str]]:
@@ -106,15 +250,28 @@ def _candidates(output_dir: str) -> List[Tuple[int, str]]:
     return sorted(found, reverse=True)
 
 
-def get_last_checkpoint(output_dir: str) -> Optional[str]:
-    """Newest complete checkpoint in ``output_dir/checkpoints`` (highest epoch number), or None.
+def list_checkpoints(output_dir: str) -> List[str]:
+    """Every epoch checkpoint file in ``output_dir/checkpoints``, newest epoch first."""
+    return [path for _, path in _candidates(output_dir)]
 
-    Truncated or corrupt files are skipped with a warning.
+
+def get_last_checkpoint(output_dir: str) -> Optional[str]:
+    """Newest usable checkpoint in ``output_dir/checkpoints`` (highest epoch number), or None.
+
+    Truncated or corrupt files (a CRC error, a missing tensor record) and files whose weights
+    hold NaN/Inf are skipped with a warning naming the file and why.
     """
     for _, path in _candidates(output_dir):
-        if is_complete(path):
-            return path
-        logger.warning("skipping incomplete or corrupt checkpoint %s", path)
+        problem, ckpt = _read_problem(path)
+        if problem is not None:
+            logger.warning("skipping incomplete or corrupt checkpoint %s: %s", path, problem)
+            continue
+        bad_key = first_nonfinite(ckpt) if isinstance(ckpt, dict) else None
+        if bad_key is not None:
+            logger.warning("refusing to resume from %s: %s holds NaN/Inf values; trying an earlier "
+                           "checkpoint", path, bad_key)
+            continue
+        return path
     return None
 
 

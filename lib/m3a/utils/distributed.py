@@ -9,12 +9,20 @@ Launch styles handled by :func:`launch_job`:
   global rank = ``shard_id * processes_per_node + local_rank``.
 - **single process**: one process on one node needs no process group at all.
 
-The backend is ``DIST_BACKEND`` if set, else NCCL on GPU and gloo on CPU.
+The backend is ``DIST_BACKEND`` if set, else NCCL on GPU and gloo on CPU. Collectives time out
+after ``DIST_TIMEOUT_S`` seconds; a rank whose collective fails (a peer hung or died) prints one
+``error:`` line naming the rank(s) that did not take part and exits with
+:data:`EXIT_COLLECTIVE_FAILED`. Spawned ranks die with their launcher (see :mod:`m3a.utils.parent_watch`).
+When the shards style gets no ``init_method`` (and no ``MASTER_PORT``), a one-node run meets on
+a free port: the launcher hosts the rendezvous store there and logs the port.
 """
+import datetime
 import faulthandler
 import logging
 import os
-from typing import Any, Callable, List
+import sys
+import time
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 import torch
 import torch.distributed as dist
@@ -22,10 +30,24 @@ import torch.nn as nn
 from fvcore.common.config import CfgNode
 
 from m3a.config.loading import ConfigError
+from m3a.utils.parent_watch import die_with_parent
 
 logger = logging.getLogger(__name__)
 
 _LOCAL_RANK = 0
+# The rendezvous store of a run whose launcher hosts it (None: torch's default store is used).
+_STORE: Optional[dist.Store] = None
+# Exit status of a rank whose collective failed (a peer hung or died); it printed one error line.
+EXIT_COLLECTIVE_FAILED = 3
+# Seconds the launcher gives the other ranks to exit after one failed, before SIGTERM then SIGKILL.
+_SHUTDOWN_GRACE_S = 1.0
+# Seconds spawned ranks wait for each other at start-up (or DIST_TIMEOUT_S if longer).
+_STARTUP_WAIT_S = 120.0
+# Key prefixes under which ranks check in at start-up and when their collective failed.
+_ARRIVED_KEY = "m3a/arrived/"
+_FAILED_KEY = "m3a/collective_failed/"
+# A launcher-hosted store: (host, port); or an init_method URL such as tcp://host:port.
+Rendezvous = Union[str, Tuple[str, int]]
 
 
 def is_dist() -> bool:
@@ -84,6 +106,29 @@ def get_backend(cfg: CfgNode) -> str:
     return "nccl" if cfg.NUM_GPUS > 0 else "gloo"
 
 
+def dist_timeout(cfg: CfgNode) -> datetime.timedelta:
+    """The process-group timeout ``DIST_TIMEOUT_S``; ConfigError unless it is positive."""
+    if not cfg.DIST_TIMEOUT_S > 0:
+        raise ConfigError(f"DIST_TIMEOUT_S must be a positive number of seconds, got {cfg.DIST_TIMEOUT_S}")
+    return datetime.timedelta(seconds=float(cfg.DIST_TIMEOUT_S))
+
+
+def resolve_init_method(init_method: Optional[str], cfg: CfgNode) -> Optional[str]:
+    """The rendezvous URL of a shards-style run: ``init_method`` when given, else
+    ``tcp://MASTER_ADDR:MASTER_PORT`` when ``MASTER_PORT`` is set, else None (one node: the
+    launcher picks a free port). A multi-node run without either is a ConfigError."""
+    if init_method:
+        return init_method
+    if os.environ.get("MASTER_PORT"):
+        return f"tcp://{os.environ.get('MASTER_ADDR', 'localhost')}:{os.environ['MASTER_PORT']}"
+    if cfg.NUM_SHARDS > 1:
+        raise ConfigError(
+            f"NUM_SHARDS is {cfg.NUM_SHARDS}: give every node the same --init_method tcp://HOST0:PORT "
+            "(or MASTER_ADDR and MASTER_PORT)"
+        )
+    return None
+
+
 def _set_local_rank(local_rank: int, cfg: CfgNode) -> None:
     global _LOCAL_RANK
     _LOCAL_RANK = local_rank
@@ -98,22 +143,39 @@ def _is_torchrun() -> bool:
 def _run_spawned(
     local_rank: int,
     func: Callable[[CfgNode], Any],
-    init_method: str,
+    rendezvous: Rendezvous,
     shard_id: int,
     num_shards: int,
     cfg: CfgNode,
+    launcher_pid: int,
 ) -> None:
     """Entry point of a process spawned by :func:`launch_job` (shards style)."""
+    global _STORE
+    die_with_parent(launcher_pid)
     per_node = processes_per_node(cfg)
     _set_local_rank(local_rank, cfg)
     _share_cpu_threads(cfg, per_node)
-    dist.init_process_group(
-        backend=get_backend(cfg),
-        init_method=init_method,
-        world_size=per_node * num_shards,
-        rank=shard_id * per_node + local_rank,
-    )
+    timeout = dist_timeout(cfg)
+    group = dict(backend=get_backend(cfg), world_size=per_node * num_shards,
+                 rank=shard_id * per_node + local_rank, timeout=timeout)
+    if isinstance(rendezvous, str):
+        dist.init_process_group(init_method=rendezvous, **group)
+    else:
+        _STORE = _meet_at_store(rendezvous, group["rank"], group["world_size"], timeout)
+        dist.init_process_group(store=_STORE, **group)
     _run_in_group(func, cfg)
+
+
+def _meet_at_store(address: Tuple[str, int], rank: int, world: int,
+                   timeout: datetime.timedelta) -> dist.TCPStore:
+    """Connect to the launcher's store and wait there (at least ``_STARTUP_WAIT_S``) until
+    every rank has arrived, so that a slow start-up does not count against a short timeout."""
+    startup = datetime.timedelta(seconds=max(timeout.total_seconds(), _STARTUP_WAIT_S))
+    store = dist.TCPStore(address[0], address[1], is_master=False, timeout=startup)
+    store.set(f"{_ARRIVED_KEY}{rank}", "1")
+    store.wait([f"{_ARRIVED_KEY}{r}" for r in range(world)])
+    store.set_timeout(timeout)
+    return store
 
 
 def _share_cpu_threads(cfg: CfgNode, per_node: int) -> None:
@@ -135,28 +197,112 @@ def _run_in_group(func: Callable[[CfgNode], Any], cfg: CfgNode) -> None:
     A native crash (e.g. an abort inside the communication library) prints this rank's Python
     stack through ``faulthandler``. After a successful job every rank waits at a barrier before
     the group is destroyed, so no rank closes its sockets while a peer still talks to it.
+    A collective that fails (timed out after ``DIST_TIMEOUT_S``, or a peer's connection closed)
+    ends this rank with one ``error:`` line and :data:`EXIT_COLLECTIVE_FAILED`.
     """
     faulthandler.enable(all_threads=True)
     try:
         func(cfg)
         synchronize()
+    except RuntimeError as err:
+        if not is_collective_failure(err):
+            raise
+        _exit_after_collective_failure(err, float(cfg.DIST_TIMEOUT_S))
     finally:
-        dist.destroy_process_group()
+        if is_dist():
+            dist.destroy_process_group()
+
+
+def is_collective_failure(err: BaseException) -> bool:
+    """True for a communication error: a collective timed out or a peer's connection dropped."""
+    if isinstance(err, getattr(dist, "DistBackendError", ())):
+        return True
+    text = str(err)
+    return any(p in text for p in ("Timed out", "timed out", "Connection closed by peer",
+                                   "Connection reset by peer"))
+
+
+def _rendezvous_store() -> Optional[dist.Store]:
+    if _STORE is not None:
+        return _STORE
+    try:
+        return dist.distributed_c10d._get_default_store()
+    except (RuntimeError, AttributeError, ValueError):
+        return None
+
+
+def _ranks_not_checked_in(rank: int, world: int, wait_s: float) -> Optional[List[int]]:
+    """Check in at the rendezvous store as a rank whose collective failed; wait up to ``wait_s``
+    for the others; return the ranks that never checked in (None: the store does not answer).
+
+    The ranks still alive all see the failure within about a second of each other, so the ones
+    missing after the wait are those that hung or died.
+    """
+    store = _rendezvous_store()
+    if store is None:
+        return None
+    try:
+        store.set_timeout(datetime.timedelta(seconds=max(wait_s, 1.0)))
+        store.set(f"{_FAILED_KEY}{rank}", "1")
+        deadline = time.monotonic() + wait_s
+        while True:
+            present = [r for r in range(world) if store.check([f"{_FAILED_KEY}{r}"])]
+            if len(present) == world or time.monotonic() >= deadline:
+                return [r for r in range(world) if r not in present]
+            time.sleep(0.1)
+    except (RuntimeError, ValueError):  # torch raises DistStoreError (a RuntimeError) on timeouts
+        return None
+
+
+def collective_failure_message(err: BaseException, rank: int, missing: Optional[List[int]],
+                               timeout_s: float) -> str:
+    """The one ``error:`` line of a failed collective (``missing``: the ranks that did not take
+    part; None when unknown)."""
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    reason = reason.split("] ", 1)[-1] if reason.startswith("[") else reason  # drop "[file.cc:N] "
+    who = (f"rank(s) {', '.join(map(str, missing))}" if missing
+           else "a peer rank (which one is unknown: the rendezvous store does not answer)")
+    return (f"error: distributed job stopped: {who} did not take part in a collective within "
+            f"DIST_TIMEOUT_S={timeout_s:g} s (hung or dead); rank {rank} saw: {reason}")
+
+
+def _exit_after_collective_failure(err: BaseException, timeout_s: float) -> None:
+    """Print the one-line error (from the lowest rank still alive) and end this process at once:
+    tearing down a broken group can block."""
+    rank, world = get_rank(), get_world_size()
+    missing = _ranks_not_checked_in(rank, world, wait_s=min(5.0, timeout_s))
+    if missing is None or rank == min(r for r in range(world) if r not in missing):
+        print(collective_failure_message(err, rank, missing, timeout_s), file=sys.stderr, flush=True)
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(EXIT_COLLECTIVE_FAILED)
+
+
+def _launcher_store(cfg: CfgNode) -> Tuple[dist.TCPStore, Tuple[str, int]]:
+    """A rendezvous store in the launcher on a free port of 127.0.0.1 (no race for the port: the
+    store itself binds port 0)."""
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False, timeout=dist_timeout(cfg))
+    logger.info("rendezvous on tcp://127.0.0.1:%d, a free port (--init_method or MASTER_PORT choose one)",
+                store.port)
+    return store, ("127.0.0.1", store.port)
 
 
 def launch_job(
     cfg: CfgNode,
     func: Callable[[CfgNode], Any],
-    init_method: str = "tcp://localhost:9999",
+    init_method: Optional[str] = None,
 ) -> None:
     """Run ``func(cfg)`` in every process of the run (see the module docstring for the styles).
 
     ``func`` must be picklable (a module-level function or object) for the spawned styles.
+    ``init_method`` (shards style): the rendezvous URL; None picks one (see
+    :func:`resolve_init_method`).
     """
     check_devices(cfg)
+    timeout = dist_timeout(cfg)
     if _is_torchrun():
         _set_local_rank(int(os.environ["LOCAL_RANK"]), cfg)
-        dist.init_process_group(backend=get_backend(cfg), init_method="env://")
+        dist.init_process_group(backend=get_backend(cfg), init_method="env://", timeout=timeout)
         _run_in_group(func, cfg)
         return
     per_node = processes_per_node(cfg)
@@ -164,12 +310,21 @@ def launch_job(
         _set_local_rank(0, cfg)
         func(cfg)
         return
-    torch.multiprocessing.spawn(
-        _run_spawned,
-        nprocs=per_node,
-        args=(func, init_method, cfg.SHARD_ID, cfg.NUM_SHARDS, cfg),
-        daemon=False,
-    )
+    url = resolve_init_method(init_method, cfg)
+    store, rendezvous = _launcher_store(cfg) if url is None else (None, url)
+    try:
+        context = torch.multiprocessing.start_processes(
+            _run_spawned,
+            nprocs=per_node,
+            args=(func, rendezvous, cfg.SHARD_ID, cfg.NUM_SHARDS, cfg, os.getpid()),
+            daemon=False,
+            join=False,
+        )
+        # A hung rank (e.g. SIGSTOPped) ignores SIGTERM: the grace bounds the wait for SIGKILL.
+        while not context.join(grace_period=_SHUTDOWN_GRACE_S):
+            pass
+    finally:
+        del store  # the launcher's store serves the ranks until they have all ended
 
 
 def synchronize() -> None:
@@ -211,15 +366,20 @@ __all__ = [
     "all_gather_objects",
     "all_reduce_sum",
     "average_norm_buffers",
+    "EXIT_COLLECTIVE_FAILED",
     "check_devices",
+    "collective_failure_message",
+    "dist_timeout",
     "get_backend",
     "get_device",
     "get_local_rank",
     "get_rank",
     "get_world_size",
     "is_dist",
+    "is_collective_failure",
     "is_master_proc",
     "launch_job",
     "processes_per_node",
+    "resolve_init_method",
     "synchronize",
 ]

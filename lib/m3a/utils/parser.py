@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--init_method",
-        default="tcp://localhost:9999",
-        help="rendezvous address of rank 0 for spawned processes (default: %(default)s)",
+        default=None,
+        help="rendezvous address of rank 0 for spawned processes (default: tcp://MASTER_ADDR:MASTER_PORT "
+        "when MASTER_PORT is set, else a free port of this machine, logged; needed with --num_shards > 1)",
     )
     parser.add_argument(
         "opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides, e.g. SOLVER.BASE_LR 0.01"
