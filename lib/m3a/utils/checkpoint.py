@@ -384,7 +384,10 @@ def apply_checkpoint(
     raw_state = extract_state(ckpt, path)
     bare = raw_state is ckpt
     target = unwrap_model(model)
-    state, layout = convert_for(target, raw_state)
+    try:
+        state, layout = convert_for(target, raw_state)
+    except CheckpointError as err:  # a model's own layout check (e.g. EPAM-Net's stream files)
+        raise CheckpointError(f"{path}: {err}") from None
     model_state = target.state_dict()
     usable = _match_shapes(state, target, layout, strict_shapes, path)
     missing = [k for k in model_state if k not in usable]
