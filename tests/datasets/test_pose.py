@@ -148,6 +148,8 @@ def test_person_box_pads_squares_and_clips():
     small[0, 0, 0], small[0, 1, 1] = (100, 200), (109, 260)  # 9 px wide: the whole frame
     assert person_box(small, (1080, 1920)) == (0, 0, 1920, 1080)
     assert person_box(np.zeros_like(kp), (10, 20)) == (0, 0, 20, 10)
+    outside = kp + 5000  # every joint right of and below the image: nothing left after clipping
+    assert person_box(outside, (1080, 1920)) == (0, 0, 1920, 1080)
 
 
 def test_box_crops_keypoints_and_frames_alike():

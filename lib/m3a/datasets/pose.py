@@ -169,8 +169,8 @@ def person_box(
 
     The tight box grows by ``padding`` about its centre, its half-height becomes at least
     ``hw_ratio`` x its half-width and vice versa (square for 1), and it is clipped to the image
-    and truncated to integers. A tight box under ``min_size`` pixels either way (or no joint)
-    gives the whole image.
+    and truncated to integers. A tight box under ``min_size`` pixels either way, no joint, or
+    joints all outside the image give the whole image.
     """
     h, w = int(img_shape[0]), int(img_shape[1])
     xs, ys = keypoints[..., 0], keypoints[..., 1]
@@ -185,8 +185,9 @@ def person_box(
     half_h = (y_max - y_min) / 2 * (1 + padding)
     half_h = max(hw_ratio * half_w, half_h)
     half_w = max(half_h / hw_ratio, half_w)
-    return (int(max(0, cx - half_w)), int(max(0, cy - half_h)),
-            int(min(w, cx + half_w)), int(min(h, cy + half_h)))
+    box = (int(max(0, cx - half_w)), int(max(0, cy - half_h)),
+           int(min(w, cx + half_w)), int(min(h, cy + half_h)))
+    return box if box[2] > box[0] and box[3] > box[1] else (0, 0, w, h)
 
 
 def crop_keypoints(keypoints: np.ndarray, box: Box) -> np.ndarray:
