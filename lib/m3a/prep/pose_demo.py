@@ -5,7 +5,7 @@ Classes (all mirror-symmetric, so the training flip keeps the label):
 
 0. ``arms_up``: both arms swing from the hips to above the head and back;
 1. ``squat``: hips and knees bend, the body lowers and rises;
-2. ``jumping_jack``: arms and legs spread and close together;
+2. ``jumping_jack``: legs spread wide while the arms rise to shoulder height, and close again;
 3. ``clap``: forearms swing in front of the chest, hands meeting.
 
 A sample: one figure of random size and position on a noisy background, a random period
@@ -37,7 +37,7 @@ def _figure(cls: int, phase: float) -> np.ndarray:
     right)."""
     s = 0.5 - 0.5 * math.cos(2 * math.pi * phase)  # 0 -> 1 -> 0 over a period
     drop = 0.25 * s if cls == 1 else 0.0
-    spread = 0.12 * s if cls == 2 else 0.0
+    spread = 0.2 * s if cls == 2 else 0.0
     j = np.zeros((17, 2))
     j[0] = (0, -0.95 + drop)
     j[1], j[2] = (0.03, -0.98 + drop), (-0.03, -0.98 + drop)
@@ -49,7 +49,7 @@ def _figure(cls: int, phase: float) -> np.ndarray:
     j[15], j[16] = (0.09 + 2 * spread, 0.45), (-0.09 - 2 * spread, 0.45)
     for side, (shoulder, elbow, wrist) in ((1, (5, 7, 9)), (-1, (6, 8, 10))):
         if cls in (0, 2):  # arm angle from hanging (0) to overhead (pi)
-            angle = math.pi * (s if cls == 0 else 0.8 * s)
+            angle = math.pi * (s if cls == 0 else 0.55 * s)  # jumping jack: to shoulder height
             direction = np.array([side * math.sin(angle), math.cos(angle)])
             j[elbow] = j[shoulder] + 0.2 * direction
             j[wrist] = j[shoulder] + 0.4 * direction
