@@ -7,8 +7,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.utils.data import DataLoader, DistributedSampler
 
-from m3a.datasets.loader import collate, construct_loader, shuffle_dataset
+from m3a.datasets.loader import EpochSampler, collate, construct_loader, shuffle_dataset
 from m3a.datasets.multiview import combine_views
+from m3a.datasets.video_list import ListFormatError
 from tests.datasets.conftest import GOOD_VIDEOS, small_cfg, write_list
 
 GOOD = sorted(GOOD_VIDEOS)
@@ -77,6 +78,51 @@ def test_seeded_workers_reproduce_batches(tmp_path, video_dir):
     cfg.RNG_SEED = 1
     other = _batches(cfg)
     assert any(not torch.equal(a[0], b[0]) for a, b in zip(first, other))
+
+
+def test_an_epoch_depends_only_on_seed_and_epoch(tmp_path, video_dir):
+    """Epoch 1 of a fresh loader (as after resuming) equals epoch 1 after epoch 0, with or
+    without loader workers; epochs differ from each other."""
+    cfg = _cfg(tmp_path, video_dir, {name: (i,) for i, name in enumerate(GOOD)})
+    straight = _batches(cfg)  # epochs 0 and 1, no workers
+    cfg.DATA_LOADER.NUM_WORKERS = 2
+    loader = construct_loader(cfg, "train")
+    shuffle_dataset(loader, 1)
+    resumed = list(loader)
+    assert len(resumed) == len(straight) // 2 == 2
+    for a, b in zip(straight[2:], resumed):
+        assert torch.equal(a[2], b[2]) and torch.equal(a[0], b[0])
+    order = [torch.cat([b[2] for b in straight[:2]]).tolist(), torch.cat([b[2] for b in straight[2:]]).tolist()]
+    assert sorted(order[0]) == sorted(order[1]) == [0, 1, 2, 3] and order[0] != order[1]
+
+
+def test_distributed_epoch_keys_depend_only_on_seed_and_epoch():
+    def keys(rank, epochs):
+        sampler = EpochSampler(list(range(10)), num_replicas=2, rank=rank, shuffle=True, seed=7)
+        for epoch in epochs:
+            sampler.set_epoch(epoch)
+            out = list(sampler)
+        return out
+
+    for rank in range(2):
+        assert keys(rank, [0, 1, 2, 3]) == keys(rank, [3])  # a restart at epoch 3 (0-based)
+    both = keys(0, [3]) + keys(1, [3])
+    assert {epoch for epoch, _ in both} == {3} and sorted(i for _, i in both) == list(range(10))
+    assert [i for _, i in keys(0, [2])] != [i for _, i in keys(0, [3])]
+
+
+def test_wrong_path_prefix_and_empty_list_are_list_errors(tmp_path, video_dir):
+    cfg = _cfg(tmp_path, video_dir, {name: (i,) for i, name in enumerate(GOOD)})
+    cfg.DATA.PATH_PREFIX = str(tmp_path / "elsewhere")
+    with pytest.raises(ListFormatError) as err:
+        construct_loader(cfg, "train")
+    assert str(err.value) == (
+        f"{tmp_path / 'train-t.csv'}: none of its 4 videos exists (first: {tmp_path / 'elsewhere' / GOOD[0]}); "
+        "check DATA.PATH_PREFIX and DATA.PATH_TO_DATA_DIR"
+    )
+    (tmp_path / "val-t.csv").write_text("\n")
+    with pytest.raises(ListFormatError, match="val-t.csv: the list holds no videos"):
+        construct_loader(cfg, "val")
 
 
 def test_shuffle_dataset_sets_the_sampler_epoch():

@@ -83,6 +83,7 @@ def test_train_step_on_cpu_with_and_without_amp(enable_amp):
     model = SmallNet()
     cfg = _cfg(BASE_LR=0.05)
     cfg.TRAIN.ENABLE_AMP = enable_amp
+    cfg.TRAIN.CPU_AMP = "on"  # bf16 whatever this CPU offers
     device = torch.device("cpu")
     opt = construct_optimizer(model, cfg)
     scaler = amp.build_grad_scaler(cfg, device)

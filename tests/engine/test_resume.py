@@ -67,6 +67,39 @@ def test_restart_resumes_next_epoch_with_same_optimizer_state(tiny_data, tmp_pat
     assert load_training_state(cfg, model, optimizer, scaler) == 1
 
 
+def _demo_cfg(tiny_demo_dir, out: str, epochs: int, workers: int = 0):
+    cfg = tiny_cfg(tiny_demo_dir, out)
+    cfg.DATA.MMIT_VERSION = "demo"
+    cfg.TRAIN.EVAL_PERIOD = 0
+    cfg.SOLVER.MAX_EPOCH = epochs
+    cfg.DATA_LOADER.NUM_WORKERS = workers
+    return cfg
+
+
+def test_resumed_run_matches_uninterrupted_run(tiny_demo_dir, tmp_path, caplog):
+    straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+    train(_demo_cfg(tiny_demo_dir, straight, 2))
+    train(_demo_cfg(tiny_demo_dir, resumed, 1))
+    # The restart has fresh RNGs, a fresh loader (here with 2 workers): epoch 2 is the same.
+    train(_demo_cfg(tiny_demo_dir, resumed, 2, workers=2))
+    losses = [[e["loss"] for e in read_json_stats(out, "train_epoch")] for out in (straight, resumed)]
+    assert len(losses[0]) == len(losses[1]) == 2 and losses[0][0] != losses[0][1]
+    assert abs(losses[0][1] - losses[1][1]) <= 1e-5
+    weights = [torch.load(cu.checkpoint_path(out, 2), weights_only=True)["model_state"] for out in (straight, resumed)]
+    for key, value in weights[0].items():
+        torch.testing.assert_close(weights[1][key], value, rtol=0, atol=1e-5)
+
+    # Re-running the finished run says so, trains nothing and returns the trained model.
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        model = train(_demo_cfg(tiny_demo_dir, resumed, 2))
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"training already finished: 2 of 2 epochs in {cu.checkpoint_path(resumed, 2)}; nothing to train" in messages
+    assert not any(m.startswith("start epoch") for m in messages)
+    assert len(read_json_stats(resumed, "train_epoch")) == 2
+    torch.testing.assert_close(model.state_dict(), weights[1], rtol=0, atol=0)
+
+
 def test_finetune_from_checkpoint_starts_at_epoch_zero(tiny_data, tmp_path):
     src = str(tmp_path / "src")
     cfg = _trained_one_epoch(tiny_data, src)
@@ -96,3 +129,15 @@ def test_without_auto_resume_an_existing_run_is_named_in_a_warning(tiny_data, tm
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("checkpoint_epoch_00001.pyth" in m and "AUTO_RESUME is False" in m for m in warned)
     assert optimizer.state_dict()["state"] == {}
+
+
+def test_resuming_with_another_seed_is_named_in_a_warning(tiny_data, tmp_path, caplog):
+    out = str(tmp_path / "run")
+    cfg = _trained_one_epoch(tiny_data, out)
+    cfg.RNG_SEED = 5
+    model, optimizer, scaler = _fresh_state(cfg)
+    with caplog.at_level(logging.WARNING):
+        assert load_training_state(cfg, model, optimizer, scaler) == 1
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [f"{cu.checkpoint_path(out, 1)} was trained with RNG_SEED 0, this run uses 5: the remaining "
+                      "epochs see another data order than an uninterrupted run would"]

@@ -15,7 +15,7 @@ def test_class_names_from_file_category_list_or_index(tmp_path):
     cfg.DATA.PATH_TO_DATA_DIR = str(tmp_path)
     cfg.DATA.MMIT_VERSION = "x"
     assert load_class_names(cfg) == ["0", "1", "2"]
-    (tmp_path / "categories-x.txt").write_text("playing+music,0\nrunning 1\n\nwaving\n")
+    (tmp_path / "categories-x.txt").write_text("playing+music,0\nrunning 1\n\nwaving\t2\n")
     assert load_class_names(cfg) == ["playing+music", "running", "waving"]
     names = tmp_path / "names.txt"
     names.write_text("a\nb\n")

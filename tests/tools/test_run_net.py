@@ -73,3 +73,8 @@ def test_data_dir_without_lists(tmp_path):
     with pytest.raises(expected_errors()) as err:
         train_and_test(cfg)
     assert "test-v1.csv" in error_message(err.value)
+
+
+def test_long_error_messages_are_cut_to_one_short_line():
+    line = error_message(ConfigError("x" * 1200 + "\nsecond line"))
+    assert line == "error: " + "x" * 500 + "... (700 more characters)"

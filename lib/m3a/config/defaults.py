@@ -35,8 +35,11 @@ _C.TRAIN.AUTO_RESUME = True
 _C.TRAIN.CHECKPOINT_FILE_PATH = ""
 # Restart the epoch counter at 0 when initialising from CHECKPOINT_FILE_PATH.
 _C.TRAIN.CHECKPOINT_EPOCH_RESET = True
-# Mixed precision: fp16 with a gradient scaler on CUDA, bf16 autocast on CPU.
+# Mixed precision: fp16 with a gradient scaler on CUDA; on CPU bf16 autocast as TRAIN.CPU_AMP says.
 _C.TRAIN.ENABLE_AMP = False
+# bf16 autocast on CPU when ENABLE_AMP is True: auto (only if the CPU has native bf16, flags
+# avx512_bf16 / amx_bf16 / bf16; emulated bf16 is ~2.5x slower than fp32), on (always), off (fp32).
+_C.TRAIN.CPU_AMP = "auto"
 # Stop each epoch after this many iterations (0 = the whole epoch). For smoke tests and demos.
 _C.TRAIN.MAX_ITERS_PER_EPOCH = 0
 
@@ -244,7 +247,8 @@ _C.DIST_BACKEND = ""
 _C.DIST_TIMEOUT_S = 600
 # Folder for checkpoints, logs and results.
 _C.OUTPUT_DIR = "./output"
-# Seed of every random number generator.
+# Seed of every random number generator; an epoch's data order and augmentations depend only on
+# (RNG_SEED, epoch), so a resumed run repeats an uninterrupted one.
 _C.RNG_SEED = 0
 # Iterations between JSON-line training stats.
 _C.LOG_PERIOD = 10

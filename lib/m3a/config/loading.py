@@ -40,6 +40,19 @@ def _readable(err: Exception) -> str:
     return f"{key} must be a {want}, got '{value}' (a {got})"
 
 
+def _yaml_error_text(path: str, err: yaml.YAMLError) -> str:
+    """One line ``path:line:column: invalid YAML: problem (context)`` of a YAML syntax error."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if mark is None or not problem:
+        return f"{path}: invalid YAML: {' '.join(str(err).split())}"
+    text = f"{path}:{mark.line + 1}:{mark.column + 1}: invalid YAML: {problem}"
+    context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if context and context_mark is not None:
+        text += f" ({context} from line {context_mark.line + 1}, column {context_mark.column + 1})"
+    return text
+
+
 def _merge_file(cfg: CfgNode, path: str, chain: Tuple[str, ...] = ()) -> None:
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
@@ -57,7 +70,7 @@ def _merge_text(cfg: CfgNode, text: str, path: str, chain: Tuple[str, ...] = ())
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: invalid YAML: {err}") from None
+        raise ConfigError(_yaml_error_text(path, err)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
     base = data.get("_BASE_")

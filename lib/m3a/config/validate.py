@@ -19,6 +19,7 @@ _RANGES = {
     "TRAIN.EVAL_PERIOD": (lambda v: v >= 0, ">= 0 (0 disables validation)"),
     "TRAIN.CHECKPOINT_PERIOD": (lambda v: v >= 0, ">= 0"),
     "TRAIN.MAX_ITERS_PER_EPOCH": (lambda v: v >= 0, ">= 0 (0 = whole epochs)"),
+    "TRAIN.CHECKPOINT_KEEP": (lambda v: v >= 0, ">= 0 (0 keeps all)"),
     "TEST.BATCH_SIZE": (lambda v: v >= 1, "an integer >= 1"),
     "TEST.NUM_ENSEMBLE_VIEWS": (lambda v: v >= 1, "an integer >= 1"),
     "TEST.NUM_SPATIAL_CROPS": (lambda v: v in (1, 3), "1 or 3"),
@@ -47,6 +48,7 @@ _RANGES = {
     "NUM_SHARDS": (lambda v: v >= 1, "an integer >= 1"),
     "SHARD_ID": (lambda v: v >= 0, ">= 0"),
     "LOG_PERIOD": (lambda v: v >= 1, "an integer >= 1"),
+    "DIST_TIMEOUT_S": (lambda v: v >= 1, "a positive number of seconds"),
 }
 # key -> fixed choices.
 _CHOICES = {
@@ -54,6 +56,7 @@ _CHOICES = {
     "DATA.INPUT_FORMAT": ("video", "frames"),
     "SOLVER.OPTIMIZING_METHOD": ("sgd", "adamw"),
     "DIST_BACKEND": ("", "nccl", "gloo"),
+    "TRAIN.CPU_AMP": ("auto", "on", "off"),
 }
 
 

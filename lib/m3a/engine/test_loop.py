@@ -140,6 +140,8 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
     set_seed(cfg.RNG_SEED)
     setup_logging(cfg.OUTPUT_DIR)
     device = du.get_device(cfg)
+    logger.info(amp.describe_precision(cfg, device))
+    load_class_names(cfg)  # a bad class-names file stops the run now, not after inference
     loader = construct_loader(cfg, "test")
     checkpoint = resolve_test_checkpoint(cfg, trained_model)
     if checkpoint is None:

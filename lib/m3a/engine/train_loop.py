@@ -11,6 +11,7 @@ from typing import Dict, Iterator, List
 import numpy as np
 import torch
 import torch.nn as nn
+import yaml
 from fvcore.common.config import CfgNode
 from fvcore.nn.precise_bn import get_bn_modules, update_bn_stats
 from tqdm import tqdm
@@ -22,7 +23,7 @@ from m3a.engine.optimizer import clip_gradients, construct_optimizer, set_lr
 from m3a.models.losses import compute_loss, get_loss_func, prepare_targets
 from m3a.utils import distributed as du
 from m3a.utils.class_names import load_class_names
-from m3a.utils.logging import log_json_stats, setup_logging
+from m3a.utils.logging import FILE_ONLY, STDOUT_LOG_FILE, log_json_stats, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -204,12 +205,28 @@ def calculate_precise_bn(loader, model: nn.Module, num_batches: int, device: tor
     du.average_norm_buffers(model)
 
 
+def _warn_if_seed_changed(cfg: CfgNode, state: dict, path: str) -> None:
+    """Warn when a resumed checkpoint was trained with another RNG_SEED (another data order)."""
+    try:
+        saved = yaml.safe_load(state.get("cfg") or "") or {}
+    except yaml.YAMLError:
+        return
+    seed = saved.get("RNG_SEED") if isinstance(saved, dict) else None
+    if seed is not None and seed != cfg.RNG_SEED:
+        logger.warning(
+            "%s was trained with RNG_SEED %s, this run uses %s: the remaining epochs see another "
+            "data order than an uninterrupted run would", path, seed, cfg.RNG_SEED,
+        )
+
+
 def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> int:
     """Resume or initialise from a checkpoint; return the first epoch (0-based) to train.
 
     A checkpoint's ``epoch`` is the number of epochs completed when it was saved (the file
     ``checkpoint_epoch_00003.pyth`` holds the model after 3 epochs), so training continues at
-    that 0-based epoch index.
+    that 0-based epoch index. The data order and augmentations of an epoch depend only on
+    ``(RNG_SEED, epoch)`` (see m3a.datasets.loader), so a resumed run continues exactly as an
+    uninterrupted one would.
     """
     from m3a.utils import checkpoint as cu
 
@@ -225,6 +242,7 @@ def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> in
     if last is not None and cfg.TRAIN.AUTO_RESUME:
         state = cu.load_checkpoint(last, model, optimizer, scaler)
         logger.info("resuming from %s after %d completed epoch(s)", last, state["epoch"])
+        _warn_if_seed_changed(cfg, state, last)
         return max(int(state["epoch"]), 0)
     if last is not None:
         logger.warning(
@@ -243,8 +261,41 @@ def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> in
             return 0
         state = cu.load_checkpoint(path, model, optimizer, scaler)
         logger.info("continuing from %s after %d completed epoch(s)", path, state["epoch"])
+        _warn_if_seed_changed(cfg, state, path)
         return max(int(state["epoch"]), 0)
     return 0
+
+
+def _resumed_from(cfg: CfgNode) -> str:
+    """The checkpoint load_training_state continues from (for messages)."""
+    from m3a.utils import checkpoint as cu
+
+    last = cu.get_last_checkpoint(cfg.OUTPUT_DIR) if cfg.TRAIN.AUTO_RESUME else None
+    return last or cfg.TRAIN.CHECKPOINT_FILE_PATH
+
+
+def _entry_line(list_path: str, entry: int) -> int:
+    """1-based line number of entry ``entry`` (0-based) of a list: its non-blank lines."""
+    with open(list_path) as f:
+        numbers = [number for number, line in enumerate(f, start=1) if line.strip()]
+    return numbers[entry]
+
+
+def check_loss_fits_labels(cfg: CfgNode, dataset) -> None:
+    """Raise ConfigError naming the list file and line of the first video with several labels
+    when MODEL.LOSS_FUNC is a single-label loss (it would silently train on one label only)."""
+    from m3a.config.loading import ConfigError
+    from m3a.models.losses import INDEX_TARGET_LOSSES
+
+    if cfg.MODEL.LOSS_FUNC not in INDEX_TARGET_LOSSES:
+        return
+    for i, entry in enumerate(dataset.entries):
+        if len(entry.labels) > 1:
+            raise ConfigError(
+                f"{dataset.list_path}:{_entry_line(dataset.list_path, i)}: '{entry.path}' has "
+                f"{len(entry.labels)} labels but MODEL.LOSS_FUNC {cfg.MODEL.LOSS_FUNC} is single-label; "
+                "use a multi-label loss (bce_logit, bce, soft_cross_entropy, wlsep) or a single-label list"
+            )
 
 
 def build_model_for_training(cfg: CfgNode, device: torch.device) -> nn.Module:
@@ -325,26 +376,30 @@ def _is_epoch(cur_epoch: int, period: int, max_epoch: int) -> bool:
 
 def train(cfg: CfgNode) -> nn.Module:
     """Train the model described by ``cfg``; return the trained (unwrapped) model."""
-    from m3a.datasets.loader import construct_loader, shuffle_dataset
+    from m3a.datasets.loader import construct_loader, derived_seed, list_dataset, shuffle_dataset
 
     set_seed(cfg.RNG_SEED)
     setup_logging(cfg.OUTPUT_DIR)
     device = du.get_device(cfg)
-    logger.info("training on %s, %d process(es); config:\n%s", device, du.get_world_size(), cfg)
-    if cfg.TRAIN.CHECKPOINT_KEEP < 0:
-        from m3a.config.loading import ConfigError
-
-        raise ConfigError(f"TRAIN.CHECKPOINT_KEEP must be >= 0 (0 keeps all), got {cfg.TRAIN.CHECKPOINT_KEEP}")
+    logger.info("training on %s, %d process(es); full config in %s", device, du.get_world_size(),
+                os.path.join(cfg.OUTPUT_DIR, STDOUT_LOG_FILE))
+    logger.info("config:\n%s", cfg, extra=FILE_ONLY)
+    logger.info(amp.describe_precision(cfg, device))
     clean_checkpoint_folder(cfg)
 
     # Loaders first: a missing or malformed list fails before any model is built.
     train_loader = construct_loader(cfg, "train")
+    check_loss_fits_labels(cfg, list_dataset(train_loader))
     val_loader = construct_loader(cfg, "val") if cfg.TRAIN.EVAL_PERIOD > 0 else None
     model = build_model_for_training(cfg, device)
     class_names = load_class_names(cfg)  # stored in every checkpoint
     optimizer = construct_optimizer(model, cfg)
     scaler = amp.build_grad_scaler(cfg, device)
     start_epoch = load_training_state(cfg, model, optimizer, scaler)
+    if start_epoch >= cfg.SOLVER.MAX_EPOCH:
+        logger.info("training already finished: %d of %d epochs in %s; nothing to train",
+                    start_epoch, cfg.SOLVER.MAX_EPOCH, _resumed_from(cfg))
+        return model
     best = BestTracker(cfg, resumed=start_epoch > 0, class_names=class_names)
     loss_fn = get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean")
     if du.get_world_size() > 1:
@@ -357,6 +412,8 @@ def train(cfg: CfgNode) -> nn.Module:
 
     logger.info("start epoch: %d of %d", start_epoch + 1, cfg.SOLVER.MAX_EPOCH)
     for cur_epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
+        # Everything random in an epoch follows (RNG_SEED, epoch): resuming changes nothing.
+        set_seed(derived_seed(cfg.RNG_SEED, cur_epoch, du.get_rank()))
         shuffle_dataset(train_loader, cur_epoch)
         train_epoch(train_loader, train_model, loss_fn, optimizer, scaler, cur_epoch, cfg, device, writer)
         is_eval = val_loader is not None and _is_epoch(cur_epoch, cfg.TRAIN.EVAL_PERIOD, cfg.SOLVER.MAX_EPOCH)

@@ -20,7 +20,6 @@ epoch by validation mAP kept as ``checkpoint_best.pyth`` (:func:`save_best_check
 """
 import errno
 import logging
-import math
 import os
 import re
 import zipfile
@@ -352,8 +351,9 @@ def _match_shapes(
                 f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(model_state[key].shape)}"
             )
     if mismatched and strict_shapes:
-        raise CheckpointError(f"{path}: shape mismatch for {len(mismatched)} key(s): "
-                              + "; ".join(mismatched))
+        shown = "; ".join(mismatched[:3]) + (f"; ... and {len(mismatched) - 3} more" if len(mismatched) > 3 else "")
+        raise CheckpointError(f"{path}: shape mismatch for {len(mismatched)} key(s) (does the config "
+                              f"match the checkpoint's?): {shown}")
     for line in mismatched:
         logger.warning("not loaded (shape mismatch) %s", line)
     return usable

@@ -1,5 +1,8 @@
 """Logging set-up: INFO to stdout and OUTPUT_DIR/stdout.log on rank 0, errors only elsewhere.
 
+Records logged with ``extra=FILE_ONLY`` (e.g. the full config) go to the log file only, so the
+terminal stays short.
+
 Training and evaluation statistics are logged as one JSON object per line (``json_stats: {...}``)
 and appended to ``OUTPUT_DIR/json_stats.log`` so tools and tests can parse them.
 """
@@ -14,6 +17,11 @@ from m3a.utils import distributed as du
 _HANDLER_FLAG = "_m3a_handler"
 JSON_STATS_FILE = "json_stats.log"
 STDOUT_LOG_FILE = "stdout.log"
+FILE_ONLY = {"file_only": True}
+
+
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, "file_only", False)
 
 
 def setup_logging(output_dir: Optional[str] = None) -> None:
@@ -27,12 +35,14 @@ def setup_logging(output_dir: Optional[str] = None) -> None:
     if du.is_master_proc():
         root.setLevel(logging.INFO)
         handlers.append(logging.StreamHandler(sys.stdout))
+        handlers[-1].addFilter(_not_file_only)
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
             handlers.append(logging.FileHandler(os.path.join(output_dir, STDOUT_LOG_FILE)))
     else:
         root.setLevel(logging.ERROR)
         handlers.append(logging.StreamHandler(sys.stderr))
+        handlers[-1].addFilter(_not_file_only)
     for handler in handlers:
         handler.setFormatter(fmt)
         setattr(handler, _HANDLER_FLAG, True)

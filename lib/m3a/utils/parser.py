@@ -87,26 +87,61 @@ def load_config_from_args(args: argparse.Namespace) -> CfgNode:
     return cfg
 
 
+INTERRUPTED_EXIT_CODE = 130  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
+MAX_ERROR_CHARS = 500
+
+
 def expected_errors() -> Tuple[Type[BaseException], ...]:
     """Exceptions that mean bad input (reported in one line) rather than a bug."""
+    from m3a.datasets.decoder import DecodeError
     from m3a.utils.lexicon import LexiconError
     from m3a.datasets.video_list import ListFormatError
     from m3a.utils.checkpoint import CheckpointError
+    from m3a.utils.class_names import ClassNamesError
 
-    return (ConfigError, ListFormatError, LexiconError, CheckpointError, FileNotFoundError)
+    return (ConfigError, ListFormatError, LexiconError, CheckpointError, ClassNamesError, DecodeError,
+            FileNotFoundError)
+
+
+def _worker_error_text(text: str) -> str:
+    """The original message of an error a DataLoader worker re-raised with its traceback."""
+    if not (text.startswith("Caught ") and "Original Traceback" in text):
+        return text
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    name, sep, message = last.partition(": ")
+    return message if sep and " " not in name else last
 
 
 def error_message(err: BaseException) -> str:
-    """One-line ``error: ...`` text of an expected error."""
-    text = str(err).strip().splitlines()
+    """One-line ``error: ...`` text of an expected error (cut at MAX_ERROR_CHARS characters)."""
     if isinstance(err, FileNotFoundError) and err.filename:
         return f"error: {err.strerror or 'file not found'}: {err.filename}"
-    return f"error: {text[0] if text else type(err).__name__}"
+    lines = _worker_error_text(str(err).strip()).splitlines()
+    text = lines[0] if lines else type(err).__name__
+    if len(text) > MAX_ERROR_CHARS:
+        text = f"{text[:MAX_ERROR_CHARS]}... ({len(text) - MAX_ERROR_CHARS} more characters)"
+    return f"error: {text}"
+
+
+def interrupted_message(cfg: Optional[CfgNode]) -> str:
+    """The line printed when Ctrl-C stops a run: how to continue from its newest checkpoint."""
+    if cfg is None or not cfg.TRAIN.ENABLE:
+        return "interrupted"
+    from m3a.utils.checkpoint import get_last_checkpoint
+
+    last = get_last_checkpoint(cfg.OUTPUT_DIR)
+    if last is None:
+        return "interrupted before the first checkpoint; re-running the same command starts training from epoch 1"
+    if not cfg.TRAIN.AUTO_RESUME:
+        return (f"interrupted; add TRAIN.AUTO_RESUME True to the same command to resume from {last} "
+                "(as it is, re-running starts anew)")
+    return f"interrupted; re-run the same command to resume from {last}"
 
 
 class GuardedJob:
     """Picklable job wrapper: an expected error exits with code 2 after one ``error:`` line
-    (printed by the first process of each node only, so a node reports it once)."""
+    (printed by the first process of each node only, so a node reports it once); Ctrl-C exits
+    quietly with code 130 (the launching process prints how to resume)."""
 
     def __init__(self, func: Callable[[CfgNode], object]):
         self.func = func
@@ -120,3 +155,5 @@ class GuardedJob:
             if du.get_local_rank() == 0:
                 print(error_message(err), file=sys.stderr, flush=True)
             raise SystemExit(2) from None
+        except KeyboardInterrupt:
+            raise SystemExit(INTERRUPTED_EXIT_CODE) from None
