@@ -101,7 +101,8 @@ def test_streams_choose_the_inputs(pose_data):
 def test_test_items_have_one_view_and_a_missing_video_scores_zeros(pose_data):
     root, _ = pose_data
     dataset = build_dataset("pose_rgb", pose_cfg(root), "test")
-    assert len(dataset) == 3
+    assert len(dataset) == 3 and [e.labels for e in dataset.entries] == [(0,), (1,), (2,)]
+    assert dataset.entries[2].path == dataset.paths[2] and dataset.list_path.endswith("ntu_2d.pkl")
     views, label, index, ok = dataset[0]
     assert [v.shape for v in views] == [(1, 3, 16, 32, 32), (1, 17, 48, 56, 56)] and ok
     views, label, index, ok = dataset[2]

@@ -24,6 +24,7 @@ from fvcore.common.config import CfgNode
 from m3a.datasets import decoder
 from m3a.datasets.pose import PoseClip, clip_frames, load_annotations, prepare_pose_clip
 from m3a.datasets.video_dataset import DATASET_REGISTRY, SPLITS
+from m3a.datasets.video_list import VideoEntry
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,12 @@ class PoseRGBDataset(torch.utils.data.Dataset):
         self.annotations = load_annotations(path, name)
         if not self.annotations:
             raise ValueError(f"{path}: split '{name}' is empty")
-        # The RGB video of every sample (the engine names failed videos by these).
+        # The RGB video of every sample (the engine names failed videos by these) and the
+        # samples as list entries (video, (label,)) of the annotation file.
         self.paths = [self.video_path(i) for i in range(len(self.annotations))]
+        self.entries = [VideoEntry(path=p, labels=(int(a["label"]),))
+                        for p, a in zip(self.paths, self.annotations)]
+        self.list_path = path
         streams = list(cfg.POSE.STREAMS)
         if not streams or len(set(streams)) != len(streams) or not set(streams) <= {"rgb", "pose"}:
             raise ValueError(f"POSE.STREAMS must list rgb and/or pose once each, got {streams}")
