@@ -5,14 +5,15 @@ setup(
     name="m3a",
     version="0.1.0",
     description="Multi-modal multi-action video recognition with relation learners (GCN/transformer)",
-    python_requires=">=3.9",
+    # torch 2.13.0 (pinned by the Makefile) publishes wheels for CPython 3.10 to 3.14 only.
+    python_requires=">=3.10",
     package_dir={"": "lib"},
     packages=find_packages("lib"),
     install_requires=[
         "torch>=2.0",
         "fvcore",
         "iopath",
-        "av",
+        "av>=17",
         "simplejson",
         "numpy",
         "scikit-learn",
@@ -29,5 +30,7 @@ setup(
         "test": ["pytest", "pytest-timeout", "transformers", "sentence-transformers"],
         "vision": ["torchvision"],
         "text": ["transformers", "sentence-transformers"],
+        # Other decoders that `tools/benchmark.py data` measures side by side with ours.
+        "bench": ["torchcodec", "decord"],
     },
 )

@@ -7,32 +7,64 @@ plain approach on the same files in the same run (training: decode the whole vid
 a clip; testing: decode the whole video again for every view). Both run in this process with
 one torch thread, as in a loader worker. The plain paths use the same codec threading, RGB
 conversion and uint8 resize kernel, so the ratios measure the decoding strategy (and, for
-training, resizing only the crop region). The last line printed is
-``train_speedup=<x.xx> test_speedup=<y.yy>``.
+training, resizing only the crop region).
+
+Then, when they are installed (``pip install -e .[bench]``; a note says why one is skipped),
+torchcodec and decord decode the same clips of the same files with one thread each, followed by
+our transforms, and each ratio ours / theirs is printed with whether their frames are identical
+to ours. The last line printed is ``train_speedup=<x> test_speedup=<y>`` followed by
+``train_vs_<anchor>=<x> test_vs_<anchor>=<y>`` for every anchor measured (> 1: ours is faster).
 
 Videos come from the training list of the config (TRAIN.DATASET, first --videos entries), or
-are generated with --make-long (10 s, 256-px short side) or --make-short (3 s, 128 px; like the
-demo data) as H.264 mp4 files with libx264's default settings.
+are generated with --make (H.264 mp4 files, libx264's default settings unless said):
+short (3 s, 128-px short side, 4:3; like the demo data), mmit (3 s, 256 px, 4:3; like M-MiT
+rescaled to 256), long (10 s, 256 px, 4:3) or 720p (3 s, 1280x720, no B-frames).
+
+With --training-copy [SIZE], training copies of the same videos are written as
+``tools/rescale_videos.py --training-copy`` writes them (short side SIZE, default 160) and our
+training clips/s on them is compared with the originals (``copy_speedup`` in the last line).
+
+metrics: seconds of our class-wise and sample-wise mAP (m3a.utils.metrics) against
+scikit-learn's average_precision_score called per class / per video, on the same model-like
+scores (float32, rounded to 3 decimals so that many tie; --videos x --classes, default 10,000 x
+313 as the M-MiT validation set), with the largest difference between the two results. The
+last line is ``class_speedup=<x> sample_speedup=<y>``.
+Options may come in any order; KEY VALUE config overrides come last.
+
+Examples (the second after `make demo`):
+  python tools/benchmark.py data --make short --videos 2 --rounds 1
+  python tools/benchmark.py data --cfg configs/demo/demo.yaml --videos 4 DATA.PATH_TO_DATA_DIR demo_data
+  python tools/benchmark.py metrics --videos 2000
 """
 import argparse
 import os
 import sys
 import tempfile
-from typing import List, Optional
+from typing import Dict, List, Optional
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from m3a.config import ConfigError, load_config
+from m3a.datasets import benchmark, decoder_anchors
 from m3a.datasets.decoder import check_video
 from m3a.datasets.video_dataset import ClipLoader, build_dataset
 from m3a.datasets.video_list import ListFormatError
-from m3a.utils import benchmark
+from m3a.prep.transcode import TRAINING_COPY, TRAINING_COPY_SIZE, rescale_video
+from m3a.utils import metrics
+from m3a.utils.cli import parse_with_overrides
 
-GENERATED = {"long": (10.0, 256), "short": (3.0, 128)}
+# --make name -> (seconds, short side, aspect ratio, B-frames (None: libx264's default)).
+GENERATED = {
+    "short": (3.0, 128, 4 / 3, None),
+    "mmit": (3.0, 256, 4 / 3, None),
+    "long": (10.0, 256, 4 / 3, None),
+    "720p": (3.0, 720, 16 / 9, 0),
+}
 
 
-def _add_data_parser(subparsers) -> None:
+def _add_data_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "data", help="decoding/loading speed against the plain approach", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -40,12 +72,15 @@ def _add_data_parser(subparsers) -> None:
     parser.add_argument("--cfg", default=None, help="config YAML (DATA, TEST and TRAIN.DATASET keys are used)")
     parser.add_argument("opts", nargs="*", metavar="KEY VALUE", help="config overrides, e.g. DATA.NUM_FRAMES 8")
     parser.add_argument("--videos", type=int, default=8, help="number of videos to measure on (default 8)")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--make-long", action="store_true", help="generate 10-s videos with a 256-px short side")
-    group.add_argument("--make-short", action="store_true", help="generate 3-s videos with a 128-px short side")
+    parser.add_argument("--make", choices=sorted(GENERATED), default=None,
+                        help="generate the videos instead of reading the training list (see above)")
     parser.add_argument("--rounds", type=int, default=2, help="measured rounds over the videos (default 2)")
     parser.add_argument("--keep", default=None, help="folder for generated videos (default: a temporary one)")
+    parser.add_argument("--training-copy", type=int, nargs="?", const=TRAINING_COPY_SIZE, default=None,
+                        metavar="SIZE", help=f"also measure training copies (short side SIZE, default "
+                        f"{TRAINING_COPY_SIZE})")
     parser.set_defaults(run=run_data)
+    return parser
 
 
 def _list_videos(cfg, count: int) -> List[str]:
@@ -64,28 +99,51 @@ def run_data(args: argparse.Namespace) -> int:
     """The ``data`` subcommand."""
     cfg = load_config(args.cfg, args.opts)
     torch.set_num_threads(1)
-    kind = "long" if args.make_long else "short" if args.make_short else None
     with tempfile.TemporaryDirectory(prefix="m3a-bench-") as tmp:
-        if kind is not None:
-            seconds, short = GENERATED[kind]
+        if args.make is not None:
+            seconds, short, aspect, bframes = GENERATED[args.make]
             folder = args.keep or tmp
             os.makedirs(folder, exist_ok=True)
-            generated = benchmark.generate_videos(folder, args.videos, seconds, short)
+            generated = benchmark.generate_videos(folder, args.videos, seconds, short, aspect=aspect, bframes=bframes)
             paths = list(tqdm(generated, total=args.videos, desc=f"writing {seconds:g}-s videos", unit="video"))
-            source = f"{len(paths)} generated {seconds:g}-s videos, short side {short} px, 30 fps"
+            source = (
+                f"{len(paths)} generated {seconds:g}-s videos, short side {short} px, aspect {aspect:.2f}, 30 fps"
+                + (", no B-frames" if bframes == 0 else "")
+            )
         else:
             paths = _list_videos(cfg, args.videos)
             source = f"{len(paths)} videos of the {cfg.TRAIN.DATASET} training list"
         if not paths:
             print("error: no decodable videos to measure", file=sys.stderr)
             return 2
-        return _measure(cfg, paths, source, args.rounds)
+        copies = _training_copies(paths, args.training_copy, tmp) if args.training_copy else None
+        return _measure(cfg, paths, source, args.rounds, copies)
 
 
-def _measure(cfg, paths: List[str], source: str, rounds: int) -> int:
+def _training_copies(paths: List[str], size: int, tmp: str) -> Dict[str, str]:
+    """Write a training copy of every video into ``tmp``; return {original: copy}."""
+    copies = {}
+    for i, path in enumerate(tqdm(paths, desc="writing training copies", unit="video")):
+        copies[path] = os.path.join(tmp, "copies", f"{i:04d}.mp4")
+        rescale_video(path, copies[path], size, TRAINING_COPY, copy_small=False)
+    return copies
+
+
+def _measure_copies(clips: ClipLoader, copies: Dict[str, str], rounds: int) -> float:
+    """Print and return our training clips/s on the training copies over that on the originals."""
+    paths = list(copies)
+    original, copy = benchmark.compare(clips.train_clip, lambda p: clips.train_clip(copies[p]), paths, rounds)
+    ratio = copy.per_second / original.per_second
+    size = sum(os.path.getsize(c) for c in copies.values()) / sum(os.path.getsize(p) for p in paths)
+    print(
+        f"training copies: ours {original.per_second:.1f} clips/s on the originals, {copy.per_second:.1f} on the "
+        f"copies, x{ratio:.2f} (one core each; copies {size:.2f}x the originals' bytes)"
+    )
+    return ratio
+
+
+def _measure(cfg, paths: List[str], source: str, rounds: int, copies: Optional[Dict[str, str]] = None) -> int:
     data, test = cfg.DATA, cfg.TEST
-    clips = ClipLoader(cfg)
-    views = test.NUM_ENSEMBLE_VIEWS * test.NUM_SPATIAL_CROPS
     print(f"videos: {source}")
     print(
         f"clips: {data.NUM_FRAMES} frames every {data.SAMPLING_RATE} at {data.TARGET_FPS} fps; train crop "
@@ -93,16 +151,71 @@ def _measure(cfg, paths: List[str], source: str, rounds: int) -> int:
         f"{test.NUM_SPATIAL_CROPS} views of {data.TEST_CROP_SIZE}"
     )
     torch.manual_seed(cfg.RNG_SEED)
-    ours, plain = benchmark.compare(clips.train_clip, lambda p: benchmark.plain_train_clip(p, cfg), paths, rounds)
-    train = ours.per_second / plain.per_second
-    print(f"train: ours {ours.per_second:.1f} clips/s, plain {plain.per_second:.1f} clips/s, x{train:.2f}")
-    ours, plain = benchmark.compare(clips.test_views, lambda p: benchmark.plain_test_views(p, cfg), paths, rounds)
-    test_ratio = ours.per_second / plain.per_second
+    clips = ClipLoader(cfg)
+    train = lambda p: benchmark.plain_train_clip(p, cfg)  # noqa: E731
+    test_views = lambda p: benchmark.plain_test_views(p, cfg)  # noqa: E731
+    ratios = {}
+    ratios["train_speedup"], ratios["test_speedup"] = _compare_paths(clips, "plain", train, test_views, paths, cfg,
+                                                                     rounds)
+    anchors, missing = decoder_anchors.available_anchors()
+    for name, why in missing.items():
+        print(f"note: {name} not measured: {why}")
+    for name, reader in anchors.items():
+        same = decoder_anchors.same_frames_as_ours(reader, cfg, paths[0])
+        print(f"{name}: frames {'identical to' if same else 'DIFFERENT from'} ours at the test clip times")
+        train = decoder_anchors.anchor_train_clip(reader, cfg)
+        test_views = decoder_anchors.anchor_test_views(reader, cfg)
+        ratios[f"train_vs_{name}"], ratios[f"test_vs_{name}"] = _compare_paths(
+            clips, name, train, test_views, paths, cfg, rounds
+        )
+    if copies:
+        ratios["copy_speedup"] = _measure_copies(clips, copies, rounds)
+    print(" ".join(f"{key}={value:.2f}" for key, value in ratios.items()))
+    return 0
+
+
+def _compare_paths(clips: ClipLoader, name: str, train, test_views, paths: List[str], cfg, rounds: int):
+    """Measure our training and test paths against ``name``'s on ``paths``; print and return
+    the two ratios ours / theirs."""
+    views = cfg.TEST.NUM_ENSEMBLE_VIEWS * cfg.TEST.NUM_SPATIAL_CROPS
+    ours, theirs = benchmark.compare(clips.train_clip, train, paths, rounds)
+    train_ratio = ours.per_second / theirs.per_second
+    print(f"train: ours {ours.per_second:.1f} clips/s, {name} {theirs.per_second:.1f} clips/s, x{train_ratio:.2f}")
+    ours, theirs = benchmark.compare(clips.test_views, test_views, paths, rounds)
+    test_ratio = ours.per_second / theirs.per_second
     print(
-        f"test ({views} views): ours {ours.per_second:.2f} videos/s, plain {plain.per_second:.2f} videos/s, "
+        f"test ({views} views): ours {ours.per_second:.2f} videos/s, {name} {theirs.per_second:.2f} videos/s, "
         f"x{test_ratio:.2f}"
     )
-    print(f"train_speedup={train:.2f} test_speedup={test_ratio:.2f}")
+    return train_ratio, test_ratio
+
+
+def _add_metrics_parser(subparsers) -> None:
+    parser = subparsers.add_parser("metrics", help="mAP speed against scikit-learn's per-class loop")
+    parser.add_argument("--videos", type=int, default=10000, help="videos (rows; default 10000)")
+    parser.add_argument("--classes", type=int, default=313, help="classes (columns; default 313)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed calls of ours, the best counts (default 5)")
+    parser.set_defaults(run=run_metrics)
+
+
+def run_metrics(args: argparse.Namespace) -> int:
+    """The ``metrics`` subcommand."""
+    torch.set_num_threads(1)
+    scores, labels = benchmark.metric_inputs(args.videos, args.classes)
+    distinct = len(np.unique(scores))
+    print(f"scores: {args.videos} videos x {args.classes} classes, float32, {distinct} distinct values; "
+          f"{labels.sum() / args.videos:.2f} labels per video")
+    ratios = {}
+    for name, ours, reference in (
+        ("class", metrics.map_class, benchmark.sklearn_map_class),
+        ("sample", metrics.map_sample, benchmark.sklearn_map_sample),
+    ):
+        ours_time, ours_value = benchmark.best_time(lambda: ours(scores, labels), args.rounds)
+        ref_time, ref_value = benchmark.best_time(lambda: reference(scores, labels), 1)
+        ratios[f"{name}_speedup"] = ref_time / ours_time
+        print(f"map_{name}: ours {ours_time * 1e3:.1f} ms, sklearn loop {ref_time * 1e3:.0f} ms, "
+              f"x{ref_time / ours_time:.0f}; |difference| {abs(ours_value - ref_value):.1e}")
+    print(" ".join(f"{key}={value:.1f}" for key, value in ratios.items()))
     return 0
 
 
@@ -110,10 +223,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Parse the subcommand and run it; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_data_parser(subparsers)
-    args = parser.parse_args(argv)
-    if getattr(args, "videos", 1) < 1 or getattr(args, "rounds", 1) < 1:
-        parser.error("--videos and --rounds must be at least 1")
+    data_parser = _add_data_parser(subparsers)
+    _add_metrics_parser(subparsers)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["data"]:  # options in any order, KEY VALUE overrides last
+        args = parse_with_overrides(data_parser, argv[1:])
+        args.command = "data"
+    else:
+        args = parser.parse_args(argv)
+    if min(getattr(args, key, 1) for key in ("videos", "rounds", "classes")) < 1:
+        parser.error("--videos, --classes and --rounds must be at least 1")
     try:
         return args.run(args)
     except (ConfigError, ListFormatError, ValueError, KeyError) as err:

@@ -2,8 +2,8 @@
 """Build the Mini M-MiT training list (drop videos without audio, cap each category).
 
 Example:
-  python tools/build_mini_mmit.py --list data/train-v1.csv --videos-root data/videos \\
-      --out data/train-mini.csv --per-class 300 --seed 0 --workers 8
+  python tools/build_mini_mmit.py --list data/mmit/train-v1.csv --videos-root data/mmit/videos \\
+      --out data/mmit/train-mini.csv --per-class 300 --seed 0 --workers 8
 Categories are grouped by the FIRST label of each line. Probing results are cached in
 --probe-cache (default: OUT.probe.tsv), so an interrupted run resumes.
 """

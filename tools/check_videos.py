@@ -6,6 +6,9 @@ are resolved against --prefix (default: the list's folder). Every video is decod
 missing, empty, truncated or undecodable files and files without a video stream are broken.
 
 Exit status: 0 when every video decodes, 1 when some are broken, 2 for a bad list or arguments.
+
+Example (the demo's test list):
+  python tools/check_videos.py demo_data/test-demo.csv --workers 2
 """
 import argparse
 import os

@@ -23,6 +23,7 @@ from m3a.utils.checkpoint import (
     read_checkpoint,
     recorded_epoch,
 )
+from m3a.utils.cli import parse_with_overrides
 from m3a.utils.file_io import atomic_path
 
 
@@ -30,15 +31,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     """Command-line arguments."""
     parser = argparse.ArgumentParser(
         description="Map a published / VMZ / DDP checkpoint to the m3a state-dict layout.",
+        epilog="Options may come before or after INPUT OUTPUT; KEY VALUE overrides come last. Example "
+               "(after `make demo`):\n  python tools/convert_checkpoint.py "
+               "output/demo/checkpoints/checkpoint_epoch_00024.pyth output/demo/converted.pyth "
+               "--cfg configs/demo/demo.yaml DATA.PATH_TO_DATA_DIR demo_data",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", help="checkpoint to convert (.pyth, .pth, bare state dict)")
     parser.add_argument("output", help="where to write the converted .pyth")
     parser.add_argument("--cfg", default=None,
                         help="config YAML of the target model (default: the config stored in the "
                              "checkpoint); its model maps the keys and checks the shapes")
-    parser.add_argument("opts", nargs="*", default=[],
-                        help="KEY VALUE config overrides used with --cfg")
-    return parser.parse_args(argv)
+    parser.add_argument("opts", nargs="*", default=[], metavar="KEY VALUE",
+                        help="config overrides of the target model's config, after INPUT OUTPUT")
+    return parse_with_overrides(parser, sys.argv[1:] if argv is None else argv)
 
 
 def _target_model(args, ckpt, raw):

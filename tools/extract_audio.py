@@ -2,8 +2,8 @@
 """Extract each video's audio track as a 16 kHz mono 16-bit wav, with PyAV (no ffmpeg binary).
 
 Example:
-  python tools/extract_audio.py --videos-root data/videos --out-root data/audio \\
-      --list data/train-mini.csv --workers 8
+  python tools/extract_audio.py --videos-root data/mmit/videos256 --out-root data/mmit/audio \\
+      --list data/mmit/train-mini.csv --workers 8
 Outputs are OUT_ROOT/<relative video path>.wav (e.g. a/b.mp4 -> a/b.mp4.wav); existing ones are
 skipped (re-run to resume). Videos without an audio stream are listed in --no-audio-list
 (default OUT_ROOT/no_audio.txt), not treated as failures; unreadable videos are listed in

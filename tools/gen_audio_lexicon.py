@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Build the audio lexicon: per clip 3 VGGish embeddings (384-d), PCA-whitened, grouped by class.
 
-Example (Mini M-MiT, VGGish weights of the PyTorch port):
-  python tools/gen_audio_lexicon.py --list data/train-mini.csv --videos-root data/videos \\
-      --class-names data/categories-mini.txt --out data/mmit-m3a/audio-lexicon-mini.npz \\
-      --vggish vggish.pth --pca vggish_pca_params.pth --legacy-pickle --workers 8
+Examples (Mini M-MiT with the VGGish weights of the PyTorch port, see PREPARATION.md; the demo):
+  python tools/gen_audio_lexicon.py --list data/mmit/train-mini.csv --videos-root data/mmit/videos256 \\
+      --class-names data/mmit/categories-mini.txt --out data/mmit/mmit-m3a/audio-lexicon-mini.npz \\
+      --vggish data/weights/vggish-10086976.pth --pca data/weights/vggish_pca_params-970ea276.pth \\
+      --legacy-pickle --workers 8
+  python tools/gen_audio_lexicon.py --list demo_data/train-demo.csv --videos-root demo_data \\
+      --class-names demo_data/categories-demo.txt --out demo_data/mmit-m3a/audio-lexicon-demo.npz
 Without --vggish a weight-free log-mel statistics embedder is used (demos only; a warning says
 so). Silent clips (RMS < --silence-rms), videos without audio and unreadable ones are skipped and
 counted. Per-clip features are cached in --cache-dir (default OUT.parts/): re-run to resume.

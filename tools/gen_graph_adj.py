@@ -2,8 +2,8 @@
 """Compute the label co-occurrence matrix psi of a training list (the graph adjacency input).
 
 psi_ij = count(i and j in one video) / count(i), psi_ii = 0 (DESIGN.md section 1). Example:
-  python tools/gen_graph_adj.py --list data/train-v1.csv --num-classes 313 \\
-      --out data/mmit-m3a/graph-adj-v1.npz --threshold 0.4
+  python tools/gen_graph_adj.py --list data/mmit/train-v1.csv --num-classes 313 \\
+      --out data/mmit/mmit-m3a/graph-adj-v1.npz --threshold 0.4
 FILE ending in .npz holds array 'psi'; FILE ending in .pkl is the published pickle (float64
 ndarray). --threshold T also prints how many edges psi_ij >= T survive (the model thresholds
 psi itself at M3A.GRAPH_THRESHOLD; the file always holds the raw psi).

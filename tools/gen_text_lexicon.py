@@ -2,9 +2,10 @@
 """Build the text lexicon: one vector per class name (GloVe 6B 300-d, BERT, or hashed fallback).
 
 Examples:
-  python tools/gen_text_lexicon.py --class-names data/categories-v1.txt \\
-      --out data/mmit-m3a/text-lexicon-v1.npz --glove glove.6B.300d.txt
-  python tools/gen_text_lexicon.py --class-names cats.txt --out t.npz --method hashed
+  python tools/gen_text_lexicon.py --class-names data/mmit/categories-v1.txt \\
+      --out data/mmit/mmit-m3a/text-lexicon-v1.npz --glove data/glove/glove.6B.zip
+  python tools/gen_text_lexicon.py --class-names demo_data/categories-demo.txt \\
+      --out demo_data/mmit-m3a/text-lexicon-demo.npz --method hashed
 Names are split on '+', '/', '_' and spaces and the word vectors averaged; words missing from
 GloVe are reported. --method auto uses GloVe when --glove is given, else the hashed fallback
 (deterministic word vectors, no pretrained knowledge: demos only). --method bert needs

@@ -10,9 +10,11 @@ published .pyth files) give --cfg; class names then come from DATA.CLASS_NAMES_F
 {DATA.PATH_TO_DATA_DIR}/categories-{DATA.MMIT_VERSION}.txt and the lexicons from
 DATA.PATH_TO_DATA_DIR/mmit-m3a.
 
-Examples:
+Options may come in any order before or after the videos; KEY VALUE config overrides come last.
+
+Examples (the first after `make demo`):
   python tools/predict.py --checkpoint output/demo/checkpoints/checkpoint_epoch_00024.pyth \\
-      --topk 3 demo_data/videos/demo_00000.mp4
+      demo_data/videos/test/test-0000.mp4 demo_data/videos/test/test-0001.mp4 --topk 2
   python tools/predict.py --cfg configs/Mmit/v1/R2PLUS1D_T_VAT.yaml \\
       --checkpoint checkpoints/mmit-v1-t-vat.pyth --topk 5 video1.mp4 video2.mp4 \\
       DATA.PATH_TO_DATA_DIR /data/mmit
@@ -21,12 +23,9 @@ A video that cannot be decoded is reported (the others still print) and the exit
 import argparse
 import json
 import logging
-import os
-import re
 import sys
 
-
-_CFG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)+$")
+from m3a.utils.cli import parse_with_overrides
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,12 +37,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--topk", type=int, default=5, help="classes to show per video (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     p.add_argument("--device", default="", help="torch device (default: cuda if NUM_GPUS > 0 and available, else cpu)")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="VIDEO [VIDEO ...] followed by KEY VALUE overrides")
-    args = p.parse_args(argv)
-    split = next((i for i, a in enumerate(args.rest) if _CFG_KEY.match(a) and not os.path.exists(a)), len(args.rest))
-    args.videos, args.opts = args.rest[:split], args.rest[split:]
-    if not args.videos:
-        p.error("name at least one VIDEO")
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to score")
+    p.add_argument("opts", nargs="*", metavar="KEY VALUE", help="config overrides, after the videos")
+    args = parse_with_overrides(p, sys.argv[1:] if argv is None else argv)
     if args.topk < 1:
         p.error("--topk must be at least 1")
     return args

@@ -10,7 +10,9 @@ gradcam and tsne read the config, class names and lexicons stored in a checkpoin
 --cfg is needed only for other checkpoints (e.g. the published .pyth files).
 
 Every subcommand writes PNG files (gradcam also an mp4) under --out and, with --tensorboard DIR,
-the same images as TensorBoard image summaries.
+the same images as TensorBoard image summaries. Options may come in any order; KEY VALUE config
+overrides come last (an option after them, e.g. --out DIR, is still read as the option).
+Each subcommand's --help shows an example.
 """
 import argparse
 import logging
@@ -24,7 +26,20 @@ from m3a.config import ConfigError, load_config
 from m3a.datasets.decoder import DecodeError
 from m3a.utils.checkpoint import CheckpointError
 from m3a.utils.class_names import load_class_names, read_class_names
+from m3a.utils.cli import parse_with_overrides
 from m3a.utils.file_io import atomic_path
+
+EXAMPLE_NOTE = "after `make demo`; apboost also needs the baseline run of MODEL_ZOO.md"
+_CKPT = "output/demo/checkpoints/checkpoint_epoch_00024.pyth"
+EXAMPLES = {
+    "apboost": "  python tools/visualize.py apboost --pred output/demo/test_predictions.npz \\\n"
+               "      --baseline output/demo_baseline/test_predictions.npz \\\n"
+               "      --class-names demo_data/categories-demo.txt --out vis/demo",
+    "gradcam": f"  python tools/visualize.py gradcam --checkpoint {_CKPT} \\\n"
+               "      --video demo_data/videos/test/test-0000.mp4 --out vis/demo",
+    "tsne": f"  python tools/visualize.py tsne --checkpoint {_CKPT} \\\n"
+            "      --video demo_data/videos/test/test-0000.mp4 --out vis/demo",
+}
 
 
 def _class_names(args, num_classes: int):
@@ -95,19 +110,29 @@ def run_gradcam(args) -> int:
         scores = score_views(model, views, cfg.DATA.ENSEMBLE_METHOD)
         classes = scores.topk(min(args.topk, len(names))).indices.tolist()
     clip = views[args.view : args.view + 1].to(device)
-    cams, scores = gradcam.GradCAM(model, head_act=cfg.MODEL.HEAD_ACT)(clip, classes)
+    cam = gradcam.GradCAM(model, head_act=cfg.MODEL.HEAD_ACT)
+    cams, scores = cam(clip, classes)
+    empty = gradcam.empty_maps(cams)
     frames = gradcam.clip_to_uint8(views[args.view], cfg.DATA.MEAN, cfg.DATA.STD)
-    overlays = {f"{names[c]} ({s:.2f})": gradcam.overlay(frames, cam.cpu().numpy())
-                for c, s, cam in zip(classes, scores.tolist(), cams)}
+    labels = [f"{names[c]} ({s:.2f})" + (" - empty map" if e else "")
+              for c, s, e in zip(classes, scores.tolist(), empty)]
+    overlays = {label: gradcam.overlay(frames, m.cpu().numpy()) for label, m in zip(labels, cams)}
     stem = os.path.splitext(os.path.basename(args.video))[0]
     png = os.path.join(args.out, f"{stem}_gradcam.png")
     mp4 = os.path.join(args.out, f"{stem}_gradcam.mp4")
     gradcam.save_gradcam_grid(frames, overlays, png, title=os.path.basename(args.video))
     fps = cfg.DATA.TARGET_FPS / cfg.DATA.SAMPLING_RATE
-    video = gradcam.side_by_side(frames, list(overlays.values()))
+    captions = [f"{s:.2f} " + ("empty: " if e else "") + names[c] for c, s, e in zip(classes, scores.tolist(), empty)]
+    video = gradcam.label_panels([frames, *overlays.values()], ["input", *captions])
     gradcam.write_mp4(video, mp4, fps=fps)
     with atomic_path(os.path.join(args.out, f"{stem}_gradcam.npy")) as tmp:
         np.save(tmp, cams.cpu().numpy())
+    steps = " x ".join(str(n) for n in cam.feature_shape[1:])
+    print(f"Grad-CAM on {cam.layer_name} (T' x H' x W' = {steps} for a clip of {' x '.join(map(str, clip.shape[2:]))}; "
+          "maps scaled by their common maximum)")
+    for c, score, m, e in zip(classes, scores.tolist(), cams, empty):
+        peak = "empty map: no positive evidence for this class in the clip" if e else f"peak {float(m.max()):.2f}"
+        print(f"  {names[c]}: score {score:.4f}, {peak}")
     print(f"wrote {png}, {mp4} and {stem}_gradcam.npy for classes {', '.join(names[c] for c in classes)}")
     _tensorboard(args, pngs={f"gradcam/{stem}": png}, frames={f"gradcam_video/{stem}": video}, cfg=cfg)
     return 0
@@ -122,6 +147,9 @@ def run_tsne(args) -> int:
 
     cfg, names, model = _load(args)
     features = None
+    if not args.video and "RGB" in cfg.M3A.MODAL_TYPE.split("_"):
+        print("warning: no --video: the RGB relation learner needs a clip feature, so tsne_rgb.png is not "
+              "drawn (give --video VIDEO to draw it)", file=sys.stderr)
     if args.video:
         views = load_video_views(cfg, args.video)
         with torch.no_grad():
@@ -160,6 +188,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options of every subcommand."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    subparsers = {}
 
     def common(sp):
         sp.add_argument("--cfg", default="",
@@ -167,16 +196,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         sp.add_argument("--out", required=True, help="output folder")
         sp.add_argument("--tensorboard", default="", help="also write the images to this TensorBoard log folder "
                         "(default with TENSORBOARD.ENABLE True: TENSORBOARD.LOG_DIR or OUTPUT_DIR/runs)")
-        sp.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
+        sp.add_argument("opts", nargs="*", metavar="KEY VALUE", help="config overrides, after the options")
+        subparsers[sp.prog.split()[-1]] = sp
 
-    ap = sub.add_parser("apboost", help="per-class AP boost between two test_predictions.npz files")
+    def add(name, help_text, example):
+        return sub.add_parser(name, help=help_text, description=help_text, epilog=f"Example ({EXAMPLE_NOTE}):\n"
+                              + example, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    ap = add("apboost", "per-class AP boost between two test_predictions.npz files", EXAMPLES["apboost"])
     ap.add_argument("--pred", required=True, help="test_predictions.npz of the model")
     ap.add_argument("--baseline", required=True, help="test_predictions.npz of the baseline")
     ap.add_argument("--class-names", default="", help="class names file (default: from --cfg)")
     ap.add_argument("--top", type=int, default=None, help="show only the TOP largest gains and TOP largest drops")
     common(ap)
 
-    gc = sub.add_parser("gradcam", help="Grad-CAM heat-maps of chosen classes over a video's frames")
+    gc = add("gradcam", "Grad-CAM heat-maps of chosen classes over a video's frames", EXAMPLES["gradcam"])
     gc.add_argument("--checkpoint", required=True, help="checkpoint to visualise")
     gc.add_argument("--video", required=True, help="video file")
     gc.add_argument("--classes", default="", help="comma-separated class names or indices (default: the top-k predicted)")
@@ -185,13 +219,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     gc.add_argument("--class-names", default="", help="class names file (default: from the config)")
     common(gc)
 
-    ts = sub.add_parser("tsne", help="t-SNE of the relation learners' node embeddings per layer (Fig. 4)")
+    ts = add("tsne", "t-SNE of the relation learners' node embeddings per layer (Fig. 4)", EXAMPLES["tsne"])
     ts.add_argument("--checkpoint", required=True, help="checkpoint to visualise")
     ts.add_argument("--video", default="", help="video whose clip feature feeds the RGB learner (needed for RGB)")
     ts.add_argument("--classes", default="", help="comma-separated classes to highlight (green, numbered)")
     ts.add_argument("--class-names", default="", help="class names file (default: from the config)")
     common(ts)
-    return p.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in subparsers:
+        return p.parse_args(argv)  # --help, or the error naming the subcommands
+    args = parse_with_overrides(subparsers[argv[0]], argv[1:])
+    args.command = argv[0]
+    return args
 
 
 def main(argv=None) -> int:

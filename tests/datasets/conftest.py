@@ -83,3 +83,14 @@ def small_cfg(data_dir: str, **data):
     for key, value in data.items():
         cfg.DATA[key] = value
     return cfg
+
+
+# A 2-s 1280x720 H.264 file without B-frames (every frame is a reference; keyframe each second),
+# the kind of file where copies of decoded frames cost most.
+HD_VIDEO = dict(num_frames=60, height=720, width=1280, bframes=0, gop=30, audio=True, seed=11)
+
+
+@pytest.fixture(scope="session")
+def hd_video(tmp_path_factory) -> str:
+    """Path of a generated 2-s 720p mp4 (HD_VIDEO)."""
+    return write_video(str(tmp_path_factory.mktemp("hd") / "hd720.mp4"), **HD_VIDEO)

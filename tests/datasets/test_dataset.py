@@ -9,7 +9,7 @@ from m3a.datasets.decoder import DecodeError, VideoReader
 from m3a.datasets.transform import prepare_test_frames, cut_views
 from m3a.datasets.video_dataset import DATASET_REGISTRY, build_dataset
 from m3a.datasets.video_list import ListFormatError
-from m3a.utils.benchmark import plain_test_views
+from m3a.datasets.benchmark import plain_test_views
 from tests.datasets.conftest import BROKEN, GOOD_VIDEOS, NUM_CLASSES, small_cfg, write_list
 
 GOOD = sorted(GOOD_VIDEOS)

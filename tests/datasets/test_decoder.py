@@ -6,16 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from m3a.datasets.decoder import (
-    DecodeError,
-    FrameFolderReader,
-    VideoReader,
-    clip_span,
-    clip_times,
-    random_clip_start,
-    uniform_clip_starts,
-)
-from m3a.utils.benchmark import decode_all, sample_frames
+from m3a.datasets.decoder import DecodeError, FrameFolderReader, VideoReader
+from m3a.datasets.temporal_sampler import clip_span, clip_times, uniform_clip_starts
+from m3a.datasets.benchmark import decode_all, sample_frames
 from tests.datasets.conftest import BROKEN, GOOD_VIDEOS, ODD_VIDEOS, VFR_PTS
 
 
@@ -119,20 +112,6 @@ def test_broken_files_raise_decode_error_naming_the_file(video_dir, name):
     with pytest.raises(DecodeError, match=name):
         with VideoReader(path) as reader:
             reader.decode_at([0.0])
-
-
-def test_clip_sampling_positions():
-    span = clip_span(8, 2, 30)
-    assert span == pytest.approx(16 / 30)
-    assert uniform_clip_starts(3.0, span, 1) == [pytest.approx((3.0 - span) / 2)]
-    starts = uniform_clip_starts(3.0, span, 5)
-    assert starts[0] == 0.0 and starts[-1] == pytest.approx(3.0 - span)
-    np.testing.assert_allclose(np.diff(starts), (3.0 - span) / 4)
-    np.testing.assert_allclose(clip_times(1.0, 4, 2, 30), [1.0, 1 + 2 / 30, 1 + 4 / 30, 1 + 6 / 30])
-    gen = torch.Generator().manual_seed(0)
-    draws = [random_clip_start(3.0, span, gen) for _ in range(200)]
-    assert 0.0 <= min(draws) and max(draws) <= 3.0 - span and max(draws) - min(draws) > 1.5
-    assert random_clip_start(0.2, span, gen) == 0.0
 
 
 def test_frame_folder_reader(video_dir):

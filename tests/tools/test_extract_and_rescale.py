@@ -5,6 +5,7 @@ import av
 import numpy as np
 
 from m3a.prep.audio_io import read_audio
+from m3a.utils.synthetic_video import write_video as write_synthetic
 from tests.tools.conftest import VIDEOS, run_tool
 
 
@@ -53,3 +54,29 @@ def test_rescale_keeps_audio_and_aspect(video_set, tmp_path):
     copy = run_tool("rescale_videos", "--videos-root", video_set["root"], "--out-root", tmp_path / "c",
                     "--size", 64, "--list", video_set["list"])
     assert f"copied: {len(VIDEOS)}" in copy.stdout and "failed: 1" in copy.stdout
+
+
+def test_training_copy_is_small_fast_decoding_with_a_keyframe_every_16_frames_and_audio(video_set, tmp_path):
+    src = tmp_path / "src"
+    os.makedirs(src / "long")
+    write_synthetic(str(src / "long" / "v.mp4"), 64, height=96, width=128, audio=True, seed=3)  # one keyframe
+    out = tmp_path / "train"
+    proc = run_tool("rescale_videos", "--videos-root", src, "--out-root", out, "--training-copy", "--size", 48)
+    assert "done: 1" in proc.stdout
+    with av.open(str(out / "long" / "v.mp4")) as c:
+        video = c.streams.video[0]
+        assert (video.codec_context.width, video.codec_context.height) == (64, 48)
+        assert len(c.streams.audio) == 1
+        packets = [packet for packet in c.demux(video) if packet.size]
+    assert [i for i, packet in enumerate(packets) if packet.is_keyframe] == [0, 16, 32, 48]
+    settings = (out / "long" / "v.mp4").read_bytes()  # x264 writes its settings into the stream
+    assert b"cabac=0" in settings and b"deblock=0:" in settings  # tune=fastdecode
+    with av.open(str(out / "long" / "v.mp4")) as c:
+        frames = list(c.decode(video=0))
+    assert len(frames) == 64
+    # Videos already at most --size are re-encoded too (at their own size), never just copied.
+    small = run_tool("rescale_videos", "--videos-root", video_set["root"], "--out-root", tmp_path / "s",
+                     "--training-copy", "--size", 64)
+    assert f"done: {len(VIDEOS)}" in small.stdout
+    with av.open(str(tmp_path / "s" / "c0" / "a0.mp4")) as c:
+        assert (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height) == (32, 24)

@@ -8,6 +8,8 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from m3a.visualization.ap_boost import (
+    BARS_PER_ROW,
+    Predictions,
     boost_order,
     compute_ap_boost,
     load_predictions,
@@ -132,3 +134,22 @@ def test_apboost_between_two_real_test_runs(tiny, tmp_path, capsys):
                 - average_precision_score(base.labels[:, c], base.scores[:, c]))
         assert float(row["boost"]) == pytest.approx(want, abs=1e-5) and row["class_name"] == names[c]
     assert mpimg.imread(tmp_path / "boost" / "ap_boost.png")[..., :3].std() > 0.05
+
+
+def test_many_classes_wrap_onto_rows_of_capped_width(tmp_path):
+    """313 classes (M-MiT v1) without --top: every class is drawn, in rows at most 2,000 px wide."""
+    rng = np.random.default_rng(1)
+    videos, classes = 200, 313
+    labels = (rng.random((videos, classes)) < 0.05).astype(np.float32)
+    labels[0] = 1  # every class has a positive video
+    model = Predictions(rng.random((videos, classes)) + 0.3 * labels, labels, np.arange(videos).astype(str))
+    base = Predictions(rng.random((videos, classes)), labels, model.paths)
+    boost = compute_ap_boost(model, base)
+    names = [f"class number {i}" for i in range(classes)]
+    shown = plot_ap_boost(boost, names, str(tmp_path / "boost.png"))
+    assert sorted(shown) == list(range(classes))
+    img = mpimg.imread(tmp_path / "boost.png")
+    rows = -(-classes // BARS_PER_ROW)
+    assert rows == 5 and img.shape[1] <= 2000 and img.shape[0] == round(100 * (4.5 + 3.5 * (rows - 1)))
+    few = plot_ap_boost(boost, names, str(tmp_path / "few.png"), top=5)
+    assert len(few) == 10 and mpimg.imread(tmp_path / "few.png").shape[:2] == (450, 600)

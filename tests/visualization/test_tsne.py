@@ -50,3 +50,12 @@ def test_tsne_tool(tiny, tmp_path, capsys):
         with np.load(tmp_path / f"tsne_{modality}.npz") as pts:
             assert [pts[k].shape for k in pts.files] == [(len(class_names(tiny)), 2)] * 3
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "tb"))
+
+
+def test_tsne_without_video_says_the_rgb_panel_is_missing(tiny, tmp_path, capsys):
+    tool = load_tool("visualize")
+    rc = tool.main(["tsne", "--checkpoint", tiny["graph_ckpt"], "--cfg", tiny["graph_cfg"], "--out", str(tmp_path)])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "warning: no --video: the RGB relation learner needs a clip feature, so tsne_rgb.png is not drawn" in err
+    assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".png")) == ["tsne_audio.png", "tsne_text.png"]

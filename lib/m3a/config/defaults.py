@@ -145,13 +145,23 @@ _C.DATA.PATH_TO_DATA_DIR = ""
 # Folder that relative video paths of a list are resolved against ("" = PATH_TO_DATA_DIR);
 # absolute paths are used as written.
 _C.DATA.PATH_PREFIX = ""
-# Separator between path and labels in a list line ("," for M-MiT, " " for Kinetics style).
+# Separator between path and labels in a list line of the mmit_csv format ("," for M-MiT).
 _C.DATA.PATH_LABEL_SEPARATOR = ","
+# Format of the list lines (m3a.datasets.list_formats): mmit_csv (path,label[,label...]),
+# path_label (path label, whitespace-separated) or frame_folder (path num_frames label
+# [label...]); "" = the dataset's own (mmit, charades: mmit_csv; kinetics: path_label).
+_C.DATA.LIST_FORMAT = ""
 # Suffix naming the list and lexicon files (e.g. v1, v2, mini, demo).
 _C.DATA.MMIT_VERSION = "v1"
 # File of class names, one per line in label order ("" = look for category names in the data
 # folder: categories-{MMIT_VERSION}.txt).
 _C.DATA.CLASS_NAMES_FILE = ""
+# How the frames of an item are placed in time (m3a.datasets.temporal_sampler): dense (a clip
+# of NUM_FRAMES frames every SAMPLING_RATE at TARGET_FPS; random start in train/val,
+# TEST.NUM_ENSEMBLE_VIEWS evenly spaced clips at test) or tsn (NUM_FRAMES equal segments over the
+# whole video; train: a random frame per segment; val: the segment centres; test:
+# TEST.NUM_ENSEMBLE_VIEWS offsets evenly spread inside every segment).
+_C.DATA.TEMPORAL_SAMPLER = "dense"
 # Frames per clip and the stride between them (in frames at TARGET_FPS).
 _C.DATA.NUM_FRAMES = 8
 _C.DATA.SAMPLING_RATE = 8

@@ -113,6 +113,8 @@ def _check_lists(cfg: CfgNode) -> None:
 def _check_names(cfg: CfgNode) -> None:
     """Names that registries define, checked against the registries (imported here, lazily, so
     that the config package imports none of them at load time)."""
+    from m3a.datasets.list_formats import list_format_names
+    from m3a.datasets.temporal_sampler import TEMPORAL_SAMPLER_REGISTRY
     from m3a.datasets.video_dataset import DATASET_REGISTRY
     from m3a.engine.lr_policy import LR_POLICIES
     from m3a.models.losses import LOSSES
@@ -120,6 +122,8 @@ def _check_names(cfg: CfgNode) -> None:
     datasets = sorted(name for name, _ in DATASET_REGISTRY)
     check_choice("TRAIN.DATASET", cfg.TRAIN.DATASET.lower(), datasets)
     check_choice("TEST.DATASET", cfg.TEST.DATASET.lower(), datasets)
+    check_choice("DATA.LIST_FORMAT", cfg.DATA.LIST_FORMAT, [""] + list_format_names())
+    check_choice("DATA.TEMPORAL_SAMPLER", cfg.DATA.TEMPORAL_SAMPLER, sorted(n for n, _ in TEMPORAL_SAMPLER_REGISTRY))
     check_choice("MODEL.LOSS_FUNC", cfg.MODEL.LOSS_FUNC, sorted(LOSSES))
     check_choice("SOLVER.LR_POLICY", cfg.SOLVER.LR_POLICY, sorted(LR_POLICIES))
     if cfg.SOLVER.LR_POLICY == "steps_with_relative_lrs":

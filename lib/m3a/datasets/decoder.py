@@ -1,14 +1,16 @@
-"""Selective video decoding with PyAV and clip sampling on presentation timestamps.
+"""Selective video decoding with PyAV at sample times, on presentation timestamps.
 
-A clip is ``NUM_FRAMES`` samples spaced ``SAMPLING_RATE / TARGET_FPS`` seconds apart. Every sample
+The sample times come from a temporal sampler (``m3a.datasets.temporal_sampler``). Every sample
 time takes the last decoded frame whose timestamp is at or before it, which resamples any frame
-rate (constant or variable) to ``TARGET_FPS`` from the pts alone. Sample times past the last frame
-take the last frame, and times before the first frame take the first frame: a video shorter than
-one clip is therefore padded by repeating its frames (clamping) instead of failing.
+rate (constant or variable) from the pts alone. Sample times past the last frame take the last
+frame, and times before the first frame take the first frame: a video shorter than one clip is
+therefore padded by repeating its frames (clamping) instead of failing.
 
 A reader opens the container once, seeks to the keyframe at or before the earliest requested
 time, decodes forward and stops right after the frame that covers the latest requested time.
-Only frames that some sample uses are converted to RGB.
+Only frames that some sample uses are converted to RGB, each straight into its row of one
+preallocated uint8 tensor: when every decoded frame serves one requested time, that tensor is
+the clip in request order and no further copy or gather is made.
 """
 import bisect
 import collections
@@ -23,6 +25,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 import torch
 
+from m3a.utils.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 # Timestamps closer than this (seconds) count as equal when assigning frames to sample times.
@@ -34,49 +38,78 @@ _LOOKAHEAD = 16
 _FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-class DecodeError(RuntimeError):
+class DecodeError(InputError, RuntimeError):
     """A video that cannot be read; the message names the file and the reason."""
 
 
 @dataclass
 class DecodedFrames:
-    """Distinct decoded frames and, per requested time, the row of ``frames`` that covers it."""
+    """Distinct decoded frames and, per requested time, the row of ``frames`` that covers it.
+
+    When every frame serves one requested time, ``frames`` holds them in request order and
+    ``index`` is ``0..K-1``; ``gather()`` then returns ``frames`` itself, without a copy.
+    """
 
     frames: torch.Tensor  # uint8 (U, H, W, 3)
     index: torch.Tensor  # int64 (K,), one entry per requested time, in request order
 
+    @property
+    def in_request_order(self) -> bool:
+        """True when row i of ``frames`` is the frame of requested time i, for every time."""
+        return len(self.frames) == len(self.index) and bool(
+            torch.equal(self.index, torch.arange(len(self.index)))
+        )
+
     def gather(self, rows: Optional[Sequence[int]] = None) -> torch.Tensor:
-        """Return the frames of the requested times (all, or the ``rows`` given) as (K, H, W, 3)."""
+        """Return the frames of the requested times (all, or the ``rows`` given) as (K, H, W, 3);
+        all of them in request order is ``frames`` itself (no copy)."""
+        if rows is None and self.in_request_order:
+            return self.frames
         index = self.index if rows is None else self.index[torch.as_tensor(rows)]
         return self.frames.index_select(0, index)
 
 
-def clip_span(num_frames: int, sampling_rate: int, target_fps: float) -> float:
-    """Return the duration in seconds that one clip covers."""
-    return num_frames * sampling_rate / target_fps
+class _FrameBuffer:
+    """Writes decoded RGB frames into one preallocated uint8 tensor with a row per requested time.
 
-
-def clip_times(start: float, num_frames: int, sampling_rate: int, target_fps: float) -> np.ndarray:
-    """Return the ``num_frames`` sample times (seconds) of a clip starting at ``start``."""
-    return start + np.arange(num_frames, dtype=np.float64) * (sampling_rate / target_fps)
-
-
-def random_clip_start(duration: float, span: float, generator: Optional[torch.Generator] = None) -> float:
-    """Return a uniformly random clip start in ``[0, max(duration - span, 0)]``."""
-    room = max(duration - span, 0.0)
-    return room * float(torch.rand((), generator=generator))
-
-
-def uniform_clip_starts(duration: float, span: float, num_clips: int) -> List[float]:
-    """Return ``num_clips`` evenly spaced starts from the video start to the last full clip.
-
-    One clip is centred; with several, the first starts at 0 and the last ends at the video end
-    (all start at 0 when the video is shorter than one clip).
+    A frame covering several requested times is written once, in the row of the first of them
+    in request order; rows left unused by such sharing are closed up at the end.
     """
-    room = max(duration - span, 0.0)
-    if num_clips == 1:
-        return [room / 2.0]
-    return [room * i / (num_clips - 1) for i in range(num_clips)]
+
+    def __init__(self, path: str, order: np.ndarray):
+        self._path = path
+        self._order = order  # request position of every sorted time
+        self._rows: Optional[np.ndarray] = None  # (K, H, W, 3), allocated at the first frame
+        self._index = np.empty(len(order), dtype=np.int64)
+        self._used: List[int] = []
+        self.assigned = 0  # sorted times given a frame so far
+
+    def put(self, rgb: np.ndarray, count: int) -> None:
+        """Write ``rgb`` (H, W, 3) as the frame of the next ``count`` sorted times."""
+        if self._rows is None:
+            self._rows = np.empty((len(self._order),) + rgb.shape, dtype=np.uint8)
+        elif rgb.shape != self._rows.shape[1:]:
+            raise DecodeError(
+                f"{self._path}: frame size changes from {self._rows.shape[2]}x{self._rows.shape[1]} "
+                f"to {rgb.shape[1]}x{rgb.shape[0]}"
+            )
+        positions = self._order[self.assigned : self.assigned + count]
+        row = int(positions.min())
+        self._rows[row] = rgb
+        self._index[positions] = row
+        self._used.append(row)
+        self.assigned += count
+
+    def result(self) -> DecodedFrames:
+        """The frames written so far (at least one) and the row of every requested time."""
+        if len(self._used) == len(self._order):
+            return DecodedFrames(torch.from_numpy(self._rows), torch.from_numpy(self._index))
+        used = np.sort(np.asarray(self._used))
+        for target, source in enumerate(used):  # close up the unused rows, moving rows down
+            if target != source:
+                self._rows[target] = self._rows[source]
+        index = np.searchsorted(used, self._index)
+        return DecodedFrames(torch.from_numpy(self._rows[: len(used)]), torch.from_numpy(index))
 
 
 def configure_threads(stream: av.video.stream.VideoStream, multi_thread: bool) -> None:
@@ -91,6 +124,24 @@ def configure_threads(stream: av.video.stream.VideoStream, multi_thread: bool) -
         stream.thread_count = 0
     else:
         stream.thread_count = 1
+
+
+class RgbConverter:
+    """Converts decoded frames to RGB with one reused swscale context, on one thread (or on
+    libswscale's automatic thread count when ``multi_thread``).
+
+    libswscale's automatic count starts a thread pool per context, that is per opened video;
+    one thread is about 4x cheaper per 8-frame clip of a small video, and loader workers
+    already run in parallel. The thread count does not change the pixels.
+    """
+
+    def __init__(self, multi_thread: bool = False):
+        self._reformatter = VideoReformatter()
+        self._threads = 0 if multi_thread else 1
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        """Return ``frame`` as RGB: a uint8 (H, W, 3) view of the converted frame's buffer."""
+        return self._reformatter.reformat(frame, format="rgb24", threads=self._threads).to_ndarray()
 
 
 def _as_decode_error(path: str, err: BaseException) -> DecodeError:
@@ -122,7 +173,7 @@ class VideoReader:
         self._start_pts = self._stream.start_time or 0
         self._fresh = True
         # One converter for all frames: frame.to_ndarray(format=...) builds a new one per call.
-        self._rgb = VideoReformatter()
+        self._to_rgb = RgbConverter(multi_thread)
         # Frames the codec has produced so far (a measure of how selective the decoding was).
         self.decoded_frames = 0
         # Time (s) of the last frame the latest decode_at call reached.
@@ -185,17 +236,14 @@ class VideoReader:
         order = np.argsort(times, kind="stable")
         sorted_times = times[order]
         try:
-            rows = self._decode_sorted(sorted_times, seek=True)
-            if rows is None:  # the seek landed after the first time: decode from the start
-                rows = self._decode_sorted(sorted_times, seek=False)
+            frames = self._decode_sorted(sorted_times, _FrameBuffer(self.path, order), seek=True)
+            if frames is None:  # the seek landed after the first time: decode from the start
+                frames = self._decode_sorted(sorted_times, _FrameBuffer(self.path, order), seek=False)
         except (av.error.FFmpegError, OSError, ValueError, MemoryError) as err:
             raise _as_decode_error(self.path, err) from None
-        frames, sorted_index = rows
-        if not frames:
+        if frames.assigned == 0:
             raise DecodeError(f"{self.path}: no decodable video frames")
-        index = torch.empty(len(times), dtype=torch.int64)
-        index[torch.from_numpy(order)] = torch.as_tensor(sorted_index, dtype=torch.int64)
-        return DecodedFrames(torch.from_numpy(np.stack(frames)), index)
+        return frames.result()
 
     def verify(self) -> None:
         """Decode the whole video; raise DecodeError when it fails or its frames stop well before
@@ -205,10 +253,6 @@ class VideoReader:
             raise DecodeError(
                 f"{self.path}: frames stop at {self.last_frame_time:.2f} s of {self.duration:.2f} s"
             )
-
-    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
-        """Convert a decoded frame to an RGB uint8 array (H, W, 3)."""
-        return self._rgb.reformat(frame, format="rgb24").to_ndarray()
 
     def _frames(self, sorted_times: np.ndarray) -> Iterator[av.VideoFrame]:
         """Decode forward from the current position, skipping every non-reference frame that no
@@ -248,13 +292,12 @@ class VideoReader:
         self._stream.codec_context.skip_frame = "DEFAULT" if needed else "NONREF"
         return packet.decode()
 
-    def _decode_sorted(self, sorted_times: np.ndarray, seek: bool):
-        """Assign every sorted time its covering frame; None when a seek overshot the first time."""
+    def _decode_sorted(self, sorted_times: np.ndarray, out: _FrameBuffer, seek: bool) -> Optional[_FrameBuffer]:
+        """Write into ``out`` the frame covering every sorted time; None when a seek overshot the
+        first time. Times past the last frame take the last frame."""
         first = float(sorted_times[0])
         self._seek(first if seek else 0.0)
         self._fresh = False
-        frames: List[np.ndarray] = []
-        assigned: List[int] = []
         prev = None
         prev_time = 0.0
         step = 1.0 / float(self._stream.average_rate or 30)
@@ -264,19 +307,16 @@ class VideoReader:
             if prev is None and seek and first > 0 and t > first + _TIME_EPS:
                 return None
             # Times before this frame belong to the previous frame (or, at the start, to this one).
-            covered = bisect.bisect_left(sorted_times, t - _TIME_EPS, lo=len(assigned))
-            if covered > len(assigned):
-                owner = prev if prev is not None else frame
-                frames.append(self._to_rgb(owner))
-                assigned.extend([len(frames) - 1] * (covered - len(assigned)))
-            if len(assigned) == len(sorted_times):
+            covered = bisect.bisect_left(sorted_times, t - _TIME_EPS, lo=out.assigned)
+            if covered > out.assigned:
+                out.put(self._to_rgb(prev if prev is not None else frame), covered - out.assigned)
+            if out.assigned == len(sorted_times):
                 break
             prev, prev_time = frame, t
         self.last_frame_time = prev_time
-        if prev is not None and len(assigned) < len(sorted_times):
-            frames.append(self._to_rgb(prev))
-            assigned.extend([len(frames) - 1] * (len(sorted_times) - len(assigned)))
-        return frames, assigned
+        if prev is not None and out.assigned < len(sorted_times):
+            out.put(self._to_rgb(prev), len(sorted_times) - out.assigned)
+        return out
 
 
 class FrameFolderReader:
@@ -319,14 +359,14 @@ class FrameFolderReader:
     def decode_at(self, times: Sequence[float]) -> DecodedFrames:
         """Load the frames covering ``times``: frame i spans ``[i / fps, (i + 1) / fps)``."""
         times = np.asarray(times, dtype=np.float64)
-        wanted = np.clip(np.floor(times * self._fps + _TIME_EPS), 0, len(self._files) - 1)
-        unique, inverse = np.unique(wanted.astype(np.int64), return_inverse=True)
-        frames = [self._load(self._files[i]) for i in unique]
-        if len({f.shape for f in frames}) != 1:
-            raise DecodeError(f"{self.path}: frames of different sizes")
-        return DecodedFrames(
-            torch.from_numpy(np.stack(frames)), torch.from_numpy(inverse.reshape(-1).astype(np.int64))
-        )
+        if times.size == 0:
+            raise ValueError("decode_at needs at least one time")
+        wanted = np.clip(np.floor(times * self._fps + _TIME_EPS), 0, len(self._files) - 1).astype(np.int64)
+        order = np.argsort(wanted, kind="stable")
+        out = _FrameBuffer(self.path, order)
+        for number, count in zip(*np.unique(wanted[order], return_counts=True)):
+            out.put(self._load(self._files[number]), int(count))
+        return out.result()
 
 
 def check_video(path: str, input_format: str = "video") -> Optional[str]:

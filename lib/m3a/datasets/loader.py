@@ -6,6 +6,10 @@ Batches:
   {"failed": [paths replaced by other videos in this batch]})``
 - test: ``(views (B, V, 3, T, S, S), labels, indices (B,) int64, ok (B,) bool)``
 
+When items carry a list of pathway tensors (e.g. ``[rgb, pose]``) instead of one tensor, the
+first element of a batch is the list of the pathways, each stacked separately: ``[(B, ...),
+(B, ...)]``. A single tensor stays a tensor.
+
 Reproducibility and resuming: the data a training epoch sees is a function of ``(RNG_SEED,
 epoch)`` alone. The sampler's order is the permutation of ``RNG_SEED + epoch`` (split between
 processes as torch's DistributedSampler does, also with one process), and every train/val sample
@@ -18,7 +22,7 @@ every evaluation.
 import contextlib
 import os
 import random
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -89,11 +93,21 @@ class SeededSamples(Dataset):
             return self.dataset[index]
 
 
+def stack_inputs(inputs: Sequence) -> Union[torch.Tensor, List[torch.Tensor]]:
+    """Stack the items' tensors, or, for items holding lists of pathway tensors, each pathway."""
+    if not isinstance(inputs[0], (list, tuple)):
+        # default_collate stacks straight into shared memory inside a worker (no extra copy).
+        return default_collate(inputs)
+    counts = {len(item) for item in inputs}
+    if len(counts) != 1:
+        raise ValueError(f"items of one batch hold different numbers of pathways: {sorted(counts)}")
+    return [default_collate([item[p] for item in inputs]) for p in range(counts.pop())]
+
+
 def collate(batch: Sequence[Tuple]) -> Tuple:
     """Stack dataset items into a batch; train/val metas merge into one flat ``failed`` list."""
     tensors, labels, indices, last = zip(*batch)
-    # default_collate stacks straight into shared memory inside a worker (no extra copy).
-    stacked = (default_collate(tensors), default_collate(labels), torch.as_tensor(indices, dtype=torch.int64))
+    stacked = (stack_inputs(tensors), default_collate(labels), torch.as_tensor(indices, dtype=torch.int64))
     if isinstance(last[0], dict):
         failed: List[str] = [path for meta in last for path in meta["failed"]]
         return stacked + ({"failed": failed},)

@@ -123,14 +123,26 @@ def prepare_test_frames(frames: torch.Tensor, size: int, mean: Sequence[float], 
     return normalize(to_float(scaled), mean, std)
 
 
+def clip_frames(frames: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """The ``rows`` of ``frames`` (along dim 0): a view when they are consecutive, else a copy."""
+    first = int(rows[0])
+    if torch.equal(rows, torch.arange(first, first + len(rows))):
+        return frames.narrow(0, first, len(rows))
+    return frames.index_select(0, rows)
+
+
 def cut_views(prepared: torch.Tensor, clip_rows: Sequence[torch.Tensor], size: int, num_crops: int) -> torch.Tensor:
     """Cut views from prepared frames (U, 3, h, w): for every clip (rows into ``prepared``) and
-    every crop, a (3, T, size, size) view; returns (clips * crops, 3, T, size, size), clip-major."""
+    every crop, a (3, T, size, size) view; returns (clips * crops, 3, T, size, size), clip-major.
+
+    Each view is copied once, from the prepared frames straight into the one output tensor.
+    """
     height, width = prepared.shape[-2:]
     offsets = uniform_crop_offsets(height, width, size, num_crops)
-    views = []
-    for rows in clip_rows:
-        clip = prepared.index_select(0, rows).permute(1, 0, 2, 3)  # (3, T, h, w)
-        for y, x in offsets:
-            views.append(clip[:, :, y : y + size, x : x + size])
-    return torch.stack(views)
+    channels, steps = prepared.shape[1], len(clip_rows[0])
+    views = torch.empty((len(clip_rows) * len(offsets), channels, steps, size, size), dtype=prepared.dtype)
+    for c, rows in enumerate(clip_rows):
+        clip = clip_frames(prepared, rows).transpose(0, 1)  # (3, T, h, w)
+        for k, (y, x) in enumerate(offsets):
+            views[c * len(offsets) + k].copy_(clip[:, :, y : y + size, x : x + size])
+    return views

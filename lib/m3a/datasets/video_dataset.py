@@ -4,17 +4,23 @@ Item contract:
 
 - ``train`` / ``val``: ``(frames, label, index, meta)``; frames float32 (3, T, crop, crop),
   label float32 multi-hot (N,) or int64 scalar, index the entry actually returned, meta
-  ``{"failed": [paths replaced for this sample]}``. Train: random clip, short side random in
-  DATA.TRAIN_JITTER_SCALES, random TRAIN_CROP_SIZE crop, random flip (DATA.RANDOM_FLIP). Val: one
-  random clip, short side DATA.TRAIN_JITTER_SCALES[0], centre TRAIN_CROP_SIZE crop, no flip (same
-  input size as training).
+  ``{"failed": [paths replaced for this sample]}``. Train: the sampler's training clip, short
+  side random in DATA.TRAIN_JITTER_SCALES, random TRAIN_CROP_SIZE crop, random flip
+  (DATA.RANDOM_FLIP). Val: the sampler's validation clip, short side
+  DATA.TRAIN_JITTER_SCALES[0], centre TRAIN_CROP_SIZE crop, no flip (same input size as
+  training).
 - ``test``: ``(views, label, index, ok)``; views float32 (V, 3, T, S, S), V = NUM_ENSEMBLE_VIEWS x
   NUM_SPATIAL_CROPS, clip-major, all cut from one decoding pass; a failed video gives zero views
   and ``ok = False`` and is never replaced.
 
-Clip positions: a training/val clip starts uniformly at random in [0, duration - clip span];
-test clips are evenly spaced from the start to the end (see decoder.uniform_clip_starts). A
-video shorter than one clip is padded by repeating its last frame (clamping), not failed.
+The first element (frames / views) may also be a list of pathway tensors (e.g. [rgb, pose]);
+the loader's collate stacks each pathway separately and the engine hands the list to the model.
+
+Lists are read in DATA.LIST_FORMAT (``m3a.datasets.list_formats``; empty: the dataset's own).
+Frame times come from DATA.TEMPORAL_SAMPLER (``m3a.datasets.temporal_sampler``); with ``dense``
+a training/val clip starts uniformly at random in [0, duration - clip span] and test clips are
+evenly spaced from the start to the end. A video shorter than one clip is padded by repeating
+its last frame (clamping), not failed.
 
 A training/val video that fails to decode is logged (logging.warning naming the file) and replaced
 by a random other entry, up to DATA.NUM_RETRIES times; the replaced paths travel in
@@ -23,14 +29,16 @@ it lives in loader worker processes).
 """
 import logging
 import os
-from typing import List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from fvcore.common.config import CfgNode
 from fvcore.common.registry import Registry
 
 from m3a.datasets import decoder, transform
-from m3a.datasets.video_list import VideoEntry, read_video_list
+from m3a.datasets.list_formats import read_list
+from m3a.datasets.temporal_sampler import TemporalSampler, build_temporal_sampler
+from m3a.datasets.video_list import VideoEntry
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +56,17 @@ def resolve_path(path: str, cfg: CfgNode) -> str:
 
 
 class ClipLoader:
-    """Turns one video path into a training clip, a validation clip or the test views (cfg.DATA)."""
+    """Turns one video path into a training clip, a validation clip or the test views (cfg.DATA);
+    the frame times come from the temporal sampler DATA.TEMPORAL_SAMPLER."""
 
     def __init__(self, cfg: CfgNode):
         self.cfg = cfg
-        data = cfg.DATA
-        self.span = decoder.clip_span(data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
+        build_temporal_sampler(cfg)  # an unknown DATA.TEMPORAL_SAMPLER fails here, not per item
+
+    @property
+    def sampler(self) -> TemporalSampler:
+        """The sampler of the config as it is now (a few numbers: built on every use)."""
+        return build_temporal_sampler(self.cfg)
 
     def open(self, path: str):
         """Open ``path`` as a video file or a frame folder (DATA.INPUT_FORMAT)."""
@@ -65,18 +78,24 @@ class ClipLoader:
             frames_fps=data.FRAMES_FPS,
         )
 
-    def _random_clip_frames(self, path: str) -> torch.Tensor:
+    def duration(self, reader, num_frames: Optional[int] = None) -> float:
+        """Seconds the sampler spreads its times over: a frame folder whose frame count the list
+        gives (``num_frames``) lasts num_frames / DATA.FRAMES_FPS, anything else the reader's
+        duration (a folder: its image count / FRAMES_FPS)."""
         data = self.cfg.DATA
-        with self.open(path) as reader:
-            start = decoder.random_clip_start(reader.duration, self.span)
-            times = decoder.clip_times(start, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS)
-            return reader.decode_at(times).gather()
+        if num_frames is not None and data.INPUT_FORMAT == "frames":
+            return num_frames / data.FRAMES_FPS
+        return reader.duration
 
-    def train_clip(self, path: str) -> torch.Tensor:
-        """A random clip with scale jitter, random crop and flip: float (3, T, crop, crop)."""
+    def _clip_frames(self, path: str, times_of: Callable, num_frames: Optional[int]) -> torch.Tensor:
+        with self.open(path) as reader:
+            return reader.decode_at(times_of(self.duration(reader, num_frames))).gather()
+
+    def train_clip(self, path: str, num_frames: Optional[int] = None) -> torch.Tensor:
+        """A training clip with scale jitter, random crop and flip: float (3, T, crop, crop)."""
         data = self.cfg.DATA
         return transform.random_scale_crop_clip(
-            self._random_clip_frames(path),
+            self._clip_frames(path, self.sampler.train_times, num_frames),
             data.TRAIN_JITTER_SCALES,
             data.TRAIN_CROP_SIZE,
             data.RANDOM_FLIP,
@@ -84,11 +103,11 @@ class ClipLoader:
             data.STD,
         )
 
-    def val_clip(self, path: str) -> torch.Tensor:
-        """A random clip, short side TRAIN_JITTER_SCALES[0], centre crop: float (3, T, crop, crop)."""
+    def val_clip(self, path: str, num_frames: Optional[int] = None) -> torch.Tensor:
+        """A validation clip, short side TRAIN_JITTER_SCALES[0], centre crop: float (3, T, crop, crop)."""
         data = self.cfg.DATA
         return transform.scale_crop_clip(
-            self._random_clip_frames(path),
+            self._clip_frames(path, self.sampler.val_times, num_frames),
             data.TRAIN_JITTER_SCALES[0],
             data.TRAIN_CROP_SIZE,
             None,
@@ -98,16 +117,14 @@ class ClipLoader:
         )
 
     def test_clip_times(self, duration: float) -> List:
-        """Return the sample times of the NUM_ENSEMBLE_VIEWS uniformly spaced test clips."""
-        data = self.cfg.DATA
-        starts = decoder.uniform_clip_starts(duration, self.span, self.cfg.TEST.NUM_ENSEMBLE_VIEWS)
-        return [decoder.clip_times(s, data.NUM_FRAMES, data.SAMPLING_RATE, data.TARGET_FPS) for s in starts]
+        """Return the sample times of the NUM_ENSEMBLE_VIEWS test clips."""
+        return self.sampler.test_times(duration)
 
-    def test_views(self, path: str) -> torch.Tensor:
+    def test_views(self, path: str, num_frames: Optional[int] = None) -> torch.Tensor:
         """Decode the frames of all test clips once and cut every view: float (V, 3, T, S, S)."""
         data, test = self.cfg.DATA, self.cfg.TEST
         with self.open(path) as reader:
-            clips = self.test_clip_times(reader.duration)
+            clips = self.test_clip_times(self.duration(reader, num_frames))
             decoded = reader.decode_at([t for clip in clips for t in clip])
         prepared = transform.prepare_test_frames(decoded.frames, data.TEST_CROP_SIZE, data.MEAN, data.STD)
         clip_rows = decoded.index.view(len(clips), data.NUM_FRAMES)
@@ -115,9 +132,12 @@ class ClipLoader:
 
 
 class VideoDataset(torch.utils.data.Dataset):
-    """Clips (train/val) or multi-view stacks (test) of the videos of one list file."""
+    """Clips (train/val) or multi-view stacks (test) of the videos of one list file.
 
-    def __init__(self, cfg: CfgNode, split: str, list_path: str, separator: str, list_multi_label: bool):
+    ``list_format`` names the dataset's own list format, read when DATA.LIST_FORMAT is empty.
+    """
+
+    def __init__(self, cfg: CfgNode, split: str, list_path: str, list_format: str):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got '{split}'")
         self.cfg = cfg
@@ -125,9 +145,7 @@ class VideoDataset(torch.utils.data.Dataset):
         self.list_path = list_path
         self.num_classes = cfg.MODEL.NUM_CLASSES
         self.multi_label = cfg.DATA.MULTI_LABEL
-        self.entries: List[VideoEntry] = read_video_list(
-            list_path, separator, num_classes=self.num_classes, multi_label=list_multi_label
-        )
+        self.entries: List[VideoEntry] = read_list(list_path, cfg, list_format)
         if not self.entries:
             raise ValueError(f"{list_path}: the list holds no videos")
         if not self.multi_label:
@@ -167,7 +185,7 @@ class VideoDataset(torch.utils.data.Dataset):
     def _test_item(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, int, bool]:
         path = self.paths[index]
         try:
-            return self.clips.test_views(path), self.label(index), index, True
+            return self.clips.test_views(path, self.entries[index].num_frames), self.label(index), index, True
         except decoder.DecodeError as err:
             logger.warning("test video failed, scored as missing: %s", err)
             return self._empty_views(), self.label(index), index, False
@@ -178,7 +196,7 @@ class VideoDataset(torch.utils.data.Dataset):
         for _ in range(self.cfg.DATA.NUM_RETRIES + 1):
             path = self.paths[index]
             try:
-                return load(path), self.label(index), index, {"failed": failed}
+                return load(path, self.entries[index].num_frames), self.label(index), index, {"failed": failed}
             except decoder.DecodeError as err:
                 logger.warning("%s video failed, replaced by another: %s", self.split, err)
                 failed.append(path)
@@ -195,28 +213,30 @@ def _list_path(cfg: CfgNode, name: str) -> str:
 
 @DATASET_REGISTRY.register()
 def mmit(cfg: CfgNode, split: str) -> VideoDataset:
-    """M-MiT: ``{split}-{DATA.MMIT_VERSION}.csv``, ``path,label[,label...]`` (DATA.PATH_LABEL_SEPARATOR).
+    """M-MiT: ``{split}-{DATA.MMIT_VERSION}.csv``, by default ``mmit_csv``: ``path,label[,label...]``
+    (DATA.PATH_LABEL_SEPARATOR).
 
     With DATA.MULTI_LABEL False every line must hold exactly one label.
     """
     path = _list_path(cfg, f"{split}-{cfg.DATA.MMIT_VERSION}.csv")
-    return VideoDataset(cfg, split, path, cfg.DATA.PATH_LABEL_SEPARATOR, True)
+    return VideoDataset(cfg, split, path, "mmit_csv")
 
 
 @DATASET_REGISTRY.register()
 def charades(cfg: CfgNode, split: str) -> VideoDataset:
-    """Charades-style multi-label list ``{split}.csv``: ``path,label[,label...]``."""
+    """Charades-style multi-label list ``{split}.csv``, by default ``mmit_csv``: ``path,label[,label...]``."""
     if not cfg.DATA.MULTI_LABEL:
         raise ValueError("the charades dataset is multi-label: set DATA.MULTI_LABEL True")
     path = _list_path(cfg, f"{split}.csv")
-    return VideoDataset(cfg, split, path, cfg.DATA.PATH_LABEL_SEPARATOR, True)
+    return VideoDataset(cfg, split, path, "mmit_csv")
 
 
 @DATASET_REGISTRY.register()
 def kinetics(cfg: CfgNode, split: str) -> VideoDataset:
-    """Kinetics-style single-label list ``{split}.csv``: ``path label`` (whitespace-separated)."""
+    """Kinetics-style single-label list ``{split}.csv``, by default ``path_label``: ``path label``
+    (whitespace-separated)."""
     path = _list_path(cfg, f"{split}.csv")
-    return VideoDataset(cfg, split, path, " ", False)
+    return VideoDataset(cfg, split, path, "path_label")
 
 
 def build_dataset(name: str, cfg: CfgNode, split: str) -> torch.utils.data.Dataset:

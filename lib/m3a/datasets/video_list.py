@@ -1,18 +1,51 @@
-"""Reading video lists: ``path,label[,label...]`` (M-MiT) or ``path label`` (Kinetics style)."""
+"""Reading video lists: the entry type, line iteration and label checks shared by every format.
+
+``read_video_list`` parses ``path,label[,label...]`` (M-MiT) or ``path label`` (Kinetics style);
+the formats a dataset can name (DATA.LIST_FORMAT) are in ``m3a.datasets.list_formats``.
+"""
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+from m3a.utils.errors import InputError
 
 
-class ListFormatError(ValueError):
+class ListFormatError(InputError):
     """A malformed list line; the message names the file, the line number and the text."""
 
 
 @dataclass(frozen=True)
 class VideoEntry:
-    """One line of a list: the video path (as written) and its 0-based labels."""
+    """One line of a list: the video path (as written), its 0-based labels and, when the list
+    gives it, the number of frames (of a frame folder)."""
 
     path: str
     labels: Tuple[int, ...]
+    num_frames: Optional[int] = None
+
+
+def list_lines(path: str) -> Iterator[Tuple[int, str]]:
+    """Yield ``(line number, raw text)`` of every non-blank line; ListFormatError when missing."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise ListFormatError(f"list file not found: {path}") from None
+    for number, raw in enumerate(lines, start=1):
+        if raw.strip():
+            yield number, raw
+
+
+def parse_labels(texts: Sequence[str], where: str, raw: str, num_classes: Optional[int]) -> Tuple[int, ...]:
+    """Integer labels in ``[0, num_classes)`` from ``texts``; ``where`` (``file:line: ``) and
+    ``raw`` (the line) name the place in a ListFormatError."""
+    try:
+        labels = tuple(int(t) for t in texts)
+    except ValueError:
+        raise ListFormatError(f"{where}labels must be integers, got '{raw}'") from None
+    for label in labels:
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            raise ListFormatError(f"{where}label {label} is outside [0, {num_classes}) in '{raw}'")
+    return labels
 
 
 def _parse_line(line: str, separator: str, multi_label: bool) -> Tuple[str, List[str]]:
@@ -32,32 +65,16 @@ def read_video_list(
     """Parse a list file; raise ListFormatError naming ``path:line`` for any malformed line.
 
     Blank lines are ignored. Every other line needs a path and at least one integer label in
-    ``[0, num_classes)`` (exactly one label when ``multi_label`` is False).
+    ``[0, num_classes)`` (exactly one label when ``multi_label`` is False; the path is then
+    everything before the last separator, so it may contain the separator, e.g. spaces).
     """
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        raise ListFormatError(f"list file not found: {path}") from None
     entries = []
-    for number, raw in enumerate(lines, start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        video, label_texts = _parse_line(line, separator, multi_label)
+    for number, raw in list_lines(path):
+        video, label_texts = _parse_line(raw.strip(), separator, multi_label)
         where = f"{path}:{number}: "
         if not video or not label_texts:
             raise ListFormatError(f"{where}expected 'path{separator}label...', got '{raw}'")
         if not multi_label and len(label_texts) != 1:
             raise ListFormatError(f"{where}expected one label, got '{raw}'")
-        try:
-            labels = tuple(int(t) for t in label_texts)
-        except ValueError:
-            raise ListFormatError(f"{where}labels must be integers, got '{raw}'") from None
-        for label in labels:
-            if label < 0 or (num_classes is not None and label >= num_classes):
-                raise ListFormatError(
-                    f"{where}label {label} is outside [0, {num_classes}) in '{raw}'"
-                )
-        entries.append(VideoEntry(video, labels))
+        entries.append(VideoEntry(video, parse_labels(label_texts, where, raw, num_classes)))
     return entries

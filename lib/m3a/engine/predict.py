@@ -11,6 +11,7 @@ from fvcore.common.config import CfgNode
 from m3a.datasets import decoder
 from m3a.datasets.video_dataset import ClipLoader
 from m3a.datasets.multiview import combine_views
+from m3a.engine.inputs import Inputs, batch_size, slice_items, to_device
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +35,14 @@ def load_video_views(cfg: CfgNode, path: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def score_views(model: nn.Module, views: torch.Tensor, method: str, chunk: int = 8) -> torch.Tensor:
-    """Eval-mode scores of every view (V, 3, T, S, S), combined over views by ``method``: (N,)."""
+def score_views(model: nn.Module, views: Inputs, method: str, chunk: int = 8) -> torch.Tensor:
+    """Eval-mode scores of every view (V, 3, T, S, S) (or of a list of such pathway tensors),
+    combined over views by ``method``: (N,)."""
     device = next(model.parameters()).device
-    scores = [model(views[i : i + chunk].to(device)).float().cpu() for i in range(0, len(views), chunk)]
+    scores = [
+        model(to_device(slice_items(views, i, i + chunk), device)).float().cpu()
+        for i in range(0, batch_size(views), chunk)
+    ]
     return combine_views(torch.cat(scores).unsqueeze(0), method)[0]
 
 

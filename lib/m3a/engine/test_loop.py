@@ -26,6 +26,7 @@ from fvcore.common.config import CfgNode
 
 from m3a.engine import amp
 from m3a.engine.evaluation import compute_metrics, gather_predictions
+from m3a.engine.inputs import flatten_views, to_device
 from m3a.engine.train_loop import progress_bar, set_seed
 from m3a.utils import distributed as du
 from m3a.utils import metrics
@@ -70,10 +71,10 @@ def run_multiview_inference(loader, model: nn.Module, cfg: CfgNode, device: torc
     indices, scores, labels, failed = [], [], [], []
     num_views = 0
     for views, batch_labels, batch_idx, ok in progress_bar(loader, len(loader), "test"):
-        b, v = views.shape[:2]
+        flat, b, v = flatten_views(views)
         num_views = v
         with amp.autocast(cfg, device):
-            out = model(views.reshape((b * v,) + views.shape[2:]).to(device, non_blocking=True))
+            out = model(to_device(flat, device, non_blocking=True))
         video_scores = combine_views(out.float().reshape(b, v, -1), cfg.DATA.ENSEMBLE_METHOD).cpu()
         ok = ok.bool().cpu()
         failed.append(batch_idx[~ok].cpu().numpy())

@@ -17,6 +17,7 @@ from fvcore.nn.precise_bn import get_bn_modules, update_bn_stats
 from tqdm import tqdm
 
 from m3a.engine import amp
+from m3a.engine.inputs import Inputs, batch_size, to_device
 from m3a.engine.evaluation import compute_metrics, gather_predictions
 from m3a.engine.lr_policy import get_lr_at_epoch
 from m3a.engine.optimizer import clip_gradients, construct_optimizer, set_lr
@@ -57,7 +58,7 @@ def count_failed(meta) -> int:
 
 def train_step(
     model: nn.Module,
-    frames: torch.Tensor,
+    inputs: Inputs,
     targets: torch.Tensor,
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -65,9 +66,12 @@ def train_step(
     cfg: CfgNode,
     device: torch.device,
 ) -> float:
-    """One optimisation step (autocast forward, scaled backward, clipping); returns the loss."""
+    """One optimisation step (autocast forward, scaled backward, clipping); returns the loss.
+
+    ``inputs``: the batch's tensor, or its list of pathway tensors, passed to the model as is.
+    """
     with amp.autocast(cfg, device):
-        outputs = model(frames)
+        outputs = model(inputs)
     loss = compute_loss(loss_fn, outputs, targets, cfg.MODEL.LOSS_FUNC)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"training loss is {loss.item()}; lower SOLVER.BASE_LR or enable clipping")
@@ -114,16 +118,16 @@ def train_epoch(
     iter_times: List[float] = []
     end = time.perf_counter()
     batches = itertools.islice(loader, iters)
-    for cur_iter, (frames, labels, _, meta) in enumerate(progress_bar(batches, iters, f"epoch {cur_epoch + 1}")):
+    for cur_iter, (inputs, labels, _, meta) in enumerate(progress_bar(batches, iters, f"epoch {cur_epoch + 1}")):
         data_time = time.perf_counter() - end
         failed += count_failed(meta)
-        frames = frames.to(device, non_blocking=True)
+        inputs = to_device(inputs, device, non_blocking=True)
         targets = prepare_targets(labels, cfg.MODEL.NUM_CLASSES, cfg.MODEL.LOSS_FUNC).to(device)
         lr = get_lr_at_epoch(cfg, cur_epoch + cur_iter / iters)
         set_lr(optimizer, lr)
-        loss = train_step(model, frames, targets, loss_fn, optimizer, scaler, cfg, device)
-        loss_sum += loss * frames.shape[0]
-        samples += frames.shape[0]
+        loss = train_step(model, inputs, targets, loss_fn, optimizer, scaler, cfg, device)
+        loss_sum += loss * batch_size(inputs)
+        samples += batch_size(inputs)
         window_loss.append(loss)
         iter_time = time.perf_counter() - end
         iter_times.append(iter_time)
@@ -176,9 +180,9 @@ def eval_epoch(
     """Validate single clips: class-/sample-wise mAP, top-1, top-5 over the whole val list."""
     model.eval()
     indices, scores, labels = [], [], []
-    for frames, batch_labels, batch_idx, _ in progress_bar(loader, len(loader), "val"):
+    for inputs, batch_labels, batch_idx, _ in progress_bar(loader, len(loader), "val"):
         with amp.autocast(cfg, device):
-            out = model(frames.to(device, non_blocking=True))
+            out = model(to_device(inputs, device, non_blocking=True))
         scores.append(out.float().cpu().numpy())
         labels.append(batch_labels.cpu().numpy())
         indices.append(batch_idx.cpu().numpy())
@@ -196,9 +200,9 @@ def eval_epoch(
 def calculate_precise_bn(loader, model: nn.Module, num_batches: int, device: torch.device) -> None:
     """Recompute BN running statistics over ``num_batches`` training batches, then average ranks."""
 
-    def _inputs() -> Iterator[torch.Tensor]:
-        for frames, *_ in loader:
-            yield frames.to(device, non_blocking=True)
+    def _inputs() -> Iterator[Inputs]:
+        for inputs, *_ in loader:
+            yield to_device(inputs, device, non_blocking=True)
 
     num_batches = min(num_batches, len(loader))
     update_bn_stats(model, _inputs(), num_batches)

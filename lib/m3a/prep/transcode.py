@@ -1,7 +1,9 @@
-"""Re-encoding with PyAV: videos rescaled to a short side (audio kept), audio tracks to wav."""
+"""Re-encoding with PyAV: videos rescaled to a short side (audio kept), fast-decoding training
+copies, audio tracks to wav."""
 import os
 import shutil
-from typing import Tuple
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
 
 import av
 import numpy as np
@@ -21,13 +23,43 @@ def scaled_size(width: int, height: int, short_side: int) -> Tuple[int, int]:
     return max(2, int(round(new_w / 2)) * 2), max(2, int(round(new_h / 2)) * 2)
 
 
-def _encode_video(out_container, src_path: str, size: int, crf: int) -> None:
+@dataclass(frozen=True)
+class Encoding:
+    """libx264 settings of a re-encoded video.
+
+    ``keyframe_interval`` None keeps libx264's default (up to 250 frames); a short interval
+    bounds the frames decoded before a clip that starts mid-video. ``fast_decode`` uses x264's
+    ``tune=fastdecode`` (no CABAC, no deblocking, no weighted prediction): larger files that
+    decode faster.
+    """
+
+    crf: int = 23
+    keyframe_interval: Optional[int] = None
+    fast_decode: bool = False
+
+    def options(self) -> Dict[str, str]:
+        """The libx264 options."""
+        options = {"crf": str(self.crf), "preset": "fast"}
+        if self.keyframe_interval is not None:
+            options["g"] = str(self.keyframe_interval)
+        if self.fast_decode:
+            options["tune"] = "fastdecode"
+        return options
+
+
+# Training copies: the short side that the M-MiT recipe's scale jitter reaches at most, a
+# keyframe every 16 frames, and x264's fast-decode tuning.
+TRAINING_COPY_SIZE = 160
+TRAINING_COPY = Encoding(crf=23, keyframe_interval=16, fast_decode=True)
+
+
+def _encode_video(out_container, src_path: str, size: int, encoding: Encoding) -> None:
     with av.open(src_path) as src:
         vin = src.streams.video[0]
         ain = src.streams.audio[0] if src.streams.audio else None
         width, height = scaled_size(vin.codec_context.width, vin.codec_context.height, size)
         rate = vin.average_rate or vin.guessed_rate or 30
-        vout = add_h264_stream(out_container, rate, width, height, options={"crf": str(crf), "preset": "fast"})
+        vout = add_h264_stream(out_container, rate, width, height, options=encoding.options())
         aout = None
         if ain is not None:
             layout = "mono" if ain.codec_context.channels == 1 else "stereo"
@@ -47,11 +79,16 @@ def _encode_video(out_container, src_path: str, size: int, crf: int) -> None:
             out_container.mux(aout.encode(None))
 
 
-def rescale_video(src_path: str, dst_path: str, size: int = 256, crf: int = 23, upscale: bool = False) -> str:
-    """Write ``dst_path`` with the short side at ``size`` (H.264, AAC audio kept); atomic, resumable.
+def rescale_video(
+    src_path: str, dst_path: str, size: int = 256, encoding: Encoding = Encoding(), upscale: bool = False,
+    copy_small: bool = True,
+) -> str:
+    """Write ``dst_path`` with the short side at ``size`` (H.264 with ``encoding``, AAC audio kept);
+    atomic, resumable.
 
-    Returns ``skipped`` when ``dst_path`` exists, ``copied`` when the video is already small
-    enough and ``upscale`` is False, ``done`` otherwise.
+    A video whose short side is already at most ``size`` is copied when ``copy_small`` (and not
+    ``upscale``), else re-encoded at its own size (a training copy's keyframes matter even then).
+    Returns ``skipped`` when ``dst_path`` exists, ``copied`` or ``done``.
     """
     if os.path.exists(dst_path):
         return SKIPPED
@@ -59,14 +96,15 @@ def rescale_video(src_path: str, dst_path: str, size: int = 256, crf: int = 23, 
         if not probe.streams.video:
             raise ValueError(f"{src_path}: no video stream")
         ctx = probe.streams.video[0].codec_context
-        small = min(ctx.width, ctx.height) <= size
+        short = min(ctx.width, ctx.height)
+    copy = short <= size and copy_small and not upscale
     with atomic_path(dst_path) as tmp:
-        if small and not upscale:
+        if copy:
             shutil.copyfile(src_path, tmp)
         else:
             with av.open(tmp, "w", format=_container_format(dst_path)) as out:
-                _encode_video(out, src_path, size, crf)
-    return COPIED if small and not upscale else DONE
+                _encode_video(out, src_path, size if upscale else min(size, short), encoding)
+    return COPIED if copy else DONE
 
 
 def _container_format(path: str) -> str:
@@ -105,11 +143,11 @@ def extract_audio(src_path: str, dst_path: str, sample_rate: int = 16000) -> str
     return DONE
 
 
-def rescale_job(job: Tuple[str, str, int, int, bool]) -> Tuple[str, str]:
-    """Worker entry for rescale_video: (status, error message or "")."""
-    src, dst, size, crf, upscale = job
+def rescale_job(job: Tuple[str, str, int, Encoding, bool, bool]) -> Tuple[str, str]:
+    """Worker entry for rescale_video (its arguments in order): (status, error message or "")."""
+    src = job[0]
     try:
-        return rescale_video(src, dst, size, crf, upscale), ""
+        return rescale_video(*job), ""
     except (OSError, av.FFmpegError, ValueError) as err:
         return FAILED, f"{src}: {err}"
 

@@ -20,12 +20,14 @@ from typing import List, Optional, Tuple
 
 from fvcore.common.config import CfgNode
 
+from m3a.utils.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 _TRAILING_INDEX = re.compile(r"^(.*?\S)\s*([,\t]| +)\s*(\d+)$")
 
 
-class ClassNamesError(ValueError):
+class ClassNamesError(InputError):
     """A malformed class-names file; the message names the file and the line."""
 
 

@@ -16,13 +16,14 @@ from typing import Dict, Iterable, Sequence
 
 import numpy as np
 
+from m3a.utils.errors import InputError
 from m3a.utils.file_io import atomic_path
 from m3a.utils.safe_pickle import PickleLoadError, load_pickle
 
 KINDS = ("graph-adj", "text-lexicon", "audio-lexicon")
 
 
-class LexiconError(ValueError):
+class LexiconError(InputError):
     """A missing or malformed lexicon file; the message names the file."""
 
 

@@ -93,14 +93,10 @@ MAX_ERROR_CHARS = 500
 
 def expected_errors() -> Tuple[Type[BaseException], ...]:
     """Exceptions that mean bad input (reported in one line) rather than a bug."""
-    from m3a.datasets.decoder import DecodeError
-    from m3a.utils.lexicon import LexiconError
-    from m3a.datasets.video_list import ListFormatError
     from m3a.utils.checkpoint import CheckpointError
-    from m3a.utils.class_names import ClassNamesError
+    from m3a.utils.errors import InputError
 
-    return (ConfigError, ListFormatError, LexiconError, CheckpointError, ClassNamesError, DecodeError,
-            FileNotFoundError)
+    return (ConfigError, InputError, CheckpointError, FileNotFoundError)
 
 
 def _worker_error_text(text: str) -> str:

@@ -39,17 +39,22 @@ def write_video(
     preset: str = "veryfast",
     seed: int = 0,
     faststart: bool = False,
+    bframes: Optional[int] = None,
 ) -> str:
     """Encode ``num_frames`` synthetic frames as H.264 (libx264) mp4 at ``path`` (atomically).
 
     ``pts_ms`` gives explicit presentation times in milliseconds (variable frame rate);
     ``audio`` adds an AAC track of a quiet tone as long as the video; ``gop`` sets the keyframe
     interval (None = the encoder default). Odd sizes need ``pix_fmt="yuv444p"``. ``faststart`` puts
-    the index (moov atom) before the data, as streaming-friendly downloads have it.
+    the index (moov atom) before the data, as streaming-friendly downloads have it. ``bframes`` sets
+    the most consecutive B-frames (0: none, as in many high-resolution camera files; None = the
+    preset's).
     """
     options = {"preset": preset}
     if gop is not None:
         options["g"] = str(gop)
+    if bframes is not None:
+        options["bf"] = str(bframes)
     time_base = Fraction(1, 1000) if pts_ms is not None else Fraction(1, fps)
     seconds = (pts_ms[-1] / 1000.0 + 1.0 / fps) if pts_ms is not None else num_frames / fps
     return write_h264(

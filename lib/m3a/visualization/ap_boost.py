@@ -96,6 +96,12 @@ def boost_order(delta: np.ndarray, top: Optional[int] = None) -> np.ndarray:
     return order
 
 
+# Bars per row of the AP-boost chart; more classes wrap onto further rows, so that the image is
+# at most about MAX_WIDTH_IN inches (x 100 dpi) wide whatever the number of classes.
+BARS_PER_ROW = 64
+MAX_WIDTH_IN = 20.0
+
+
 def plot_ap_boost(
     boost: APBoost,
     class_names: Sequence[str],
@@ -103,22 +109,32 @@ def plot_ap_boost(
     top: Optional[int] = None,
     title: str = "Per-class AP boost over the baseline",
 ) -> List[int]:
-    """Save a sorted bar chart of AP differences (in AP points x100) with class names; return the classes shown."""
+    """Save a sorted bar chart of AP differences (in AP points x100) with class names; return the
+    classes shown. Charts of more than BARS_PER_ROW classes wrap onto several rows (same scale)."""
     order = boost_order(boost.delta, top)
     if len(order) == 0:
         raise ValueError("no class has a positive video: nothing to plot")
     values = 100.0 * boost.delta[order]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(order) + 1.5), 4.5), dpi=100)
-    colors = np.where(values >= 0, "#2a9d8f", "#e76f51")
-    ax.bar(np.arange(len(order)), values, color=colors)
-    ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.set_xticks(np.arange(len(order)))
-    ax.set_xticklabels([class_names[i] for i in order], rotation=90, fontsize=7)
-    ax.set_xlim(-0.6, len(order) - 0.4)
-    ax.set_ylabel("AP difference (points)")
+    rows = -(-len(order) // BARS_PER_ROW)
+    per_row = -(-len(order) // rows)
+    width = min(MAX_WIDTH_IN, max(6.0, 0.28 * per_row + 1.5))
+    fig, axes = plt.subplots(rows, 1, figsize=(width, 4.5 + 3.5 * (rows - 1)), dpi=100, squeeze=False)
+    low, high = min(0.0, values.min()), max(0.0, values.max())
+    pad = 0.05 * max(high - low, 1e-6)
+    for r, ax in enumerate(axes[:, 0]):
+        part = slice(r * per_row, (r + 1) * per_row)
+        vals, idx = values[part], order[part]
+        ax.bar(np.arange(len(vals)), vals, color=np.where(vals >= 0, "#2a9d8f", "#e76f51"))
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xticks(np.arange(len(vals)))
+        ax.set_xticklabels([class_names[i] for i in idx], rotation=90, fontsize=7)
+        ax.set_xlim(-0.6, per_row - 0.4)
+        ax.set_ylim(low - pad, high + pad)
+        ax.set_ylabel("AP difference (points)")
     mean_gain = 100.0 * np.nanmean(boost.delta)
     n_valid = int(np.isfinite(boost.delta).sum())
-    ax.set_title(f"{title} (mean over {n_valid} classes {mean_gain:+.2f})", fontsize=10)
+    wrapped = f"; {len(order)} classes in {rows} rows, largest gain first" if rows > 1 else ""
+    axes[0, 0].set_title(f"{title} (mean over {n_valid} classes {mean_gain:+.2f}{wrapped})", fontsize=10)
     fig.tight_layout()
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png")

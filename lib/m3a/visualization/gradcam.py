@@ -1,8 +1,19 @@
-"""Multi-label Grad-CAM over video clips: one heat-map per chosen class on the last feature map.
+"""Multi-label Grad-CAM over video clips: one heat-map per chosen class on a backbone feature map.
 
-For class c: the gradient of its pre-activation score w.r.t. the last backbone feature map A
+For class c: the gradient of its pre-activation score w.r.t. a backbone feature map A
 (C, T', H', W') is averaged over (T', H', W') into channel weights w; the map ReLU(sum_k w_k A_k)
-is upsampled (trilinear) over time and space to the clip (T, H, W) and scaled to [0, 1].
+is upsampled (trilinear) over time and space to the clip (T, H, W).
+
+Time: the last feature map of the video ResNets has T' = T / 8 steps, one step for the usual
+8-frame clips, so a map taken there is the same in every frame. By default the explained layer
+is therefore the deepest stage of the backbone whose output keeps at least ``min_steps`` (2)
+temporal steps (``layer3`` of an 8-frame R(2+1)D, T' = 2), and the maps vary over the clip
+where its features do; the backbone's declared ``gradcam_layer()`` is used when it keeps enough
+steps or when no stage does.
+
+Scale: the maps of one call are divided by their common maximum, so they are comparable across
+the classes shown: a class with weak evidence stays dark instead of being stretched to a full
+blob; a class without positive evidence anywhere has an empty (all-zero) map.
 """
 import textwrap
 from fractions import Fraction
@@ -16,9 +27,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from m3a.utils.file_io import atomic_path  # noqa: E402
 from m3a.utils.video_writer import write_h264  # noqa: E402
+
+# A map whose peak is below this fraction of the largest map shown counts as empty.
+EMPTY_FRACTION = 1e-6
 
 
 def _pre_activation(scores: torch.Tensor, head_act: str) -> torch.Tensor:
@@ -28,25 +43,56 @@ def _pre_activation(scores: torch.Tensor, head_act: str) -> torch.Tensor:
 
 
 class GradCAM:
-    """Grad-CAM of a video model whose last backbone feature map is the output of ``target_layer``
-    (default ``model.gradcam_layer()``, the module its backbone declares)."""
+    """Grad-CAM of a video model. ``target_layer`` fixes the explained module; by default it is
+    the deepest backbone stage whose output has at least ``min_steps`` temporal steps (see the
+    module docstring). After a call, ``layer_name`` and ``feature_shape`` (C, T', H', W') say
+    which feature map was explained."""
 
-    def __init__(self, model: nn.Module, target_layer: Optional[nn.Module] = None, head_act: str = "sigmoid") -> None:
+    def __init__(self, model: nn.Module, target_layer: Optional[nn.Module] = None, head_act: str = "sigmoid",
+                 min_steps: int = 2) -> None:
         self.model = model
-        self.layer = target_layer if target_layer is not None else model.gradcam_layer()
+        self.target_layer = target_layer
         self.head_act = head_act
+        self.min_steps = min_steps
+        self.layer_name = ""
+        self.feature_shape: Tuple[int, ...] = ()
+
+    def _candidates(self) -> List[Tuple[str, nn.Module]]:
+        """Modules whose outputs are recorded: the target layer, or the backbone's top-level
+        modules in order (stem parts, stages) and the declared ``gradcam_layer()``."""
+        if self.target_layer is not None:
+            return [("target_layer", self.target_layer)]
+        declared = self.model.gradcam_layer()
+        backbone = getattr(self.model, "backbone", None)
+        stages = [(f"backbone.{n}", m) for n, m in backbone.named_children()] if backbone is not None else []
+        return stages if any(m is declared for _n, m in stages) else stages + [("gradcam_layer", declared)]
+
+    def _choose(self, outputs: List[Tuple[str, nn.Module, torch.Tensor]], clip_steps: int):
+        """The explained (name, feature map): the target or declared layer when it keeps
+        ``min_steps`` temporal steps, else the deepest (B, C, T', H', W') output that does."""
+        maps = [(n, m, o) for n, m, o in outputs if isinstance(o, torch.Tensor) and o.dim() == 5]
+        if not maps:
+            raise ValueError("Grad-CAM needs a backbone feature map (B, C, T, H, W) (layout map3d)")
+        wanted = self.target_layer if self.target_layer is not None else self.model.gradcam_layer()
+        name, _m, last = next((x for x in reversed(maps) if x[1] is wanted), maps[-1])
+        if self.target_layer is not None or last.shape[2] >= min(self.min_steps, clip_steps):
+            return name, last
+        deeper = [(n, o) for n, _m, o in maps if o.shape[2] >= min(self.min_steps, clip_steps)]
+        return deeper[-1] if deeper else (name, last)
 
     def __call__(self, clip: torch.Tensor, classes: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Heat-maps (K, T, H, W) in [0, 1] of one clip (1, 3, T, H, W) and the classes' scores (K,)."""
+        """Heat-maps (K, T, H, W) in [0, 1] of one clip (1, 3, T, H, W), scaled by their common
+        maximum, and the classes' scores (K,)."""
         if clip.dim() != 5 or clip.shape[0] != 1:
             raise ValueError(f"expected one clip (1, 3, T, H, W), got {tuple(clip.shape)}")
-        captured: List[torch.Tensor] = []
-        handle = self.layer.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        outputs: List[Tuple[str, nn.Module, torch.Tensor]] = []
+        handles = [module.register_forward_hook(lambda m, _i, out, n=name: outputs.append((n, m, out)))
+                   for name, module in self._candidates()]
         self.model.eval()
         try:
             with torch.enable_grad():
                 scores = self.model(clip)[0]
-                fmap = captured[-1]
+                self.layer_name, fmap = self._choose(outputs, clip.shape[2])
                 targets = _pre_activation(scores[list(classes)], self.head_act)
                 maps = []
                 for k in range(len(classes)):
@@ -54,17 +100,23 @@ class GradCAM:
                     weights = grad[0].mean(dim=(1, 2, 3))
                     maps.append(F.relu((weights[:, None, None, None] * fmap[0]).sum(0)).detach())
         finally:
-            handle.remove()
+            for handle in handles:
+                handle.remove()
+        self.feature_shape = tuple(fmap.shape[1:])
         cams = F.interpolate(torch.stack(maps)[:, None], size=clip.shape[2:], mode="trilinear", align_corners=False)
         return normalize_maps(cams[:, 0]), scores[list(classes)].detach()
 
 
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
-    """Scale each map of (K, ...) to [0, 1] by its own min and max (an all-equal map becomes 0)."""
-    flat = maps.reshape(maps.shape[0], -1)
-    low, high = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
-    span = (high - low).clamp_min(1e-12)
-    return ((flat - low) / span * (high > low)).reshape(maps.shape)
+    """Scale non-negative maps (K, ...) by their common maximum to [0, 1]; all-zero maps stay 0."""
+    maps = maps.clamp_min(0)
+    peak = maps.max() if maps.numel() else maps.new_zeros(())
+    return maps / peak if peak > 0 else torch.zeros_like(maps)
+
+
+def empty_maps(maps: torch.Tensor) -> List[bool]:
+    """Per map of (K, ...) scaled by :func:`normalize_maps`: True when it holds no evidence."""
+    return [bool(m.max() <= EMPTY_FRACTION) for m in maps]
 
 
 def clip_to_uint8(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
@@ -81,11 +133,14 @@ def overlay(frames: np.ndarray, cam: np.ndarray, alpha: float = 0.5, cmap: str =
     return ((1 - alpha) * frames.astype(np.float64) + alpha * heat).round().clip(0, 255).astype(np.uint8)
 
 
-def save_gradcam_grid(frames: np.ndarray, overlays: Dict[str, np.ndarray], out_png: str, title: str = "") -> None:
-    """PNG grid: the clip's frames in the first row, one row of overlays per class below."""
+def save_gradcam_grid(frames: np.ndarray, overlays: Dict[str, np.ndarray], out_png: str, title: str = "",
+                      cmap: str = "jet") -> None:
+    """PNG grid: the clip's frames in the first row, one row of overlays per class below, and a
+    colour bar of the common scale (1 = the largest value over the classes shown)."""
     rows = [("input", frames)] + list(overlays.items())
     num_t = frames.shape[0]
-    fig, axes = plt.subplots(len(rows), num_t, figsize=(1.6 * num_t, 1.7 * len(rows)), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(len(rows), num_t, figsize=(1.6 * num_t + 0.9, 1.7 * len(rows)), dpi=100,
+                             squeeze=False)
     for r, (label, clip) in enumerate(rows):
         for t in range(num_t):
             ax = axes[r][t]
@@ -98,15 +153,34 @@ def save_gradcam_grid(frames: np.ndarray, overlays: Dict[str, np.ndarray], out_p
                 ax.set_title(f"t={t}", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, (1.6 * num_t) / (1.6 * num_t + 0.9), 1))
+    bar_ax = fig.add_axes((1 - 0.55 / (1.6 * num_t + 0.9), 0.1, 0.12 / (1.6 * num_t + 0.9), 0.8))
+    mappable = plt.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=cmap)
+    bar = fig.colorbar(mappable, cax=bar_ax)
+    bar.set_label("Grad-CAM (1 = max over the classes shown)", fontsize=6)
+    bar.ax.tick_params(labelsize=6)
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
 
 
-def side_by_side(frames: np.ndarray, overlays: Sequence[np.ndarray]) -> np.ndarray:
-    """Frames and overlays placed left to right: (T, H, W * (1 + K), 3)."""
-    return np.concatenate([frames, *overlays], axis=2)
+def label_panels(panels: Sequence[np.ndarray], labels: Sequence[str], min_width: int = 160) -> np.ndarray:
+    """Video frames with a caption above each panel: panels are (T, H, W, 3) uint8 clips, enlarged
+    by an integer factor to at least ``min_width`` pixels so the caption fits; returns the panels
+    side by side, (T, header + H * f, K * W * f, 3)."""
+    t, h, w, _ = panels[0].shape
+    factor = max(1, -(-min_width // w))
+    font = ImageFont.load_default()
+    header = 14
+    out = []
+    for clip, label in zip(panels, labels):
+        big = clip.repeat(factor, axis=1).repeat(factor, axis=2)
+        strip = Image.new("RGB", (w * factor, header), (0, 0, 0))
+        text = label if len(label) * 6 <= w * factor - 4 else label[: max(1, (w * factor - 4) // 6 - 1)] + "~"
+        ImageDraw.Draw(strip).text((2, 1), text, fill=(255, 255, 255), font=font)
+        strip_arr = np.broadcast_to(np.asarray(strip), (t, header, w * factor, 3))
+        out.append(np.concatenate([strip_arr, big], axis=1))
+    return np.concatenate(out, axis=2)
 
 
 def write_mp4(frames: np.ndarray, out_mp4: str, fps: float = 4.0) -> None:
@@ -114,4 +188,4 @@ def write_mp4(frames: np.ndarray, out_mp4: str, fps: float = 4.0) -> None:
     t, h, w, _ = frames.shape
     frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     height, width = frames.shape[1:3]
-    write_h264(out_mp4, frames, Fraction(fps).limit_denominator(1000), width, height)
+    write_h264(out_mp4, np.ascontiguousarray(frames), Fraction(fps).limit_denominator(1000), width, height)

@@ -1,0 +1,146 @@
+"""Temporal samplers: dense gives exactly the clip times of before the registry; tsn's segments."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from m3a.config import ConfigError
+from m3a.datasets.benchmark import decode_all
+from m3a.datasets.decoder import FrameFolderReader, VideoReader
+from m3a.datasets.temporal_sampler import (
+    TEMPORAL_SAMPLER_REGISTRY,
+    DenseSampler,
+    TsnSampler,
+    build_temporal_sampler,
+    clip_span,
+    clip_times,
+    random_clip_start,
+    uniform_clip_starts,
+)
+from m3a.datasets.video_dataset import ClipLoader, build_dataset
+from tests.datasets.conftest import small_cfg, write_list
+
+with open(os.path.join(os.path.dirname(__file__), "dense_times_reference.json")) as _f:
+    REFERENCE_CASES = json.load(_f)["cases"]  # computed by the code before the sampler registry
+
+
+def _frame_indices(times, num_frames: int, fps: float = 10.0):
+    """Frames a folder of ``num_frames`` at ``fps`` gives for ``times`` (the folder reader's rule)."""
+    return np.clip(np.floor(np.asarray(times) * fps + 1e-6), 0, num_frames - 1).astype(int).tolist()
+
+
+def test_registered_names():
+    assert sorted(name for name, _ in TEMPORAL_SAMPLER_REGISTRY) == ["dense", "tsn"]
+
+
+def test_clip_sampling_positions():
+    span = clip_span(8, 2, 30)
+    assert span == pytest.approx(16 / 30)
+    assert uniform_clip_starts(3.0, span, 1) == [pytest.approx((3.0 - span) / 2)]
+    starts = uniform_clip_starts(3.0, span, 5)
+    assert starts[0] == 0.0 and starts[-1] == pytest.approx(3.0 - span)
+    np.testing.assert_allclose(np.diff(starts), (3.0 - span) / 4)
+    np.testing.assert_allclose(clip_times(1.0, 4, 2, 30), [1.0, 1 + 2 / 30, 1 + 4 / 30, 1 + 6 / 30])
+    gen = torch.Generator().manual_seed(0)
+    draws = [random_clip_start(3.0, span, gen) for _ in range(200)]
+    assert 0.0 <= min(draws) and max(draws) <= 3.0 - span and max(draws) - min(draws) > 1.5
+    assert random_clip_start(0.2, span, gen) == 0.0
+
+
+@pytest.mark.parametrize("case", REFERENCE_CASES, ids=lambda c: f"{c['num_frames']}x{c['sampling_rate']}")
+def test_dense_gives_exactly_the_times_of_before(case):
+    cfg = small_cfg("", NUM_FRAMES=case["num_frames"], SAMPLING_RATE=case["sampling_rate"], TARGET_FPS=case["target_fps"])
+    cfg.TEST.NUM_ENSEMBLE_VIEWS = case["num_ensemble_views"]
+    sampler = build_temporal_sampler(cfg)
+    assert isinstance(sampler, DenseSampler)
+    assert [c.tolist() for c in sampler.test_times(case["duration"])] == case["test_clips"]
+    torch.manual_seed(7)  # training clips draw from torch's global generator, as before
+    assert [sampler.train_times(case["duration"]).tolist() for _ in range(2)] == case["train_clips_seed7"]
+    torch.manual_seed(7)
+    assert [sampler.val_times(case["duration"]).tolist() for _ in range(2)] == case["train_clips_seed7"]
+
+
+def test_tsn_frame_indices_by_hand():
+    # 10 frames, 4 segments of 2.5 frames: [0, 2.5), [2.5, 5), [5, 7.5), [7.5, 10).
+    sampler, n = TsnSampler(num_segments=4, num_views=1), 10
+    duration = n / 10.0
+    assert _frame_indices(sampler.val_times(duration), n) == [1, 3, 6, 8]
+    assert [_frame_indices(c, n) for c in sampler.test_times(duration)] == [[1, 3, 6, 8]]
+    # Two views at 1/4 and 3/4 of every segment.
+    two = TsnSampler(num_segments=4, num_views=2).test_times(duration)
+    assert [_frame_indices(c, n) for c in two] == [[0, 3, 5, 8], [1, 4, 6, 9]]
+    # 12 frames, 3 views: every frame once.
+    three = TsnSampler(num_segments=4, num_views=3).test_times(1.2)
+    assert [_frame_indices(c, 12) for c in three] == [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8, 11]]
+    # Training, seed 0: offsets (float64) 0.9701, 0.7078, 0.4594, 0.9207 then 0.6450, 0.7911, 0.1786, 0.3511.
+    gen = torch.Generator().manual_seed(0)
+    assert _frame_indices(sampler.train_times(duration, gen), n) == [2, 4, 6, 9]
+    assert _frame_indices(sampler.train_times(duration, gen), n) == [1, 4, 5, 8]
+    # Fewer frames than segments: frames repeat, spread over the video.
+    assert _frame_indices(sampler.val_times(0.3), 3) == [0, 1, 1, 2]
+
+
+def test_tsn_times_for_a_video_duration_by_hand():
+    sampler = TsnSampler(num_segments=4, num_views=2)
+    np.testing.assert_allclose(sampler.val_times(2.0), [0.25, 0.75, 1.25, 1.75])
+    test = sampler.test_times(2.0)
+    np.testing.assert_allclose(test[0], [0.125, 0.625, 1.125, 1.625])
+    np.testing.assert_allclose(test[1], [0.375, 0.875, 1.375, 1.875])
+    gen = torch.Generator().manual_seed(0)
+    np.testing.assert_allclose(
+        sampler.train_times(3.0, gen), [0.75 * 0.9700530018065531, 0.75 * 1.707819864399788,
+                                        0.75 * 2.45938294312745087, 0.75 * 3.9207476841219603]
+    )
+
+
+def test_tsn_training_draws_cover_each_segment_and_stay_inside():
+    sampler, gen = TsnSampler(num_segments=4, num_views=1), torch.Generator().manual_seed(1)
+    draws = np.array([_frame_indices(sampler.train_times(1.2, gen), 12) for _ in range(300)])
+    for i in range(4):
+        assert sorted(set(draws[:, i])) == [3 * i, 3 * i + 1, 3 * i + 2]
+
+
+def _jpeg(folder: str, index: int) -> torch.Tensor:
+    with Image.open(os.path.join(folder, f"{index + 1:05d}.jpg")) as img:
+        return torch.from_numpy(np.array(img.convert("RGB")))
+
+
+def test_tsn_on_a_real_frame_folder_uses_the_list_frame_count(video_dir):
+    folder = os.path.join(video_dir, "frames_a")  # 40 JPEG frames
+    cfg = small_cfg(video_dir, INPUT_FORMAT="frames", FRAMES_FPS=10, TEMPORAL_SAMPLER="tsn")
+    clips = ClipLoader(cfg)
+    with FrameFolderReader(folder, 10) as reader:
+        for num_frames, expected in [(None, [5, 15, 25, 35]), (40, [5, 15, 25, 35]), (20, [2, 7, 12, 17])]:
+            got = reader.decode_at(clips.sampler.val_times(clips.duration(reader, num_frames))).gather()
+            assert torch.equal(got, torch.stack([_jpeg(folder, i) for i in expected])), num_frames
+        views = [reader.decode_at(c).gather() for c in clips.sampler.test_times(clips.duration(reader, 40))]
+    for view, expected in zip(views, [[2, 12, 22, 32], [7, 17, 27, 37]]):
+        assert torch.equal(view, torch.stack([_jpeg(folder, i) for i in expected]))
+
+
+def test_tsn_on_a_real_video(video_dir):
+    path = os.path.join(video_dir, "a.mp4")  # 90 frames at 30 fps: 3 s
+    frames, _, duration = decode_all(path)
+    sampler = TsnSampler(num_segments=4, num_views=1)
+    with VideoReader(path) as reader:
+        got = reader.decode_at(sampler.val_times(reader.duration)).gather()
+    assert duration == 3.0 and torch.equal(got, frames[[11, 33, 56, 78]])  # floor(30 * (i + 0.5) * 0.75)
+
+
+def test_tsn_dataset_items(tmp_path, video_dir):
+    write_list(os.path.join(tmp_path, "test-t.csv"), {"a.mp4": (1,)})
+    cfg = small_cfg(str(tmp_path), PATH_PREFIX=video_dir, TEMPORAL_SAMPLER="tsn", NUM_FRAMES=8)
+    views, _, _, ok = build_dataset("mmit", cfg, "test")[0]
+    assert ok and views.shape == (6, 3, 8, 40, 40)
+    write_list(os.path.join(tmp_path, "train-t.csv"), {"a.mp4": (1,)})
+    frames, *_ = build_dataset("mmit", cfg, "train")[0]
+    assert frames.shape == (3, 8, 32, 32)
+
+
+def test_unknown_sampler_lists_the_valid_ones():
+    cfg = small_cfg("", TEMPORAL_SAMPLER="uniform")
+    with pytest.raises(ConfigError, match="DATA.TEMPORAL_SAMPLER must be one of dense, tsn, got 'uniform'"):
+        ClipLoader(cfg)

@@ -1,0 +1,292 @@
+"""Every shell command of the docs and every example of every tool's --help runs, as written.
+
+The commands run with bash in a scratch folder that looks like the repository root (``tools``,
+``configs``, ``lib``, ``Makefile`` linked in), with the test's Python first on PATH, so relative
+paths such as ``demo_data`` and ``output/demo`` mean what they mean for a user. The only changes:
+
+- ``make_demo_data.py`` gets size options appended (a tiny demo set: 24 videos of 4 classes);
+- commands using ``configs/demo/demo.yaml`` get ``MODEL.NUM_CLASSES 4`` and one test view per
+  video appended (``DEMO_SMALL``) and, for training, a short schedule (``DEMO_TRAIN``), so the demo
+  checkpoint is ``checkpoint_epoch_00001`` where the docs (after the full ``make demo``) say
+  ``checkpoint_epoch_00024``;
+- M-MiT commands run on a stand-in of the release (its csv/txt layout, the demo videos) built
+  by ``_make_mmit_standin``: M-MiT itself is tens of GB behind a request form.
+
+Commands that need a GPU, the network, several machines or downloaded files are listed in
+``SKIP`` with the reason; the test fails on any documented command that is neither run nor listed.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.docs.commands import ROOT, doc_commands, help_examples, tool_help_texts
+
+TINY_DEMO_ARGS = "--videos 24 --classes 4 --duration 1.5 --size 64 --workers 1"
+DEMO_SMALL = "MODEL.NUM_CLASSES 4 TEST.NUM_ENSEMBLE_VIEWS 1 TEST.NUM_SPATIAL_CROPS 1"
+DEMO_TRAIN = ("SOLVER.MAX_EPOCH 1 TRAIN.MAX_ITERS_PER_EPOCH 2 TRAIN.BATCH_SIZE 4 TEST.BATCH_SIZE 4 "
+              "DATA_LOADER.NUM_WORKERS 0 DATA_LOADER.PERSISTENT_WORKERS False LOG_MODEL_INFO False")
+DEMO_DATA_CMD = "python tools/make_demo_data.py --out demo_data"
+DEMO_TRAIN_CMD = ("python tools/run_net.py --cfg configs/demo/demo.yaml DATA.PATH_TO_DATA_DIR demo_data "
+                  "OUTPUT_DIR output/demo NUM_GPUS 0")
+BASELINE_PREFIX = "python tools/run_net.py --cfg configs/demo/demo.yaml M3A.MODE NONE"
+
+_GPU = "needs GPUs (NUM_GPUS > 0)"
+_NODES = "needs several machines (node0)"
+_MMIT = "needs the M-MiT videos (tens of GB, behind a request form) and a GPU"
+_ZOO = "downloads a published checkpoint (network, hundreds of MB)"
+_GLOVE = "needs GloVe 6B (glove.6B.zip, 822 MB download)"
+_VGGISH = "needs the VGGish weights (downloaded files)"
+_ZOO_RUN = "needs a downloaded published checkpoint and the M-MiT data"
+SKIP = {
+    "make demo": "creates .venv and installs torch (network); test_make_demo_is_the_two_getting_started_commands "
+                 "checks that its recipe is the two commands of GETTING_STARTED section 1, which run here",
+    "make test": "runs this test suite itself",
+    "python tools/run_net.py --cfg CONFIG.yaml [--num_shards K --shard_id I --init_method tcp://HOST:PORT] "
+    "[KEY VALUE ...]": "a usage synopsis with placeholders",
+    "python tools/run_net.py --cfg configs/Mmit/R2PLUS1D_GRAPH_8x2.yaml NUM_GPUS 1 DATA.PATH_TO_DATA_DIR "
+    "/data/mmit OUTPUT_DIR out/graph": _GPU,
+    "python tools/run_net.py --cfg configs/Mmit/R2PLUS1D_GRAPH_8x2.yaml NUM_GPUS 8 DATA.PATH_TO_DATA_DIR "
+    "/data/mmit OUTPUT_DIR out/graph": _GPU,
+    "torchrun --nproc_per_node 8 tools/run_net.py --cfg configs/Mmit/R2PLUS1D_GRAPH_8x2.yaml NUM_GPUS 8 "
+    "DATA.PATH_TO_DATA_DIR /data/mmit OUTPUT_DIR out/graph": _GPU,
+    "python tools/run_net.py --cfg configs/Mmit/R2PLUS1D_GRAPH_8x2.yaml --num_shards 2 --shard_id 0 "
+    "--init_method tcp://node0:9999 NUM_GPUS 8 OUTPUT_DIR /shared/out/graph": _NODES,
+    "python tools/run_net.py --cfg configs/Mmit/R2PLUS1D_GRAPH_8x2.yaml --num_shards 2 --shard_id 1 "
+    "--init_method tcp://node0:9999 NUM_GPUS 8 OUTPUT_DIR /shared/out/graph": _NODES,
+    "torchrun --nnodes 2 --node_rank 0 --nproc_per_node 8 --master_addr node0 --master_port 29500 "
+    "tools/run_net.py --cfg configs/Mmit/R2PLUS1D_GRAPH_8x2.yaml NUM_GPUS 8 OUTPUT_DIR /shared/out/graph": _NODES,
+    "python tools/run_net.py --cfg configs/Mmit/R2PLUS1D_GRAPH_8x2.yaml TRAIN.CHECKPOINT_FILE_PATH "
+    "checkpoints/r2plus1d-34-pretrained-model.pth OUTPUT_DIR out/finetune":
+        "needs the downloaded pretraining file and the M-MiT data",
+    "python tools/download_model_zoo.py mmit-v1-t-vat --dir checkpoints": _ZOO,
+    "python tools/download_model_zoo.py mmit-v1-baseline mmit-v1-g-vat --dir checkpoints": _ZOO,
+    "python tools/download_model_zoo.py --all --dir checkpoints": _ZOO,
+    "python tools/download_model_zoo.py --url URL --sha256 HEX --out FILE": "placeholders (URL, HEX, FILE)",
+    "python tools/run_net.py --cfg configs/Mmit/v1/R2PLUS1D_T_VAT.yaml TRAIN.ENABLE False "
+    "TEST.CHECKPOINT_FILE_PATH checkpoints/mmit-v1-t-vat.pyth DATA.PATH_TO_DATA_DIR /data/mmit NUM_GPUS 1": _ZOO_RUN,
+    "python tools/run_net.py --cfg configs/Mmit/v1/R2PLUS1D_T_VAT.yaml TRAIN.ENABLE False "
+    "TEST.CHECKPOINT_FILE_PATH checkpoints/mmit-v1-t-vat.pyth DATA.PATH_TO_DATA_DIR /data/mmit "
+    "OUTPUT_DIR output/mmit-v1-t-vat NUM_GPUS 1": _ZOO_RUN,
+    "python tools/predict.py --cfg configs/Mmit/v1/R2PLUS1D_T_VAT.yaml --checkpoint checkpoints/mmit-v1-t-vat.pyth "
+    "--topk 5 a.mp4 b.mp4 DATA.PATH_TO_DATA_DIR /data/mmit": _ZOO_RUN,
+    "python tools/predict.py --cfg configs/Mmit/v1/R2PLUS1D_T_VAT.yaml --checkpoint checkpoints/mmit-v1-t-vat.pyth "
+    "--topk 5 video1.mp4 video2.mp4 DATA.PATH_TO_DATA_DIR /data/mmit": _ZOO_RUN,
+    "python tools/visualize.py gradcam --cfg configs/Mmit/v1/R2PLUS1D_G_VAT.yaml --checkpoint "
+    "checkpoints/mmit-v1-g-vat.pyth --video a.mp4 --classes swimming,wetting --out vis/gradcam "
+    "DATA.PATH_TO_DATA_DIR /data/mmit": _ZOO_RUN,
+    "python tools/visualize.py tsne --cfg configs/Mmit/v1/R2PLUS1D_G_VAT.yaml --checkpoint "
+    "checkpoints/mmit-v1-g-vat.pyth --classes 12,40,57 --out vis/tsne DATA.PATH_TO_DATA_DIR /data/mmit": _ZOO_RUN,
+    "python tools/visualize.py apboost --pred output/mmit-v1-g-vat/test_predictions.npz --baseline "
+    "output/mmit-v1-baseline/test_predictions.npz --class-names /data/mmit/categories-v1.txt --top 25 "
+    "--out vis/apboost": "needs the test runs of two published checkpoints on M-MiT",
+    "python tools/gen_text_lexicon.py --class-names data/mmit/categories-v1.txt --out "
+    "data/mmit/mmit-m3a/text-lexicon-v1.npz --glove data/glove/glove.6B.zip": _GLOVE,
+    "python tools/gen_text_lexicon.py --class-names data/mmit/categories-v2.txt --out "
+    "data/mmit/mmit-m3a/text-lexicon-v2.npz --glove data/glove/glove.6B.zip": _GLOVE,
+    "cp data/mmit/mmit-m3a/text-lexicon-v1.npz data/mmit/mmit-m3a/text-lexicon-mini.npz":
+        "copies the GloVe lexicon, which needs the GloVe download",
+    "python tools/gen_text_lexicon.py --class-names data/mine/categories-mydata.txt --out "
+    "data/mine/mmit-m3a/text-lexicon-mydata.npz --glove data/glove/glove.6B.zip": _GLOVE,
+}
+# Any command naming the VGGish weights needs the download.
+SKIP_PATTERNS = {"--vggish data/weights/": _VGGISH}
+# Lines of MODEL_ZOO.md's download list carry a comment, as users see them.
+_COMMENT = re.compile(r"\s+#\s.*$")
+
+
+def _strip(command: str) -> str:
+    return _COMMENT.sub("", command).strip()
+
+
+def skip_reason(command: str):
+    """Why a documented command is not run here, or None."""
+    command = _strip(command)
+    if command in SKIP:
+        return SKIP[command]
+    return next((why for pattern, why in SKIP_PATTERNS.items() if pattern in command), None)
+
+
+def adjusted(command: str) -> str:
+    """The command as run: the changes listed in the module docstring, nothing else."""
+    command = _strip(command)
+    if command.startswith("run_net.py "):
+        command = "python tools/" + command
+    if command.startswith("python tools/make_demo_data.py"):
+        return f"{command} {TINY_DEMO_ARGS}"
+    command = command.replace("checkpoint_epoch_00024", "checkpoint_epoch_00001")
+    if "configs/demo/demo.yaml" in command:
+        command += f" {DEMO_SMALL}"
+        if "tools/run_net.py" in command:
+            command += f" {DEMO_TRAIN}"
+    return command
+
+
+def all_commands(env):
+    """(source, command) for every documented command, docs first, then --help examples."""
+    seen, out = set(), []
+    sources = [(doc, c) for doc, cmds in doc_commands().items() for c in cmds]
+    sources += [(f"{tool} --help", c) for tool, text in tool_help_texts(env=env).items() for c in help_examples(text)]
+    for source, command in sources:
+        if _strip(command) not in seen:
+            seen.add(_strip(command))
+            out.append((source, command))
+    return out
+
+
+class Workspace:
+    """A scratch repository root where documented commands run, each at most once."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        for name in ("tools", "configs", "lib", "Makefile", "setup.py"):
+            os.symlink(os.path.join(ROOT, name), os.path.join(self.path, name))
+        self.env = dict(os.environ)
+        self.env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + self.env.get("PATH", "")
+        self.env["PYTHONPATH"] = os.path.join(ROOT, "lib")
+        self.env.pop("OMP_NUM_THREADS", None)
+        self.done = {}
+        self.lexicons = {}
+
+    def run(self, command: str, timeout: int = 300) -> subprocess.CompletedProcess:
+        """Run a documented command (adjusted) once; fail the test if it fails."""
+        command = adjusted(command)
+        if command not in self.done:
+            self._prerequisites(command)
+            done = subprocess.run(["bash", "-c", command], cwd=self.path, env=self.env, capture_output=True,
+                                  text=True, timeout=timeout)
+            report = f"{command}\nexit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            assert done.returncode == 0, report
+            assert "Traceback" not in done.stderr, done.stderr[-3000:]
+            self.done[command] = done
+            if command.startswith("python tools/make_demo_data.py"):
+                self.lexicons = _read_lexicons(os.path.join(self.path, "demo_data"))
+        return self.done[command]
+
+    def _prerequisites(self, command: str) -> None:
+        if not command.startswith("python tools/make_demo_data.py"):
+            self.run(DEMO_DATA_CMD)
+        if "output/demo/" in command and not command.startswith(adjusted(DEMO_TRAIN_CMD)):
+            self.run(DEMO_TRAIN_CMD)
+        if "output/demo_baseline/" in command:
+            self.run(next(c for _, c in COMMANDS if c.startswith(BASELINE_PREFIX)))
+        if "data/mine/" in command:
+            _make_own_data_standin(self.path)
+        if "data/mmit" in command:
+            _make_mmit_standin(self.path)
+            for earlier in [c for c in doc_commands()["PREPARATION.md"] if "data/mmit" in c]:
+                if adjusted(earlier) == command:
+                    break
+                if not skip_reason(earlier):
+                    self.run(earlier)
+
+
+def _read_lexicons(data_dir: str) -> dict:
+    out = {}
+    for name in ("graph-adj", "text-lexicon", "audio-lexicon"):
+        with np.load(os.path.join(data_dir, "mmit-m3a", f"{name}-demo.npz"), allow_pickle=False) as f:
+            out[name] = {k: f[k] for k in f.files}
+    return out
+
+
+def _make_mmit_standin(root: str) -> None:
+    """data/mmit/raw{,-v2}/ and data/mmit/videos/{training,validation}/ as the M-MiT release lays
+    them out (lists relative to the split folders, ``name,index`` categories), from the demo set."""
+    mmit = os.path.join(root, "data", "mmit")
+    if os.path.isdir(mmit):
+        return
+    demo = os.path.join(root, "demo_data")
+    for split in ("training", "validation"):
+        shutil.copytree(os.path.join(demo, "videos"), os.path.join(mmit, "videos", split, "videos"))
+    names = open(os.path.join(demo, "categories-demo.txt")).read().splitlines()
+    for raw in ("raw", "raw-v2"):
+        os.makedirs(os.path.join(mmit, raw))
+        for ours, theirs in (("train", "trainingSet"), ("val", "validationSet")):
+            lines = open(os.path.join(demo, f"{ours}-demo.csv")).read()
+            open(os.path.join(mmit, raw, f"{theirs}.csv"), "w").write(lines)
+        with open(os.path.join(mmit, raw, "moments_categories.txt"), "w") as f:
+            f.writelines(f"{names[i]},{i}\n" for i in reversed(range(len(names))))
+
+
+def _make_own_data_standin(root: str) -> None:
+    """data/mine/ of PREPARATION.md section 8 (version mydata), from the demo set's lists."""
+    mine = os.path.join(root, "data", "mine")
+    if os.path.isdir(mine):
+        return
+    os.makedirs(mine)
+    demo = os.path.join(root, "demo_data")
+    for split in ("train", "val", "test"):
+        shutil.copy(os.path.join(demo, f"{split}-demo.csv"), os.path.join(mine, f"{split}-mydata.csv"))
+    shutil.copy(os.path.join(demo, "categories-demo.txt"), os.path.join(mine, "categories-mydata.txt"))
+    os.symlink(os.path.join(demo, "videos"), os.path.join(mine, "videos"))
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    return Workspace(tmp_path_factory.mktemp("docs_root"))
+
+
+_ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "lib"))
+COMMANDS = all_commands(_ENV)
+def _is_slow(command: str) -> bool:
+    """Training runs and the benchmark take 10-40 s each on 2 busy cores; the rest a few seconds."""
+    trains = "run_net.py --cfg" in command and "TRAIN.ENABLE False" not in command
+    return trains or "tools/benchmark.py" in command
+
+
+def _param(source, command):
+    marks = [pytest.mark.slow] if _is_slow(command) else []
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", _strip(command))[:90]
+    return pytest.param(command, id=f"{source}:{slug}", marks=marks)
+
+
+def test_every_command_is_run_or_listed():
+    assert len(COMMANDS) > 40
+    listed = set(SKIP)
+    documented = {_strip(c) for _, c in COMMANDS}
+    stale = sorted(listed - documented)
+    assert not stale, f"SKIP lists commands the docs no longer show: {stale}"
+
+
+@pytest.mark.parametrize("command", [_param(s, c) for s, c in COMMANDS])
+def test_documented_command_runs(workspace, command):
+    reason = skip_reason(command)
+    if reason:
+        pytest.skip(reason)
+    done = workspace.run(command)
+    _check_output(workspace, adjusted(command), done.stdout + done.stderr)
+
+
+def _check_output(workspace, command, output):
+    """What a few commands must print or write, beyond exiting with 0."""
+    tests_a_model = "tools/run_net.py" in command and "TRAIN.ENABLE False" in command
+    if tests_a_model or command.startswith(adjusted(DEMO_TRAIN_CMD)):
+        assert "test results: class-wise mAP" in output
+    if command.startswith("python tools/predict.py"):
+        assert "test-0000.mp4" in output and re.search(r"^  \d\.\d{4}  \S", output, re.M)
+    if "--list-models" in command:
+        assert "MODEL.BACKBONE: video_resnet" in output
+    if "download_model_zoo.py --list" in command:
+        assert "mmit-v1-t-vat" in output
+    if "wc -l data/mmit/categories-v1.txt" in command:
+        assert output.split()[0] == "4"
+    if re.match(r"python tools/gen_\w+\.py .*--out demo_data/mmit-m3a/", command):  # "rebuild them exactly"
+        name = re.search(r"mmit-m3a/([a-z-]+)-demo\.npz", command).group(1)
+        rebuilt = _read_lexicons(os.path.join(workspace.path, "demo_data"))[name]
+        assert rebuilt.keys() == workspace.lexicons[name].keys()
+        for key, value in workspace.lexicons[name].items():
+            np.testing.assert_array_equal(rebuilt[key], value, err_msg=f"{name}: {key}")
+
+
+def test_make_demo_is_the_two_getting_started_commands(workspace):
+    """`make demo` (README) is the two commands of GETTING_STARTED section 1, which run above;
+    running it for real would create .venv and install torch (network)."""
+    done = subprocess.run(["make", "-n", "-B", "-o", ".venv/.installed", "demo"], cwd=workspace.path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    planned = [line.replace(".venv/bin/python", "python") for line in done.stdout.splitlines()]
+    assert planned == [DEMO_DATA_CMD, DEMO_TRAIN_CMD.replace(" NUM_GPUS 0", "")]
