@@ -232,6 +232,12 @@ def test_malformed_annotations_are_clear_errors(edit, words, tmp_path):
     assert str(err.value).startswith(path)
 
 
+def test_annotation_errors_are_one_line_input_errors(tmp_path):
+    from m3a.utils.parser import expected_errors
+
+    assert issubclass(PoseDataError, expected_errors())
+
+
 def test_not_an_annotation_file(tmp_path):
     with pytest.raises(PoseDataError, match="expected dict.split=..., annotations=.*got str"):
         load_annotations(write(tmp_path, "hello"))

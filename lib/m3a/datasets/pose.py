@@ -20,6 +20,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from m3a.utils.errors import InputError
 from m3a.utils.safe_pickle import PickleLoadError, load_pickle
 
 # COCO-17 joints: 0 nose, then (left, right) pairs: eyes, ears, shoulders, elbows, wrists, hips,
@@ -49,8 +50,9 @@ class PoseClip(NamedTuple):
     flipped: bool  # mirrored (keypoints done; the RGB frames are to be mirrored too)
 
 
-class PoseDataError(ValueError):
-    """A malformed annotation file; the message names the file, the annotation and the field."""
+class PoseDataError(InputError):
+    """A malformed annotation file; the message names the file, the annotation and the field
+    (reported in one line by the command-line tools)."""
 
 
 def load_annotations(path: str, split: Optional[str] = None) -> List[Dict[str, Any]]:

@@ -19,6 +19,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from m3a.utils.errors import InputError
+
 # Kinect v2 joint of each COCO-17 joint (-1: none).
 KINECT_OF_COCO = (3, -1, -1, -1, -1, 4, 8, 5, 9, 6, 10, 12, 16, 13, 17, 14, 18)
 KINECT_JOINTS = 25
@@ -38,7 +40,7 @@ XVIEW_TRAIN_CAMERAS = (2, 3)
 BENCHMARKS = {"ntu60": 60, "ntu120": 120}
 
 
-class SkeletonFormatError(ValueError):
+class SkeletonFormatError(InputError):
     """A malformed ``.skeleton`` file; the message names the file and line."""
 
 
