@@ -16,7 +16,7 @@ _C = CfgNode()
 _C.TRAIN = CfgNode()
 # Train the model when True.
 _C.TRAIN.ENABLE = True
-# Dataset registry name for training and validation (mmit, charades, kinetics).
+# Dataset registry name for training and validation (mmit, charades, kinetics, pose_rgb).
 _C.TRAIN.DATASET = "mmit"
 # Total mini-batch size over all processes of the run.
 _C.TRAIN.BATCH_SIZE = 64

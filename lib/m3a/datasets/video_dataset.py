@@ -240,7 +240,7 @@ def kinetics(cfg: CfgNode, split: str) -> VideoDataset:
 
 
 def build_dataset(name: str, cfg: CfgNode, split: str) -> torch.utils.data.Dataset:
-    """Build the registered dataset ``name`` (mmit, charades, kinetics) for ``split``."""
+    """Build the registered dataset ``name`` (mmit, charades, kinetics, pose_rgb) for ``split``."""
     return DATASET_REGISTRY.get(name.lower())(cfg, split)
 
 
