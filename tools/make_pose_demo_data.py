@@ -4,8 +4,8 @@ squat, jumping jack, clap), with COCO-17 keypoints in the PoseC3D annotation for
 (pose_demo_2d.pkl, splits train / val), matching 96 x 96 mp4 videos and the class names
 (classes.txt). Example:
   python tools/make_pose_demo_data.py --out pose_demo_data
-  python tools/run_net.py --cfg configs/EPAM/DEMO_EPAM.yaml DATA.PATH_TO_DATA_DIR pose_demo_data \
-      DATA.CLASS_NAMES_FILE pose_demo_data/classes.txt
+  python tools/run_net.py --cfg configs/EPAM/DEMO_EPAM.yaml DATA.PATH_TO_DATA_DIR pose_demo_data \\
+      DATA.CLASS_NAMES_FILE pose_demo_data/classes.txt OUTPUT_DIR output/pose_demo
 """
 import argparse
 import sys

@@ -5,8 +5,8 @@ format that m3a's skeleton datasets read): ``dict(split=..., annotations=[...])`
 Keypoints are the Kinect joints' colour-frame pixels (1920 x 1080) mapped to COCO-17 (nose =
 head; eyes and ears missing, score 0); scores 1 tracked, 0.5 inferred. Splits: ntu60 gives
 xsub_train/xsub_val and xview_train/xview_val, ntu120 xsub_* and xset_*. Example:
-  python tools/ntu_skeletons_to_pickle.py --skeletons data/nturgb+d_skeletons \\
-      --benchmark ntu60 --out data/ntu60_2d.pkl
+  python tools/ntu_skeletons_to_pickle.py --skeletons /data/nturgb+d_skeletons \\
+      --benchmark ntu60 --out /data/ntu/ntu60_2d.pkl
 Files whose frames hold no body are skipped and counted; a malformed file stops the run with
 its name and line.
 """

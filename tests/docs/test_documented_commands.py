@@ -9,6 +9,8 @@ paths such as ``demo_data`` and ``output/demo`` mean what they mean for a user. 
   video appended (``DEMO_SMALL``) and, for training, a short schedule (``DEMO_TRAIN``), so the demo
   checkpoint is ``checkpoint_epoch_00001`` where the docs (after the full ``make demo``) say
   ``checkpoint_epoch_00024``;
+- ``make_pose_demo_data.py`` gets a small size (``POSE_DEMO_ARGS``) and training on its data
+  (``configs/EPAM/DEMO_EPAM.yaml``) a short schedule (``POSE_DEMO_TRAIN``);
 - M-MiT commands run on a stand-in of the release (its csv/txt layout, the demo videos) built
   by ``_make_mmit_standin``: M-MiT itself is tens of GB behind a request form.
 
@@ -34,6 +36,10 @@ DEMO_DATA_CMD = "python tools/make_demo_data.py --out demo_data"
 DEMO_TRAIN_CMD = ("python tools/run_net.py --cfg configs/demo/demo.yaml DATA.PATH_TO_DATA_DIR demo_data "
                   "OUTPUT_DIR output/demo NUM_GPUS 0")
 BASELINE_PREFIX = "python tools/run_net.py --cfg configs/demo/demo.yaml M3A.MODE NONE"
+POSE_DEMO_ARGS = "--samples-per-class 4 --size 48"
+POSE_DEMO_TRAIN = ("SOLVER.MAX_EPOCH 1 TRAIN.MAX_ITERS_PER_EPOCH 2 TRAIN.BATCH_SIZE 4 TEST.BATCH_SIZE 4 "
+                   "DATA_LOADER.NUM_WORKERS 0 DATA_LOADER.PERSISTENT_WORKERS False")
+POSE_DEMO_DATA_CMD = "python tools/make_pose_demo_data.py --out pose_demo_data"
 
 _GPU = "needs GPUs (NUM_GPUS > 0)"
 _NODES = "needs several machines (node0)"
@@ -42,6 +48,7 @@ _ZOO = "downloads a published checkpoint (network, hundreds of MB)"
 _GLOVE = "needs GloVe 6B (glove.6B.zip, 822 MB download)"
 _VGGISH = "needs the VGGish weights (downloaded files)"
 _ZOO_RUN = "needs a downloaded published checkpoint and the M-MiT data"
+_NTU = "needs the NTU RGB+D skeletons / videos (downloads behind a request form)"
 SKIP = {
     "make demo": "creates .venv and installs torch (network); test_make_demo_is_the_two_getting_started_commands "
                  "checks that its recipe is the two commands of GETTING_STARTED section 1, which run here",
@@ -92,6 +99,10 @@ SKIP = {
         "copies the GloVe lexicon, which needs the GloVe download",
     "python tools/gen_text_lexicon.py --class-names data/mine/categories-mydata.txt --out "
     "data/mine/mmit-m3a/text-lexicon-mydata.npz --glove data/glove/glove.6B.zip": _GLOVE,
+    "python tools/ntu_skeletons_to_pickle.py --skeletons /data/nturgb+d_skeletons --benchmark ntu60 "
+    "--out /data/ntu/ntu60_2d.pkl": _NTU,
+    "python tools/crop_person_videos.py --ann /data/ntu/ntu60_2d.pkl --videos /data/ntu/videos "
+    "--out /data/ntu/cropped": _NTU,
 }
 # Any command naming the VGGish weights needs the download.
 SKIP_PATTERNS = {"--vggish data/weights/": _VGGISH}
@@ -118,6 +129,10 @@ def adjusted(command: str) -> str:
         command = "python tools/" + command
     if command.startswith("python tools/make_demo_data.py"):
         return f"{command} {TINY_DEMO_ARGS}"
+    if command.startswith("python tools/make_pose_demo_data.py"):
+        return f"{command} {POSE_DEMO_ARGS}"
+    if "configs/EPAM/DEMO_EPAM.yaml" in command and "tools/run_net.py" in command:
+        return f"{command} {POSE_DEMO_TRAIN}"
     command = command.replace("checkpoint_epoch_00024", "checkpoint_epoch_00001")
     if "configs/demo/demo.yaml" in command:
         command += f" {DEMO_SMALL}"
@@ -174,6 +189,8 @@ class Workspace:
             self.run(DEMO_TRAIN_CMD)
         if "output/demo_baseline/" in command:
             self.run(next(c for _, c in COMMANDS if c.startswith(BASELINE_PREFIX)))
+        if "pose_demo_data" in command and not command.startswith(POSE_DEMO_DATA_CMD):
+            self.run(POSE_DEMO_DATA_CMD)
         if "data/mine/" in command:
             _make_own_data_standin(self.path)
         if "data/mmit" in command:
@@ -269,7 +286,7 @@ def _check_output(workspace, command, output):
     if command.startswith("python tools/predict.py"):
         assert "test-0000.mp4" in output and re.search(r"^  \d\.\d{4}  \S", output, re.M)
     if "--list-models" in command:
-        assert "MODEL.BACKBONE: video_resnet" in output
+        assert re.search(r"^MODEL\.BACKBONE: .*\bvideo_resnet\b", output, re.M)
     if "download_model_zoo.py --list" in command:
         assert "mmit-v1-t-vat" in output
     if "wc -l data/mmit/categories-v1.txt" in command:
