@@ -127,3 +127,24 @@ def test_whole_state_dict_missing_the_attention_block_is_an_error(tmp_path):
     with pytest.raises(CheckpointError,
                        match="1 missing key.*attention_module.conv_temporal_attention.weight"):
         load_checkpoint(str(tmp_path / "epam.pth"), model)
+
+
+def test_training_starts_from_both_stream_files(tmp_path):
+    from m3a.engine.train_loop import load_training_state
+
+    pose = constant_state(LAYOUT["ntu60_pose_xshift"]["state_dict"], offset=1)
+    rgb = constant_state(rgb_stream_keys(), offset=500)
+    mmaction_file(tmp_path / "pose.pth", pose)
+    mmaction_file(tmp_path / "rgb.pth", rgb)
+    cfg = epam_cfg(60)
+    cfg.OUTPUT_DIR = str(tmp_path / "run")
+    cfg.TRAIN.INIT_FILES = [str(tmp_path / "rgb.pth"), str(tmp_path / "pose.pth")]
+    model = build_model(cfg)
+    attention = model.backbone.attention_module.spatial.conv.weight.clone()
+    assert load_training_state(cfg, model, None, None) == 0
+    assert_loaded(model, pose, lambda k: "pose_" + k)
+    assert_loaded(model, rgb, lambda k: "rgb_" + k)
+    assert torch.equal(model.backbone.attention_module.spatial.conv.weight, attention)  # fresh
+    cfg.TRAIN.INIT_FILES = [str(tmp_path / "missing.pth")]
+    with pytest.raises(FileNotFoundError, match="TRAIN.INIT_FILES: not found: .*missing.pth"):
+        load_training_state(cfg, model, None, None)

@@ -33,6 +33,9 @@ _C.TRAIN.SAVE_BEST = False
 _C.TRAIN.AUTO_RESUME = True
 # Checkpoint to initialise from (a backbone-only file leaves the head fresh); "" for none.
 _C.TRAIN.CHECKPOINT_FILE_PATH = ""
+# More checkpoints to initialise from, loaded in order before CHECKPOINT_FILE_PATH (when not
+# resuming), e.g. one file per input stream of a two-stream model (EPAM-Net's stream files).
+_C.TRAIN.INIT_FILES = []
 # Restart the epoch counter at 0 when initialising from CHECKPOINT_FILE_PATH.
 _C.TRAIN.CHECKPOINT_EPOCH_RESET = True
 # Mixed precision: fp16 with a gradient scaler on CUDA; on CPU bf16 autocast as TRAIN.CPU_AMP says.
