@@ -188,6 +188,8 @@ _C.DATA.MULTI_LABEL = True
 _C.DATA.ENSEMBLE_METHOD = "sum"
 # video (encoded files decoded with PyAV) or frames (folders of JPEG frames).
 _C.DATA.INPUT_FORMAT = "video"
+# Score a video listed on several lines of a val/test list once per line (True) instead of once.
+_C.DATA.ALLOW_DUPLICATE_VIDEOS = False
 # How many other videos a training sample tries when its video fails to decode.
 _C.DATA.NUM_RETRIES = 10
 # Frame rate of JPEG frame folders (DATA.INPUT_FORMAT frames): frame i is shown at i / FRAMES_FPS s.

@@ -2,13 +2,13 @@
 
 Item contract:
 
-- ``train`` / ``val``: ``(frames, label, index, meta)``; frames float32 (3, T, crop, crop),
-  label float32 multi-hot (N,) or int64 scalar, index the entry actually returned, meta
-  ``{"failed": [paths replaced for this sample]}``. Train: the sampler's training clip, short
-  side random in DATA.TRAIN_JITTER_SCALES, random TRAIN_CROP_SIZE crop, random flip
-  (DATA.RANDOM_FLIP). Val: the sampler's validation clip, short side
+- ``train``: ``(frames, label, index, meta)``; frames float32 (3, T, crop, crop), label float32
+  multi-hot (N,) or int64 scalar, index the entry actually returned, meta ``{"failed": [paths
+  replaced for this sample]}``: the sampler's training clip, short side random in
+  DATA.TRAIN_JITTER_SCALES, random TRAIN_CROP_SIZE crop, random flip (DATA.RANDOM_FLIP).
+- ``val``: ``(frame, label, index, ok)``: the sampler's validation clip, short side
   DATA.TRAIN_JITTER_SCALES[0], centre TRAIN_CROP_SIZE crop, no flip (same input size as
-  training).
+  training); a failed video gives a zero clip and ``ok = False`` and is never replaced.
 - ``test``: ``(views, label, index, ok)``; views float32 (V, 3, T, S, S), V = NUM_ENSEMBLE_VIEWS x
   NUM_SPATIAL_CROPS, clip-major, all cut from one decoding pass; a failed video gives zero views
   and ``ok = False`` and is never replaced.
@@ -22,14 +22,14 @@ a training/val clip starts uniformly at random in [0, duration - clip span] and 
 evenly spaced from the start to the end. A video shorter than one clip is padded by repeating
 its last frame (clamping), not failed.
 
-A training/val video that fails to decode is logged (logging.warning naming the file) and replaced
+A training video that fails to decode is logged (logging.warning naming the file) and replaced
 by a random other entry, up to DATA.NUM_RETRIES times; the replaced paths travel in
 ``meta["failed"]`` so the engine can count them per epoch (the dataset keeps no counter, since
 it lives in loader worker processes).
 """
 import logging
 import os
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from fvcore.common.config import CfgNode
@@ -38,7 +38,7 @@ from fvcore.common.registry import Registry
 from m3a.datasets import decoder, transform
 from m3a.datasets.list_formats import read_list
 from m3a.datasets.temporal_sampler import TemporalSampler, build_temporal_sampler
-from m3a.datasets.video_list import VideoEntry
+from m3a.datasets.video_list import ListFormatError, VideoEntry
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +156,39 @@ class VideoDataset(torch.utils.data.Dataset):
                         "labels but DATA.MULTI_LABEL is False"
                     )
         self.paths = [resolve_path(e.path, cfg) for e in self.entries]
+        self._handle_duplicates()
         self.clips = ClipLoader(cfg)
         logger.info("%s %s: %d videos from %s", type(self).__name__, split, len(self), list_path)
+
+    def _handle_duplicates(self) -> None:
+        """Report videos listed more than once. Validation and test score each video once (the
+        first line; DATA.ALLOW_DUPLICATE_VIDEOS True keeps every line); lines of one video with
+        different labels are a ListFormatError. Training keeps them (they oversample)."""
+        first: Dict[str, int] = {}
+        repeats: List[int] = []
+        for i, path in enumerate(self.paths):
+            if path not in first:
+                first[path] = i
+                continue
+            repeats.append(i)
+            if self.entries[i].labels != self.entries[first[path]].labels:
+                raise ListFormatError(
+                    f"{self.list_path}: '{self.entries[i].path}' is listed twice with different "
+                    f"labels ({list(self.entries[first[path]].labels)} and {list(self.entries[i].labels)})"
+                )
+        if not repeats:
+            return
+        example = self.entries[repeats[0]].path
+        if self.split == "train" or self.cfg.DATA.ALLOW_DUPLICATE_VIDEOS:
+            logger.warning("%s: %d line(s) repeat a video listed before (e.g. %s); all are used",
+                           self.list_path, len(repeats), example)
+            return
+        logger.warning("%s: %d line(s) repeat a video listed before (e.g. %s); each video is scored "
+                       "once (DATA.ALLOW_DUPLICATE_VIDEOS True scores every line)",
+                       self.list_path, len(repeats), example)
+        keep = sorted(first.values())
+        self.entries = [self.entries[i] for i in keep]
+        self.paths = [self.paths[i] for i in keep]
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -171,6 +202,10 @@ class VideoDataset(torch.utils.data.Dataset):
             return target
         return torch.tensor(labels[0], dtype=torch.int64)
 
+    def _empty_clip(self) -> torch.Tensor:
+        size = self.cfg.DATA.TRAIN_CROP_SIZE
+        return torch.zeros(3, self.cfg.DATA.NUM_FRAMES, size, size)
+
     def _empty_views(self) -> torch.Tensor:
         data, test = self.cfg.DATA, self.cfg.TEST
         views = test.NUM_ENSEMBLE_VIEWS * test.NUM_SPATIAL_CROPS
@@ -180,7 +215,18 @@ class VideoDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> Tuple:
         if self.split == "test":
             return self._test_item(index)
+        if self.split == "val":
+            return self._val_item(index)
         return self._train_item(index)
+
+    def _val_item(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, int, bool]:
+        """A validation clip; a video that fails is reported (ok False), never replaced."""
+        try:
+            clip = self.clips.val_clip(self.paths[index], self.entries[index].num_frames)
+            return clip, self.label(index), index, True
+        except decoder.DecodeError as err:
+            logger.warning("val video failed, scored as missing: %s", err)
+            return self._empty_clip(), self.label(index), index, False
 
     def _test_item(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, int, bool]:
         path = self.paths[index]
@@ -192,13 +238,13 @@ class VideoDataset(torch.utils.data.Dataset):
 
     def _train_item(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, int, dict]:
         failed: List[str] = []
-        load = self.clips.train_clip if self.split == "train" else self.clips.val_clip
         for _ in range(self.cfg.DATA.NUM_RETRIES + 1):
             path = self.paths[index]
             try:
-                return load(path, self.entries[index].num_frames), self.label(index), index, {"failed": failed}
+                clip = self.clips.train_clip(path, self.entries[index].num_frames)
+                return clip, self.label(index), index, {"failed": failed}
             except decoder.DecodeError as err:
-                logger.warning("%s video failed, replaced by another: %s", self.split, err)
+                logger.warning("train video failed, replaced by another: %s", err)
                 failed.append(path)
                 index = int(torch.randint(len(self), ()))
         raise decoder.DecodeError(

@@ -24,12 +24,19 @@ class VideoEntry:
 
 
 def list_lines(path: str) -> Iterator[Tuple[int, str]]:
-    """Yield ``(line number, raw text)`` of every non-blank line; ListFormatError when missing."""
+    """Yield ``(line number, raw text)`` of every non-blank line (a UTF-8 byte-order mark is
+    dropped); ListFormatError when the file is missing or is not UTF-8 text."""
     try:
-        with open(path) as f:
-            lines = f.read().splitlines()
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         raise ListFormatError(f"list file not found: {path}") from None
+    try:
+        lines = data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ListFormatError(f"{path}:{line}: not UTF-8 text (byte {err.start}: {err.reason}); "
+                              "is this a list file?") from None
     for number, raw in enumerate(lines, start=1):
         if raw.strip():
             yield number, raw

@@ -31,6 +31,23 @@ def gather_predictions(
     return {"indices": unique_idx, "scores": all_scores[first], "labels": all_labels[first]}
 
 
+def gather_failed(failed: List[np.ndarray]) -> np.ndarray:
+    """Indices of the videos that failed to decode, from every process, each once (sorted)."""
+    per_rank = [np.concatenate(f) if f else np.zeros(0, np.int64) for f in du.all_gather_objects(failed)]
+    return np.unique(np.concatenate(per_rank)).astype(np.int64)
+
+
+def require_decoded(num_scored: int, failed: np.ndarray, dataset) -> None:
+    """DecodeError naming the list when not one of its videos could be decoded (a split of
+    broken videos must not report mAP 0.0 as a result)."""
+    if num_scored == 0:
+        from m3a.datasets.decoder import DecodeError
+
+        first = dataset.paths[int(failed[0])] if len(failed) else "(none)"
+        raise DecodeError(f"{dataset.list_path}: none of its {len(dataset)} videos could be decoded "
+                          f"({len(failed)} failed; first: {first})")
+
+
 def compute_metrics(scores: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
     """Class-wise and sample-wise mAP, top-1 and top-5 of per-video ``scores`` (V, N)."""
     if len(scores) == 0:

@@ -25,7 +25,8 @@ import torch.nn as nn
 from fvcore.common.config import CfgNode
 
 from m3a.engine import amp
-from m3a.engine.evaluation import compute_metrics, gather_predictions
+from m3a.datasets.loader import list_dataset
+from m3a.engine.evaluation import compute_metrics, gather_failed, gather_predictions, require_decoded
 from m3a.engine.inputs import flatten_views, to_device
 from m3a.engine.train_loop import progress_bar, set_seed
 from m3a.utils import distributed as du
@@ -82,8 +83,8 @@ def run_multiview_inference(loader, model: nn.Module, cfg: CfgNode, device: torc
         labels.append(batch_labels[ok].cpu().numpy())
         indices.append(batch_idx[ok].cpu().numpy())
     gathered = gather_predictions(indices, scores, labels)
-    failed_per_rank = [np.concatenate(f) if f else np.zeros(0, np.int64) for f in du.all_gather_objects(failed)]
-    gathered["failed"] = np.unique(np.concatenate(failed_per_rank)).astype(np.int64)
+    gathered["failed"] = gather_failed(failed)
+    require_decoded(len(gathered["indices"]), gathered["failed"], list_dataset(loader))
     gathered["num_views"] = max(du.all_gather_objects(num_views))
     return gathered
 

@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from m3a.engine import amp
 from m3a.engine.inputs import Inputs, batch_size, to_device
-from m3a.engine.evaluation import compute_metrics, gather_predictions
+from m3a.datasets.loader import list_dataset
+from m3a.engine.evaluation import compute_metrics, gather_failed, gather_predictions, require_decoded
 from m3a.engine.lr_policy import get_lr_at_epoch
 from m3a.engine.optimizer import clip_gradients, construct_optimizer, set_lr
 from m3a.models.losses import compute_loss, get_loss_func, prepare_targets
@@ -177,18 +178,24 @@ def train_epoch(
 def eval_epoch(
     loader, model: nn.Module, cur_epoch: int, cfg: CfgNode, device: torch.device, writer=None
 ) -> Dict[str, float]:
-    """Validate single clips: class-/sample-wise mAP, top-1, top-5 over the whole val list."""
+    """Validate single clips: class-/sample-wise mAP, top-1, top-5 over the val list's videos
+    that decode; those that fail are counted (``failed_videos``), never replaced."""
     model.eval()
-    indices, scores, labels = [], [], []
-    for inputs, batch_labels, batch_idx, _ in progress_bar(loader, len(loader), "val"):
+    indices, scores, labels, failed = [], [], [], []
+    for inputs, batch_labels, batch_idx, ok in progress_bar(loader, len(loader), "val"):
         with amp.autocast(cfg, device):
             out = model(to_device(inputs, device, non_blocking=True))
-        scores.append(out.float().cpu().numpy())
-        labels.append(batch_labels.cpu().numpy())
-        indices.append(batch_idx.cpu().numpy())
+        ok = ok.bool().cpu() if torch.is_tensor(ok) else torch.ones(len(batch_idx), dtype=torch.bool)
+        failed.append(batch_idx[~ok].numpy())
+        scores.append(out.float().cpu()[ok].numpy())
+        labels.append(batch_labels[ok].cpu().numpy())
+        indices.append(batch_idx[ok].cpu().numpy())
     gathered = gather_predictions(indices, scores, labels)
+    failed_idx = gather_failed(failed)
+    require_decoded(len(gathered["indices"]), failed_idx, list_dataset(loader))
     results = compute_metrics(gathered["scores"], gathered["labels"])
-    stats = {"_type": "val_epoch", "epoch": cur_epoch + 1, "num_videos": int(len(gathered["indices"]))}
+    stats = {"_type": "val_epoch", "epoch": cur_epoch + 1, "num_videos": int(len(gathered["indices"])),
+             "failed_videos": int(len(failed_idx))}
     stats.update(results)
     log_json_stats(stats, cfg.OUTPUT_DIR)
     if writer is not None:
@@ -385,7 +392,7 @@ def _is_epoch(cur_epoch: int, period: int, max_epoch: int) -> bool:
 
 def train(cfg: CfgNode) -> nn.Module:
     """Train the model described by ``cfg``; return the trained (unwrapped) model."""
-    from m3a.datasets.loader import construct_loader, derived_seed, list_dataset, shuffle_dataset
+    from m3a.datasets.loader import construct_loader, derived_seed, shuffle_dataset
 
     set_seed(cfg.RNG_SEED)
     setup_logging(cfg.OUTPUT_DIR)

@@ -12,9 +12,26 @@ from torch.nn.utils import skip_init
 
 Triple = Tuple[int, int, int]
 
+class Conv3d(nn.Conv3d):
+    """nn.Conv3d that runs in fp32 under CPU bf16 autocast when the input has more than one but
+    fewer frames than the temporal kernel (e.g. a 3x1x1 conv on T = 2 in layer3 of an 8-frame
+    R(2+1)D). For that case the oneDNN bf16 kernels of torch 2.13 on CPU return wrong weight
+    gradients (relative errors up to 1e35 or inf, against 3e-3 for other inputs), which made
+    bf16 training diverge to NaN. Same parameters and state-dict keys as nn.Conv3d."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution; see the class docstring for the fp32 case."""
+        short = 1 < x.shape[2] < self.kernel_size[0]
+        if short and x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                return super().forward(x.float())
+        return super().forward(x)
+
+
 def conv3d(*args, **kwargs) -> nn.Conv3d:
-    """nn.Conv3d with uninitialised weights (the backbone initialises every conv afterwards)."""
-    return skip_init(nn.Conv3d, *args, **kwargs)
+    """:class:`Conv3d` with uninitialised weights (the backbone initialises every conv
+    afterwards)."""
+    return skip_init(Conv3d, *args, **kwargs)
 
 
 def factorised_width(dim_in: int, dim_out: int, kernel: Triple) -> int:
