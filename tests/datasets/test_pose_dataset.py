@@ -61,9 +61,9 @@ def test_val_items_are_deterministic_and_take_every_third_pose_frame(pose_data):
     cfg = pose_cfg(root)
     cfg.POSE.VAL_SPLIT = "xsub_train"
     dataset = build_dataset("pose_rgb", cfg, "val")
-    (rgb, heatmaps), label, index, meta = dataset[1]
+    (rgb, heatmaps), label, index, ok = dataset[1]
     assert rgb.shape == (3, 16, 32, 32) and heatmaps.shape == (17, 48, 56, 56)
-    assert (int(label), index, meta) == (1, 1, {"failed": []})
+    assert (int(label), index, ok) == (1, 1, True)
     clip = prepare_pose_clip(anns[1], train=False)
     np.testing.assert_array_equal(heatmaps.numpy(), clip.heatmaps)
     assert frame_numbers(rgb).tolist() == clip.pose_indices[::3].tolist()
@@ -107,6 +107,11 @@ def test_test_items_have_one_view_and_a_missing_video_scores_zeros(pose_data):
     assert [v.shape for v in views] == [(1, 3, 16, 32, 32), (1, 17, 48, 56, 56)] and ok
     views, label, index, ok = dataset[2]
     assert not ok and int(label) == 2 and all(not v.any() for v in views)
+    cfg = pose_cfg(root)
+    cfg.DATA.TRAIN_CROP_SIZE = 24  # val clips have the training size
+    inputs, label, index, ok = build_dataset("pose_rgb", cfg, "val")[2]  # never replaced
+    assert (int(label), index, ok) == (2, 2, False)
+    assert [x.shape for x in inputs] == [(3, 16, 24, 24), (17, 48, 56, 56)]
 
 
 def test_two_stream_model_trains_and_tests_end_to_end(pose_data, tmp_path):

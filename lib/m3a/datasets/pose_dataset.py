@@ -1,8 +1,9 @@
 """Dataset ``pose_rgb``: RGB clips and joint heatmap volumes of the samples of a PoseC3D
 annotation pickle (EPAM-Net's two-stream input), single-label.
 
-Item: ``([rgb, heatmaps], label, index, meta)`` in train / val, ``([rgb[None], heatmaps[None]],
-label, index, ok)`` at test (one view; POSE.STREAMS chooses and orders the streams), with rgb
+Item: ``([rgb, heatmaps], label, index, meta)`` in train, ``([rgb, heatmaps], label, index, ok)``
+in val, ``([rgb[None], heatmaps[None]], label, index, ok)`` at test (one view; POSE.STREAMS
+chooses and orders the streams), with rgb
 float (3, DATA.NUM_FRAMES, S, S) normalised by DATA.MEAN / DATA.STD (of 0-1 values) and heatmaps float (EPAM.NUM_JOINTS, EPAM.POSE_FRAMES,
 EPAM.HEATMAP_SIZE, EPAM.HEATMAP_SIZE). See :func:`m3a.datasets.pose.prepare_pose_clip` for the
 sampling, person box, flip (training) and heatmaps; val and test clips are deterministic.
@@ -10,8 +11,9 @@ sampling, person box, flip (training) and heatmaps; val and test clips are deter
 The annotation file is POSE.ANN_FILE (splits POSE.TRAIN_SPLIT / VAL_SPLIT / TEST_SPLIT); the
 RGB video of a sample is POSE.VIDEO_TEMPLATE with its frame_dir, under DATA.PATH_PREFIX (or
 DATA.PATH_TO_DATA_DIR). Pose frame i is taken from the video at time (i + 0.5) x duration /
-total_frames. A training/val video that fails to decode is logged and replaced by a random other
-sample (DATA.NUM_RETRIES times at most); a test video that fails gives zero inputs and ok False.
+total_frames. A training video that fails to decode is logged and replaced by a random other
+sample (DATA.NUM_RETRIES times at most); a val or test video that fails gives zero inputs and
+ok False (never replaced).
 """
 import logging
 import os
@@ -74,7 +76,7 @@ class PoseRGBDataset(torch.utils.data.Dataset):
         """The clip's RGB frames, cut to the person (unless the videos are), resized, mirrored
         with the keypoints, normalised: float (3, T, S, S)."""
         cfg, ann = self.cfg, self.annotations[index]
-        size = cfg.DATA.TRAIN_CROP_SIZE if self.split == "train" else cfg.DATA.TEST_CROP_SIZE
+        size = cfg.DATA.TEST_CROP_SIZE if self.split == "test" else cfg.DATA.TRAIN_CROP_SIZE
         with decoder.open_video(self.video_path(index), cfg.DATA.INPUT_FORMAT,
                                 frames_fps=cfg.DATA.FRAMES_FPS) as reader:
             step = reader.duration / ann["keypoint"].shape[1]
@@ -96,8 +98,8 @@ class PoseRGBDataset(torch.utils.data.Dataset):
         return torch.tensor(int(self.annotations[index]["label"]), dtype=torch.int64)
 
     def __getitem__(self, index: int) -> Tuple:
-        if self.split == "test":
-            return self._test_item(index)
+        if self.split != "train":
+            return self._eval_item(index)
         failed: List[str] = []
         for _ in range(self.cfg.DATA.NUM_RETRIES + 1):
             try:
@@ -111,18 +113,21 @@ class PoseRGBDataset(torch.utils.data.Dataset):
             f"{self.cfg.DATA.NUM_RETRIES}); last: {failed[-1]}"
         )
 
-    def _test_item(self, index: int) -> Tuple:
+    def _eval_item(self, index: int) -> Tuple:
+        """A val item (inputs) or a test item (one view of each input); a video that fails
+        gives zeros and ok False, never another video."""
         try:
-            views = [x[None] for x in self.inputs(index)]
-            ok = True
+            inputs, ok = self.inputs(index), True
         except decoder.DecodeError as err:
-            logger.warning("test video failed, scored as zeros: %s", err)
-            cfg, size, hm = self.cfg, self.cfg.DATA.TEST_CROP_SIZE, self.cfg.EPAM.HEATMAP_SIZE
+            logger.warning("%s video failed, scored as missing: %s", self.split, err)
+            cfg, hm = self.cfg, self.cfg.EPAM.HEATMAP_SIZE
+            size = cfg.DATA.TEST_CROP_SIZE if self.split == "test" else cfg.DATA.TRAIN_CROP_SIZE
             zeros = {"rgb": (3, cfg.DATA.NUM_FRAMES, size, size),
                      "pose": (cfg.EPAM.NUM_JOINTS, cfg.EPAM.POSE_FRAMES, hm, hm)}
-            views = [torch.zeros(1, *zeros[stream]) for stream in cfg.POSE.STREAMS]
-            ok = False
-        return views, self.label(index), index, ok
+            inputs, ok = [torch.zeros(zeros[stream]) for stream in cfg.POSE.STREAMS], False
+        if self.split == "test":
+            inputs = [x[None] for x in inputs]
+        return inputs, self.label(index), index, ok
 
 
 @DATASET_REGISTRY.register()
