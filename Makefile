@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DATA ?= demo_data
 DEMO_OUT ?= output/demo
+MOTION_DATA ?= demo_motion
 
-.PHONY: install demo test clean
+.PHONY: install demo demo-motion test clean
 
 install: $(VENV)/.installed
 
@@ -22,8 +23,18 @@ $(DEMO_DATA)/.complete: $(VENV)/.installed tools/make_demo_data.py
 demo: $(DEMO_DATA)/.complete
 	$(PY) tools/run_net.py --cfg configs/demo/demo.yaml DATA.PATH_TO_DATA_DIR $(DEMO_DATA) OUTPUT_DIR $(DEMO_OUT)
 
+$(MOTION_DATA)/.complete: $(VENV)/.installed tools/make_demo_data.py
+	$(PY) tools/make_demo_data.py --kind motion --out $(MOTION_DATA)
+
+# TSN, TSM and ACTION-Net on the motion-direction demo (GETTING_STARTED.md, section 1).
+demo-motion: $(MOTION_DATA)/.complete
+	for v in tsn tsm action; do \
+	  $(PY) tools/run_net.py --cfg configs/demo/motion.yaml ACTION.VARIANT $$v DATA.PATH_TO_DATA_DIR $(MOTION_DATA) \
+	    DATA.CLASS_NAMES_FILE $(MOTION_DATA)/classes.txt OUTPUT_DIR output/motion_$$v || exit 1; \
+	done
+
 test: $(VENV)/.installed
 	$(PY) -m pytest tests
 
 clean:
-	rm -rf $(DEMO_DATA) $(DEMO_OUT)
+	rm -rf $(DEMO_DATA) $(DEMO_OUT) $(MOTION_DATA) output/motion_tsn output/motion_tsm output/motion_action

@@ -9,6 +9,8 @@ setup(
     python_requires=">=3.10",
     package_dir={"": "lib"},
     packages=find_packages("lib"),
+    # CLIP's BPE merges (MIT licence, notice in BPE_LICENSE.txt) ship with the package.
+    package_data={"m3a.models.clip": ["bpe_simple_vocab_16e6.txt.gz", "BPE_LICENSE.txt"]},
     install_requires=[
         "torch>=2.0",
         "fvcore",
@@ -25,6 +27,8 @@ setup(
         "matplotlib",
         "pillow",
         "threadpoolctl",
+        "regex",  # CLIP's tokenizer: Unicode letter/number classes
+        "ftfy",  # CLIP's tokenizer: the same text clean-up as OpenAI's
     ],
     extras_require={
         "test": ["pytest", "pytest-timeout", "transformers", "sentence-transformers"],

@@ -13,6 +13,10 @@ paths such as ``demo_data`` and ``output/demo`` mean what they mean for a user. 
   (``configs/EPAM/DEMO_EPAM.yaml``) a short schedule (``POSE_DEMO_TRAIN``);
 - M-MiT commands run on a stand-in of the release (its csv/txt layout, the demo videos) built
   by ``_make_mmit_standin``: M-MiT itself is tens of GB behind a request form.
+- the motion demo (``--kind motion``) is made with 4 clips of 8 frames per class and its
+  ``configs/demo/motion.yaml`` runs get the same short schedule (``MOTION_TRAIN``);
+- Something-Something V2, Jester and EgoGesture commands run on stand-ins in the official layouts
+  (``_make_frames_standins``: a few demo videos, annotation files, frame folders).
 
 Commands that need a GPU, the network, several machines or downloaded files are listed in
 ``SKIP`` with the reason; the test fails on any documented command that is neither run nor listed.
@@ -32,6 +36,10 @@ TINY_DEMO_ARGS = "--videos 24 --classes 4 --duration 1.5 --size 64 --workers 1"
 DEMO_SMALL = "MODEL.NUM_CLASSES 4 TEST.NUM_ENSEMBLE_VIEWS 1 TEST.NUM_SPATIAL_CROPS 1"
 DEMO_TRAIN = ("SOLVER.MAX_EPOCH 1 TRAIN.MAX_ITERS_PER_EPOCH 2 TRAIN.BATCH_SIZE 4 TEST.BATCH_SIZE 4 "
               "DATA_LOADER.NUM_WORKERS 0 DATA_LOADER.PERSISTENT_WORKERS False LOG_MODEL_INFO False")
+MOTION_SMALL = "--clips-per-class 4 --frames 8 --size 32"
+MOTION_TRAIN = ("SOLVER.MAX_EPOCH 1 TRAIN.MAX_ITERS_PER_EPOCH 2 TRAIN.BATCH_SIZE 4 TEST.BATCH_SIZE 4 "
+                "DATA_LOADER.NUM_WORKERS 0 DATA_LOADER.PERSISTENT_WORKERS False LOG_MODEL_INFO False")
+MOTION_DATA_CMD = "python tools/make_demo_data.py --kind motion --out demo_motion"
 DEMO_DATA_CMD = "python tools/make_demo_data.py --out demo_data"
 DEMO_TRAIN_CMD = ("python tools/run_net.py --cfg configs/demo/demo.yaml DATA.PATH_TO_DATA_DIR demo_data "
                   "OUTPUT_DIR output/demo NUM_GPUS 0")
@@ -103,6 +111,12 @@ SKIP = {
     "--out /data/ntu/ntu60_2d.pkl": _NTU,
     "python tools/crop_person_videos.py --ann /data/ntu/ntu60_2d.pkl --videos /data/ntu/videos "
     "--out /data/ntu/cropped": _NTU,
+    "python tools/run_net.py --cfg configs/M2CLIP/K400_VITB16_8F.yaml TRAIN.ENABLE False TEST.ZERO_SHOT True "
+    "TEST.CHECKPOINT_FILE_PATH output/m2clip_k400_vitb16_8f/checkpoints/checkpoint_epoch_00012.pyth "
+    "DATA.PATH_TO_DATA_DIR /data/ucf101 DATA.CLASS_NAMES_FILE /data/ucf101/class_names.txt MODEL.NUM_CLASSES 101 "
+    "TEST.NUM_ENSEMBLE_VIEWS 1 TEST.NUM_SPATIAL_CROPS 1 OUTPUT_DIR output/zeroshot_ucf101":
+        "needs an M2CLIP checkpoint trained on Kinetics-400 (OpenAI CLIP weights, GPUs) and UCF101; "
+        "tests/models/test_m2clip_end_to_end.py runs TEST.ZERO_SHOT on the demo videos",
 }
 # Any command naming the VGGish weights needs the download.
 SKIP_PATTERNS = {"--vggish data/weights/": _VGGISH}
@@ -128,7 +142,9 @@ def adjusted(command: str) -> str:
     if command.startswith("run_net.py "):
         command = "python tools/" + command
     if command.startswith("python tools/make_demo_data.py"):
-        return f"{command} {TINY_DEMO_ARGS}"
+        return f"{command} {MOTION_SMALL if '--kind motion' in command else TINY_DEMO_ARGS}"
+    if "configs/demo/motion.yaml" in command:
+        return f"{command} {MOTION_TRAIN}"
     if command.startswith("python tools/make_pose_demo_data.py"):
         return f"{command} {POSE_DEMO_ARGS}"
     if "configs/EPAM/DEMO_EPAM.yaml" in command and "tools/run_net.py" in command:
@@ -178,7 +194,7 @@ class Workspace:
             assert done.returncode == 0, report
             assert "Traceback" not in done.stderr, done.stderr[-3000:]
             self.done[command] = done
-            if command.startswith("python tools/make_demo_data.py"):
+            if command.startswith("python tools/make_demo_data.py") and "--kind motion" not in command:
                 self.lexicons = _read_lexicons(os.path.join(self.path, "demo_data"))
         return self.done[command]
 
@@ -189,10 +205,16 @@ class Workspace:
             self.run(DEMO_TRAIN_CMD)
         if "output/demo_baseline/" in command:
             self.run(next(c for _, c in COMMANDS if c.startswith(BASELINE_PREFIX)))
+        if "demo_motion" in command and not command.startswith("python tools/make_demo_data.py"):
+            self.run(MOTION_DATA_CMD)
         if "pose_demo_data" in command and not command.startswith(POSE_DEMO_DATA_CMD):
             self.run(POSE_DEMO_DATA_CMD)
         if "data/mine/" in command:
             _make_own_data_standin(self.path)
+        if any(f"data/{name}" in command for name in ("ssv2", "jester", "ego")):
+            _make_frames_standins(self.path)
+            if "build_frame_lists.py ssv2" in command:
+                self.run(next(c for c in doc_commands()["PREPARATION.md"] if "extract_frames.py" in c))
         if "data/mmit" in command:
             _make_mmit_standin(self.path)
             for earlier in [c for c in doc_commands()["PREPARATION.md"] if "data/mmit" in c]:
@@ -242,6 +264,52 @@ def _make_own_data_standin(root: str) -> None:
     os.symlink(os.path.join(demo, "videos"), os.path.join(mine, "videos"))
 
 
+def _make_frames_standins(root: str) -> None:
+    """data/ssv2 (videos and the label JSON files), data/jester (CSV files and frame folders) and
+    data/ego (per-subject label CSVs and frames) as the official downloads lay them out."""
+    import json
+
+    from PIL import Image
+
+    if os.path.isdir(os.path.join(root, "data", "ssv2")):
+        return
+    ssv2, jester, ego = (os.path.join(root, "data", name) for name in ("ssv2", "jester", "ego"))
+    os.makedirs(os.path.join(ssv2, "videos"))
+    os.makedirs(os.path.join(ssv2, "labels"))
+    for i in range(3):
+        shutil.copy(os.path.join(root, "demo_data", "videos", "train", f"train-{i:04d}.mp4"),
+                    os.path.join(ssv2, "videos", f"{10 + i}.mp4"))
+    templates = ["Pushing [something] from left to right", "Pushing [something] from right to left"]
+    names = {t.replace("[", "").replace("]", ""): str(i) for i, t in enumerate(templates)}
+    split = {"train": ["10", "11"], "validation": ["12"]}
+    with open(os.path.join(ssv2, "labels", "something-something-v2-labels.json"), "w") as f:
+        json.dump(names, f)
+    for name, ids in split.items():
+        with open(os.path.join(ssv2, "labels", f"something-something-v2-{name}.json"), "w") as f:
+            json.dump([{"id": v, "label": "x", "template": templates[int(v) % 2], "placeholders": []} for v in ids], f)
+
+    def frames(folder, count, template):
+        os.makedirs(folder, exist_ok=True)
+        for i in range(1, count + 1):
+            Image.new("RGB", (16, 12), (10 * i % 255, 0, 0)).save(os.path.join(folder, template.format(i)))
+
+    os.makedirs(jester)
+    with open(os.path.join(jester, "jester-v1-labels.csv"), "w") as f:
+        f.write("Swiping Left\nSwiping Right\n")
+    for name, rows in (("train", ["100;Swiping Left", "101;Swiping Right"]), ("validation", ["102;Swiping Left"])):
+        with open(os.path.join(jester, f"jester-v1-{name}.csv"), "w") as f:
+            f.write("\n".join(rows) + "\n")
+    for video in ("100", "101", "102"):
+        frames(os.path.join(jester, "frames", video), 12, "{:05d}.jpg")
+    for subject in range(1, 51):
+        scene = os.path.join(ego, "labels-final-revised1", f"Subject{subject:02d}", "Scene1")
+        os.makedirs(scene)
+        if subject in (1, 2, 3):
+            with open(os.path.join(scene, "Group1.csv"), "w") as f:
+                f.write(f"{subject},2,9\n")
+            frames(os.path.join(ego, "frames", f"Subject{subject:02d}", "Scene1", "Color", "rgb1"), 12, "{:06d}.jpg")
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     return Workspace(tmp_path_factory.mktemp("docs_root"))
@@ -286,7 +354,7 @@ def _check_output(workspace, command, output):
     if command.startswith("python tools/predict.py"):
         assert "test-0000.mp4" in output and re.search(r"^  \d\.\d{4}  \S", output, re.M)
     if "--list-models" in command:
-        assert re.search(r"^MODEL\.BACKBONE: .*\bvideo_resnet\b", output, re.M)
+        assert re.search(r"^MODEL\.BACKBONE: (.*, )?video_resnet(,|$)", output, re.M)
     if "download_model_zoo.py --list" in command:
         assert "mmit-v1-t-vat" in output
     if "wc -l data/mmit/categories-v1.txt" in command:

@@ -32,6 +32,15 @@ def test_cosine_with_warmup_published_transformer_schedule():
     assert get_lr_at_epoch(cfg, 30) == pytest.approx(0.0, abs=1e-15)
 
 
+def test_cosine_after_warmup_is_m2clips_schedule():
+    # M2CLIP K400: factor e / 2 for e < 2, then 0.5 + 0.5 cos(pi (e - 2) / 10), per iteration.
+    cfg = _cfg(LR_POLICY="cosine_after_warmup", BASE_LR=2.8125e-4, COSINE_END_LR=0.0, MAX_EPOCH=12,
+               WARMUP_EPOCHS=2.0, WARMUP_START_LR=0.0)
+    for epoch in (0.0, 0.5, 1.999, 2.0, 3.3, 7.0, 11.5, 12.0):
+        factor = epoch / 2 if epoch < 2 else 0.5 + 0.5 * math.cos(math.pi * (epoch - 2) / 10)
+        assert get_lr_at_epoch(cfg, epoch) == pytest.approx(2.8125e-4 * factor, abs=1e-15)
+
+
 def test_cosine_end_lr_and_constant():
     cfg = _cfg(LR_POLICY="cosine", BASE_LR=0.1, COSINE_END_LR=0.02, MAX_EPOCH=10, WARMUP_EPOCHS=0.0)
     assert get_lr_at_epoch(cfg, 2.5) == pytest.approx(0.02 + 0.08 * 0.5 * (1 + math.cos(math.pi / 4)))

@@ -62,6 +62,42 @@ def test_sgd_step_matches_hand_computation():
     assert all(g["lr"] == 0.01 for g in opt.param_groups)
 
 
+class HintedNet(SmallNet):
+    """SmallNet whose classifier asks for 5x / 10x the learning rate (bias without decay)."""
+
+    def optim_hints(self):
+        return {"fc.weight": {"lr_mult": 5.0}, "fc.bias": {"lr_mult": 10.0, "weight_decay_mult": 0.0}}
+
+
+def test_optim_hints_give_lr_multiplied_groups():
+    model = HintedNet()
+    opt = construct_optimizer(model, _cfg(BASE_LR=0.02, NESTEROV=False))
+    groups = {id(p): g for g in opt.param_groups for p in g["params"]}
+    assert opt.param_groups[0]["params"][0] is model.conv.weight  # the base group stays first
+    assert (groups[id(model.fc.weight)]["lr"], groups[id(model.fc.weight)]["weight_decay"]) == (0.1, 1e-4)
+    assert (groups[id(model.fc.bias)]["lr"], groups[id(model.fc.bias)]["weight_decay"]) == (0.2, 0.0)
+    assert groups[id(model.conv.weight)]["lr"] == 0.02 and groups[id(model.bn.weight)]["weight_decay"] == 0.0
+    set_lr(opt, 0.01)
+    assert groups[id(model.fc.weight)]["lr"] == pytest.approx(0.05)
+    assert groups[id(model.fc.bias)]["lr"] == pytest.approx(0.1)
+    assert groups[id(model.conv.bias)]["lr"] == 0.01
+    # One SGD step moves the classifier bias 10x as far as a plain group would.
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    before = model.fc.bias.detach().clone()
+    torch.optim.SGD.step(opt)
+    assert torch.allclose(before - model.fc.bias.detach(), torch.full_like(before, 0.1))
+
+
+def test_optim_hints_naming_no_parameter_fail():
+    class Bad(SmallNet):
+        def optim_hints(self):
+            return {"fc.weights": {"lr_mult": 5.0}}
+
+    with pytest.raises(ValueError, match="names no parameter 'fc.weights'"):
+        get_param_groups(Bad(), _cfg())
+
+
 def test_adamw_selected():
     opt = construct_optimizer(SmallNet(), _cfg(OPTIMIZING_METHOD="adamw"))
     assert isinstance(opt, torch.optim.AdamW)

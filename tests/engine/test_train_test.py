@@ -68,3 +68,18 @@ def test_train_then_test_writes_everything(tiny_data, tmp_path):
     assert [r["class_name"] for r in rows] == CLASS_NAMES
     assert [int(r["positives"]) for r in rows] == [1, 3, 1, 1]
     assert metrics["map_class"] == pytest.approx(np.mean([float(r["ap"]) for r in rows]), abs=1e-6)
+
+
+def test_a_run_tests_what_it_trained_not_an_older_runs_newer_file(tiny_data, tmp_path):
+    out = str(tmp_path / "run")
+    older = tiny_cfg(tiny_data, out)
+    older.SOLVER.MAX_EPOCH, older.TEST.ENABLE = 2, False
+    train_and_test(older)  # leaves checkpoint_epoch_00002.pyth
+    cfg = tiny_cfg(tiny_data, out)
+    cfg.SOLVER.MAX_EPOCH, cfg.TRAIN.AUTO_RESUME, cfg.SOLVER.BASE_LR = 1, False, 0.0
+    train_and_test(cfg)  # a 1-epoch run with lr 0: its model is the fresh initialisation
+    with open(os.path.join(out, METRICS_FILE)) as f:
+        metrics = json.load(f)
+    assert metrics["checkpoint"] == cu.checkpoint_path(out, 1) and metrics["epoch"] == 1
+    result_line = [line for line in open(os.path.join(out, "stdout.log")) if "test results:" in line][-1]
+    assert f"{cu.checkpoint_path(out, 1)} (epoch 1)" in result_line

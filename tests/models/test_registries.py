@@ -7,7 +7,8 @@ import torch
 
 from m3a.config import ConfigError, get_cfg
 from m3a.models import BACKBONE_REGISTRY, HEAD_REGISTRY, NECK_REGISTRY, build_model
-from m3a.models.build import check_model_cfg, list_components
+from m3a.models.build import check_model_cfg, head_layouts_of, list_components
+from m3a.models.losses import get_loss_func, prepare_targets
 
 NUM_CLASSES = 5
 # Head settings that the registry test runs for each head (the default one when absent).
@@ -21,10 +22,10 @@ HEAD_VARIANTS = {
 
 
 def _combinations():
-    for (b, backbone), (n, neck), (h, _) in itertools.product(
+    for (b, backbone), (n, neck), (h, head) in itertools.product(
         sorted(BACKBONE_REGISTRY), sorted(NECK_REGISTRY), sorted(HEAD_REGISTRY)
     ):
-        if backbone.LAYOUT in neck.LAYOUTS:
+        if backbone.LAYOUT in neck.LAYOUTS and backbone.LAYOUT in head_layouts_of(head):
             for i, _ in enumerate(HEAD_VARIANTS.get(h, [{}])):
                 yield pytest.param(b, n, h, i, id=f"{b}-{n}-{h}-{i}")
 
@@ -59,8 +60,13 @@ def test_every_composition_trains_and_round_trips(backbone, neck, head, variant)
     example = model.example_inputs(cfg, batch=2)
     model.train()
     out = model(example[0] if len(example) == 1 else example)
-    assert out.shape == (2, NUM_CLASSES)
-    out.sum().backward()
+    # A head with its own training loss (e.g. M2CLIP's multi-task loss) returns what it needs.
+    targets = prepare_targets(torch.tensor([0, 1]), NUM_CLASSES, cfg.MODEL.LOSS_FUNC)
+    loss = model.training_loss(out, targets, get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean"))
+    if loss is None:
+        assert out.shape == (2, NUM_CLASSES)
+        loss = out.sum()
+    loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
     model.eval()
@@ -90,7 +96,9 @@ def test_derived_component_names_keep_old_configs():
 @pytest.mark.parametrize("key, value, words", [
     ("BACKBONE", "video_resnett", "did you mean 'video_resnet'"),
     ("NECK", "cls_token", "necks for it: global_avgpool, video_avgpool"),
-    ("HEAD", "mlp", "MODEL.HEAD must be one of fc, i3d, m3a"),
+    ("HEAD", "mlp", "MODEL.HEAD must be one of fc, i3d, m2clip, m3a"),
+    ("HEAD", "m2clip", "MODEL.HEAD m2clip works on video_text backbones, but backbone video_resnet gives map3d; "
+                       "heads for it: fc, i3d, m3a"),
     ("MODEL_NAME", "X", "MODEL.MODEL_NAME must be one of M3ANET"),
 ])
 def test_unknown_or_incompatible_components_are_config_errors(key, value, words):

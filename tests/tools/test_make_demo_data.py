@@ -56,3 +56,13 @@ def test_script_generates_a_complete_small_set(tmp_path):
     assert all(os.path.isfile(os.path.join(out, e.path)) for e in entries)
     for kind in lexicon.KINDS:
         assert lexicon.lexicon_path(out, kind, "demo").endswith(".npz")
+
+
+def test_motion_kind_writes_frame_folders(tool, capsys, tmp_path):
+    out = str(tmp_path / "motion")
+    assert tool.main(["--kind", "motion", "--out", out, "--clips-per-class", "4", "--frames", "8",
+                      "--size", "32"]) == 0
+    assert "12 train, 6 val, 6 test clips, 6 classes" in capsys.readouterr().out
+    assert os.path.exists(os.path.join(out, ".complete"))
+    assert tool.main(["--kind", "motion", "--out", out, "--frames", "4"]) == 2
+    assert "at least 8 frames" in capsys.readouterr().err

@@ -64,6 +64,10 @@ _C.TEST.NUM_ENSEMBLE_VIEWS = 10
 _C.TEST.NUM_SPATIAL_CROPS = 3
 # Also write the predictions in the published pickle format to this path ("" = do not).
 _C.TEST.SAVE_RESULTS_PATH = ""
+# Zero-shot transfer: rebuild the model from the checkpoint's own config and let its head score
+# this config's classes (DATA.CLASS_NAMES_FILE, MODEL.NUM_CLASSES) by name (text-prompt heads,
+# e.g. M2CLIP's); the test data are this config's.
+_C.TEST.ZERO_SHOT = False
 
 # ---------------------------------------------------------------------------------------------
 # Model
@@ -112,7 +116,7 @@ _C.BN.EPSILON = 1e-5
 _C.SOLVER = CfgNode()
 # Base learning rate (for the whole batch TRAIN.BATCH_SIZE).
 _C.SOLVER.BASE_LR = 0.1
-# LR policy: steps_with_relative_lrs, cosine, constant.
+# LR policy: steps_with_relative_lrs, cosine, cosine_after_warmup, constant.
 _C.SOLVER.LR_POLICY = "cosine"
 # Final LR of the cosine policy.
 _C.SOLVER.COSINE_END_LR = 0.0
@@ -135,6 +139,10 @@ _C.SOLVER.WARMUP_START_LR = 0.01
 _C.SOLVER.OPTIMIZING_METHOD = "sgd"
 # No weight decay on 1-d parameters (biases, norms) when True.
 _C.SOLVER.ZERO_WD_1D_PARAM = False
+# LR multipliers of parameters whose name contains a pattern: LR_SCALE_PATTERNS[i] gets
+# LR_SCALES[i] x the LR (first match wins; e.g. M2CLIP's text adapters "textad_" at 0.5).
+_C.SOLVER.LR_SCALE_PATTERNS = []
+_C.SOLVER.LR_SCALES = []
 # Clip gradients by value / by global L2 norm (None disables).
 _C.SOLVER.CLIP_GRAD_VAL = None
 _C.SOLVER.CLIP_GRAD_L2NORM = None

@@ -6,6 +6,9 @@
   ``<= epoch`` (``STEPS`` may end with ``MAX_EPOCH``, e.g. ``[0, 12, 24, 30]`` with ``LRS``
   ``[1, 0.1, 0.01, 0.001]``),
 - ``cosine``: ``END + (BASE_LR - END) * (1 + cos(pi * epoch / MAX_EPOCH)) / 2``,
+- ``cosine_after_warmup``: the same cosine over the epochs after the warm-up,
+  ``cos(pi * (epoch - WARMUP_EPOCHS) / (MAX_EPOCH - WARMUP_EPOCHS))``, so the warm-up ends at
+  ``BASE_LR`` (ST-Adapter's and M2CLIP's schedule),
 - ``constant``: ``BASE_LR``.
 
 With ``SOLVER.WARMUP_EPOCHS`` > 0 the LR rises linearly from ``WARMUP_START_LR`` (at epoch 0)
@@ -39,6 +42,13 @@ def lr_func_cosine(cfg: CfgNode, cur_epoch: float) -> float:
     return end + (cfg.SOLVER.BASE_LR - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def lr_func_cosine_after_warmup(cfg: CfgNode, cur_epoch: float) -> float:
+    """Cosine decay from ``BASE_LR`` at the end of the warm-up to ``COSINE_END_LR`` at ``MAX_EPOCH``."""
+    end, warmup = cfg.SOLVER.COSINE_END_LR, cfg.SOLVER.WARMUP_EPOCHS
+    progress = max(0.0, cur_epoch - warmup) / max(cfg.SOLVER.MAX_EPOCH - warmup, 1e-8)
+    return end + (cfg.SOLVER.BASE_LR - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def lr_func_constant(cfg: CfgNode, cur_epoch: float) -> float:
     """Constant ``BASE_LR``."""
     return cfg.SOLVER.BASE_LR
@@ -47,6 +57,7 @@ def lr_func_constant(cfg: CfgNode, cur_epoch: float) -> float:
 LR_POLICIES: Dict[str, Callable[[CfgNode, float], float]] = {
     "steps_with_relative_lrs": lr_func_steps_with_relative_lrs,
     "cosine": lr_func_cosine,
+    "cosine_after_warmup": lr_func_cosine_after_warmup,
     "constant": lr_func_constant,
 }
 

@@ -147,6 +147,10 @@ def changed_inputs(cfg: CfgNode, stored: dict) -> List[str]:
         now = current.get(name)
         if now is None:
             continue
+        if not isinstance(now, torch.Tensor) or not isinstance(saved, torch.Tensor):  # e.g. prompt lists
+            if list(now) != list(saved):
+                lines.append(f"{name} in the data folder differs from the checkpoint's")
+            continue
         if tuple(now.shape) != tuple(saved.shape):
             lines.append(f"{name} in the data folder has shape {tuple(now.shape)}, the checkpoint's "
                          f"{tuple(saved.shape)}")

@@ -4,7 +4,8 @@ Outputs (rank 0, each written atomically) in ``OUTPUT_DIR``:
 
 - ``test_metrics.json``: ``map_class``, ``map_sample``, ``top1``, ``top5``, ``num_videos``
   (videos scored), ``num_views`` (views per video), ``failed_videos`` (count of videos that
-  failed to decode and were left out), ``failed_paths``, ``checkpoint``, ``ensemble_method``.
+  failed to decode and were left out), ``failed_paths``, ``checkpoint`` (the tested file) and
+  ``epoch`` (its completed epochs), ``ensemble_method``.
 - ``test_predictions.npz``: ``scores`` (V, N) float32 combined per-video scores, ``labels``
   (V, N) multi-hot or (V,) class indices, ``paths`` (V,) video paths, ``indices`` (V,) list rows.
 - ``per_class_ap.csv``: ``class_index,class_name,ap,positives`` (AP empty for classes without a
@@ -17,7 +18,7 @@ import json
 import logging
 import os
 import pickle
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -43,9 +44,10 @@ PER_CLASS_AP_FILE = "per_class_ap.csv"
 
 
 def resolve_test_checkpoint(cfg: CfgNode, trained_model: Optional[nn.Module]) -> Optional[str]:
-    """Checkpoint to test: TEST.CHECKPOINT_FILE_PATH, else the newest in OUTPUT_DIR, else None.
+    """Checkpoint to test: TEST.CHECKPOINT_FILE_PATH; else None (the model this run trained);
+    else the newest in OUTPUT_DIR. Without any of them, raise FileNotFoundError.
 
-    None means the model just trained is tested; without one, raise FileNotFoundError.
+    The model a run trained comes before OUTPUT_DIR's newest file, which may be an older run's.
     """
     from m3a.utils import checkpoint as cu
 
@@ -53,11 +55,11 @@ def resolve_test_checkpoint(cfg: CfgNode, trained_model: Optional[nn.Module]) ->
         if not os.path.isfile(cfg.TEST.CHECKPOINT_FILE_PATH):
             raise FileNotFoundError(f"TEST.CHECKPOINT_FILE_PATH not found: {cfg.TEST.CHECKPOINT_FILE_PATH}")
         return cfg.TEST.CHECKPOINT_FILE_PATH
+    if trained_model is not None:
+        return None
     last = cu.get_last_checkpoint(cfg.OUTPUT_DIR)
     if last is not None:
         return last
-    if trained_model is not None:
-        return None
     raise FileNotFoundError(
         f"nothing to test: TEST.CHECKPOINT_FILE_PATH is empty and {cfg.OUTPUT_DIR}/checkpoints has no checkpoint"
     )
@@ -89,7 +91,18 @@ def run_multiview_inference(loader, model: nn.Module, cfg: CfgNode, device: torc
     return gathered
 
 
-def write_test_outputs(cfg: CfgNode, results: Dict, dataset_paths: List[str], checkpoint: Optional[str]) -> Dict:
+def trained_model_source(cfg: CfgNode) -> Tuple[str, int]:
+    """(file, epochs) of the model a run trained: its last epoch's checkpoint, or a note when it
+    saved none."""
+    from m3a.utils import checkpoint as cu
+
+    path = cu.checkpoint_path(cfg.OUTPUT_DIR, cfg.SOLVER.MAX_EPOCH)
+    return (path if os.path.isfile(path) else "(model trained in this run, not saved)"), cfg.SOLVER.MAX_EPOCH
+
+
+def write_test_outputs(
+    cfg: CfgNode, results: Dict, dataset_paths: List[str], checkpoint: str, epoch: int
+) -> Dict:
     """Write metrics, predictions, per-class AP and the results pickle; return the metrics dict."""
     scores, labels = results["scores"], results["labels"]
     summary = compute_metrics(scores, labels)
@@ -100,7 +113,8 @@ def write_test_outputs(cfg: CfgNode, results: Dict, dataset_paths: List[str], ch
             "num_views": int(results["num_views"]),
             "failed_videos": len(failed_paths),
             "failed_paths": failed_paths,
-            "checkpoint": checkpoint or "(model trained in this run)",
+            "checkpoint": checkpoint,
+            "epoch": int(epoch),
             "ensemble_method": cfg.DATA.ENSEMBLE_METHOD,
         }
     )
@@ -135,6 +149,17 @@ def _write_per_class_ap(cfg: CfgNode, scores: np.ndarray, labels: np.ndarray) ->
                 writer.writerow([c, name, "" if np.isnan(ap[c]) else f"{ap[c]:.6f}", positives[c]])
 
 
+def zero_shot(model: nn.Module, cfg: CfgNode) -> nn.Module:
+    """``model`` scoring the classes of ``cfg`` (DATA.CLASS_NAMES_FILE, MODEL.NUM_CLASSES) by
+    name; ValueError for a head that cannot (one without ``set_class_names``)."""
+    from m3a.utils.class_names import class_names_path, read_class_names
+
+    names = read_class_names(class_names_path(cfg), cfg.MODEL.NUM_CLASSES)
+    getattr(model, "module", model).set_class_names(names)
+    logger.info("zero-shot: scoring %d class names from %s", len(names), class_names_path(cfg))
+    return model
+
+
 def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Dict]:
     """Multi-view test of a checkpoint (or ``trained_model``); return the metrics (rank 0)."""
     from m3a.datasets.loader import construct_loader
@@ -148,20 +173,25 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
     checkpoint = resolve_test_checkpoint(cfg, trained_model)
     if checkpoint is None:
         model = trained_model
-        logger.info("testing the model trained in this run")
+        checkpoint, epoch = trained_model_source(cfg)
+        logger.info("testing the model trained in this run (%s)", checkpoint)
     else:
         from m3a.engine.predict import load_trained_model
 
-        model = load_trained_model(checkpoint, cfg, device=device).model
+        # Zero-shot: the model is the checkpoint's own; only the class names come from cfg.
+        loaded = load_trained_model(checkpoint, None if cfg.TEST.ZERO_SHOT else cfg, device=device)
+        model, epoch = loaded.model, loaded.epoch
         logger.info("testing checkpoint %s", checkpoint)
+    if cfg.TEST.ZERO_SHOT:
+        model = zero_shot(model, cfg)
     results = run_multiview_inference(loader, model, cfg, device)
     summary = None
     if du.is_master_proc():
-        summary = write_test_outputs(cfg, results, list(loader.dataset.paths), checkpoint)
+        summary = write_test_outputs(cfg, results, list(loader.dataset.paths), checkpoint, epoch)
         log_json_stats({"_type": "test", **{k: v for k, v in summary.items() if k != "failed_paths"}}, cfg.OUTPUT_DIR)
         logger.info(
             "test results: class-wise mAP %.4f | sample-wise mAP %.4f | top-1 %.4f | top-5 %.4f | "
-            "%d videos x %d views | %d failed to decode%s",
+            "%d videos x %d views | %d failed to decode%s | %s (epoch %d)",
             summary["map_class"],
             summary["map_sample"],
             summary["top1"],
@@ -170,6 +200,8 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
             summary["num_views"],
             summary["failed_videos"],
             f" (listed in {METRICS_FILE})" if summary["failed_videos"] else "",
+            summary["checkpoint"],
+            summary["epoch"],
         )
     du.synchronize()
     return summary

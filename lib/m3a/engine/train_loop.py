@@ -69,11 +69,16 @@ def train_step(
 ) -> float:
     """One optimisation step (autocast forward, scaled backward, clipping); returns the loss.
 
-    ``inputs``: the batch's tensor, or its list of pathway tensors, passed to the model as is.
+    ``inputs``: the batch's tensor, or its list of pathway tensors, passed to the model as is. The
+    loss is the model's ``training_loss(outputs, targets, loss_fn)`` when it defines one that
+    returns a tensor (a head with a multi-task loss), else ``MODEL.LOSS_FUNC`` of the outputs.
     """
+    own_loss = getattr(getattr(model, "module", model), "training_loss", None)  # (D)DP-wrapped or not
     with amp.autocast(cfg, device):
         outputs = model(inputs)
-    loss = compute_loss(loss_fn, outputs, targets, cfg.MODEL.LOSS_FUNC)
+        loss = own_loss(outputs, targets, loss_fn) if own_loss is not None else None
+    if loss is None:
+        loss = compute_loss(loss_fn, outputs, targets, cfg.MODEL.LOSS_FUNC)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"training loss is {loss.item()}; lower SOLVER.BASE_LR or enable clipping")
     optimizer.zero_grad(set_to_none=True)
@@ -420,7 +425,9 @@ def train(cfg: CfgNode) -> nn.Module:
     loss_fn = get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean")
     if du.get_world_size() > 1:
         ids = [device] if device.type == "cuda" else None
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids, output_device=ids[0] if ids else None)
+        skips = getattr(model, "may_skip_parameters", None)  # trainable parameters a step may not use
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids, output_device=ids[0] if ids else None,
+                                                          find_unused_parameters=bool(skips and skips()))
     else:
         train_model = model
     writer = _tensorboard_writer(cfg)

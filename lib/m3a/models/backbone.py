@@ -7,7 +7,9 @@ features in a declared layout:
 - ``frames2d``: per-frame 2D maps ``(B * T, C, H, W)``, with T = ``num_frames``;
 - ``tokens``: tokens ``(B, T, N, D)`` (T frames of N tokens each);
 - ``streams``: a list of 3D maps ``(B, C_i, T_i, H_i, W_i)``, one per input stream
-  (``stream_dims`` names them and gives their widths; ``out_dim`` is the sum).
+  (``stream_dims`` names them and gives their widths; ``out_dim`` is the sum);
+- ``video_text``: a dict of video-text model outputs (M2CLIP: frame embeddings and visual
+  classifier logits) for a head that also uses the backbone's text tower.
 
 ``out_dim`` is C (or D). ``state_prefix`` is where the backbone's keys sit in the published state
 dict of the whole model ("" = at the top level). ``convert_state_dict`` maps checkpoints of
@@ -22,7 +24,10 @@ from fvcore.common.config import CfgNode
 Inputs = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 # Feature layouts a backbone can declare.
-LAYOUTS = ("map3d", "frames2d", "tokens", "streams")
+LAYOUTS = ("map3d", "frames2d", "tokens", "streams", "video_text")
+# Layouts whose necks give pooled clip features (B, C) / (B, P, C): those a head accepts unless
+# it declares its own ``LAYOUTS``.
+POOLED_LAYOUTS = ("map3d", "frames2d", "tokens", "streams")
 
 
 class Backbone(nn.Module):

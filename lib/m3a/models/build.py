@@ -40,7 +40,8 @@ HEAD_REGISTRY.__doc__ = """Heads by MODEL.HEAD: ``cls(cfg, in_dim, inputs)`` map
 ``cls.read_inputs(cfg)`` reads the tensors it is built with (e.g. lexicons; ``{}`` for none) and
 ``cls.stored_inputs(cfg, inputs)`` gives what a checkpoint stores of them;
 ``cls.check_config(cfg, in_dim)`` validates its keys; ``cls.make_tiny(cfg)`` shrinks its keys for
-tests and returns matching random inputs."""
+tests and returns matching random inputs. A head that needs a particular backbone layout lists it
+in ``cls.LAYOUTS`` (default: the pooled-feature layouts map3d, frames2d, tokens)."""
 
 MODEL_REGISTRY = Registry("MODEL")
 MODEL_REGISTRY.__doc__ = """Compositions by MODEL.MODEL_NAME: ``cls(cfg, inputs)`` builds a whole
@@ -131,7 +132,21 @@ def check_model_cfg(cfg: CfgNode) -> None:
             f"backbone {component_names(cfg).backbone} gives {backbone.LAYOUT}; necks for it: "
             + ", ".join(sorted(n for n, c in NECK_REGISTRY if backbone.LAYOUT in c.LAYOUTS))
         )
+    head_layouts = head_layouts_of(head)
+    if backbone.LAYOUT not in head_layouts:
+        raise ConfigError(
+            f"MODEL.HEAD {component_names(cfg).head} works on {', '.join(head_layouts)} backbones, but "
+            f"backbone {component_names(cfg).backbone} gives {backbone.LAYOUT}; heads for it: "
+            + ", ".join(sorted(n for n, c in HEAD_REGISTRY if backbone.LAYOUT in head_layouts_of(c)))
+        )
     head.check_config(cfg, backbone.feature_dim(cfg))
+
+
+def head_layouts_of(head: type) -> tuple:
+    """Backbone layouts a head works on: its ``LAYOUTS``, else those of pooled clip features."""
+    from m3a.models.backbone import POOLED_LAYOUTS
+
+    return tuple(getattr(head, "LAYOUTS", POOLED_LAYOUTS))
 
 
 def read_model_inputs(cfg: CfgNode) -> Dict[str, object]:

@@ -34,15 +34,19 @@ def get_norm(cfg: CfgNode) -> Callable[[int], nn.Module]:
 
 
 def convert_sync_batchnorm(model: nn.Module) -> nn.Module:
-    """Replace every trainable BatchNorm3d of ``model`` by SyncBatchNorm (frozen ones stay)."""
+    """Replace every BatchNorm2d / BatchNorm3d of ``model`` by SyncBatchNorm (FrozenBatchNorm3d
+    stays); parameters that do not require gradients keep not requiring them."""
     for name, child in model.named_children():
-        if type(child) is nn.BatchNorm3d:
+        if type(child) in (nn.BatchNorm2d, nn.BatchNorm3d):
             sync = nn.SyncBatchNorm(
                 child.num_features, child.eps, child.momentum, child.affine,
                 child.track_running_stats,
             )
             sync.load_state_dict(child.state_dict())
             sync.train(child.training)
+            if child.affine:
+                sync.weight.requires_grad_(child.weight.requires_grad)
+                sync.bias.requires_grad_(child.bias.requires_grad)
             setattr(model, name, sync)
         else:
             convert_sync_batchnorm(child)

@@ -31,6 +31,9 @@ class Recognizer(nn.Module):
         self.backbone = backbone_cls(cfg)
         self.neck = neck_cls(cfg, self.backbone)
         self.head = head_cls(cfg, self.backbone.out_dim, inputs)
+        bind = getattr(self.head, "bind_backbone", None)
+        if bind is not None:  # a head that uses another tower of the backbone (CLIP's text)
+            bind(self.backbone)
         self._prefixes = [
             (f"{part}.", getattr(getattr(self, part), "state_prefix", "")) for part in PARTS
         ]
@@ -49,6 +52,27 @@ class Recognizer(nn.Module):
     def forward(self, x: Inputs) -> torch.Tensor:
         """Scores (B, NUM_CLASSES): logits in training, activated at eval."""
         return self.head(self.neck(self.forward_features(x)))
+
+    def training_loss(self, outputs, targets: torch.Tensor, loss_fn: nn.Module) -> Optional[torch.Tensor]:
+        """The head's own training loss of a training forward's ``outputs`` (e.g. M2CLIP's
+        multi-task loss), or None when the head has none (the configured loss applies)."""
+        own = getattr(self.head, "training_loss", None)
+        return own(outputs, targets, loss_fn) if own is not None else None
+
+    def may_skip_parameters(self) -> bool:
+        """True when a training step may leave trainable parameters unused (the head says so,
+        e.g. M2CLIP's masked-LM head while masked LM is off): DDP then looks for them."""
+        own = getattr(self.head, "may_skip_parameters", None)
+        return bool(own()) if own is not None else False
+
+    def set_class_names(self, names: List[str]) -> None:
+        """Score these classes by name from now on (zero-shot transfer); ValueError for a head
+        that scores only the classes it was trained on."""
+        own = getattr(self.head, "set_class_names", None)
+        if own is None:
+            raise ValueError(f"the {type(self.head).__name__} head scores only its trained classes; zero-shot "
+                             "transfer needs a head that scores class names (MODEL.HEAD m2clip)")
+        own(names)
 
     def gradcam_layer(self) -> nn.Module:
         """The module whose output is the feature map Grad-CAM explains."""

@@ -1,6 +1,7 @@
 """Checkpoints: save, find the newest complete one, load ours / published / VMZ-layout files.
 
-Formats read by :func:`load_checkpoint` (always ``torch.load(weights_only=True)``):
+Formats read by :func:`load_checkpoint` (``torch.load(weights_only=True)``, or the restricted
+TorchScript reader for TorchScript archives such as OpenAI's CLIP files):
 - ours and the published model-zoo ``.pyth``: a dict with ``model_state`` (and ``epoch``,
   ``optimizer_state``, ``cfg``; ours may add ``scaler_state``);
 - a dict with ``state_dict`` (e.g. the published IG-65M + Kinetics pretraining ``.pth``),
@@ -30,6 +31,7 @@ import torch
 import torch.nn as nn
 
 from m3a.utils.file_io import atomic_path
+from m3a.utils.torchscript_archive import ArchiveError, is_torchscript_archive, read_archive_state
 
 logger = logging.getLogger(__name__)
 
@@ -316,9 +318,17 @@ def recorded_epoch(ckpt: dict, state: Dict[str, torch.Tensor]) -> int:
 
 
 def read_checkpoint(path: str) -> dict:
-    """``torch.load(path, weights_only=True)`` on CPU, with a CheckpointError naming the file."""
+    """``torch.load(path, weights_only=True)`` on CPU, with a CheckpointError naming the file.
+
+    A TorchScript archive (e.g. OpenAI's CLIP release files) is read as a bare state dict by the
+    restricted reader of :mod:`m3a.utils.torchscript_archive`, which runs none of its code."""
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
+    if is_torchscript_archive(path):
+        try:
+            return read_archive_state(path)
+        except ArchiveError as err:
+            raise CheckpointError(str(err)) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for corrupt or unsafe files

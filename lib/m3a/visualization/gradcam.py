@@ -2,7 +2,9 @@
 
 For class c: the gradient of its pre-activation score w.r.t. a backbone feature map A
 (C, T', H', W') is averaged over (T', H', W') into channel weights w; the map ReLU(sum_k w_k A_k)
-is upsampled (trilinear) over time and space to the clip (T, H, W).
+is upsampled (trilinear) over time and space to the clip (T, H, W). Per-frame maps
+(B * T, C, H', W') of a backbone with the ``frames2d`` layout (a 2D CNN on the frames, e.g.
+ACTION-Net) are stacked along time first, so T' = T.
 
 Time: the last feature map of the video ResNets has T' = T / 8 steps, one step for the usual
 8-frame clips, so a map taken there is the same in every frame. By default the explained layer
@@ -70,15 +72,26 @@ class GradCAM:
     def _choose(self, outputs: List[Tuple[str, nn.Module, torch.Tensor]], clip_steps: int):
         """The explained (name, feature map): the target or declared layer when it keeps
         ``min_steps`` temporal steps, else the deepest (B, C, T', H', W') output that does."""
-        maps = [(n, m, o) for n, m, o in outputs if isinstance(o, torch.Tensor) and o.dim() == 5]
+        maps = [(n, m, o) for n, m, o in outputs
+                if isinstance(o, torch.Tensor) and self._as_map3d(o).dim() == 5]
         if not maps:
-            raise ValueError("Grad-CAM needs a backbone feature map (B, C, T, H, W) (layout map3d)")
+            raise ValueError("Grad-CAM needs a backbone feature map (B, C, T, H, W) (layout map3d or frames2d)")
         wanted = self.target_layer if self.target_layer is not None else self.model.gradcam_layer()
         name, _m, last = next((x for x in reversed(maps) if x[1] is wanted), maps[-1])
-        if self.target_layer is not None or last.shape[2] >= min(self.min_steps, clip_steps):
+        steps = min(self.min_steps, clip_steps)
+        if self.target_layer is not None or self._as_map3d(last).shape[2] >= steps:
             return name, last
-        deeper = [(n, o) for n, _m, o in maps if o.shape[2] >= min(self.min_steps, clip_steps)]
+        deeper = [(n, o) for n, _m, o in maps if self._as_map3d(o).shape[2] >= steps]
         return deeper[-1] if deeper else (name, last)
+
+    def _as_map3d(self, fmap: torch.Tensor) -> torch.Tensor:
+        """A feature map as (B, C, T', H', W'): per-frame maps (B * T, C, H', W') of a ``frames2d``
+        backbone are stacked along time; other outputs are returned as they are."""
+        backbone = getattr(self.model, "backbone", None)
+        if getattr(backbone, "LAYOUT", "map3d") != "frames2d" or fmap.dim() != 4:
+            return fmap
+        t = backbone.num_frames
+        return fmap.reshape(fmap.shape[0] // t, t, *fmap.shape[1:]).transpose(1, 2)
 
     def __call__(self, clip: torch.Tensor, classes: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
         """Heat-maps (K, T, H, W) in [0, 1] of one clip (1, 3, T, H, W), scaled by their common
@@ -97,12 +110,13 @@ class GradCAM:
                 maps = []
                 for k in range(len(classes)):
                     (grad,) = torch.autograd.grad(targets[k], fmap, retain_graph=k + 1 < len(classes))
-                    weights = grad[0].mean(dim=(1, 2, 3))
-                    maps.append(F.relu((weights[:, None, None, None] * fmap[0]).sum(0)).detach())
+                    weights = self._as_map3d(grad)[0].mean(dim=(1, 2, 3))
+                    feature_map = self._as_map3d(fmap)[0]
+                    maps.append(F.relu((weights[:, None, None, None] * feature_map).sum(0)).detach())
         finally:
             for handle in handles:
                 handle.remove()
-        self.feature_shape = tuple(fmap.shape[1:])
+        self.feature_shape = tuple(self._as_map3d(fmap).shape[1:])
         cams = F.interpolate(torch.stack(maps)[:, None], size=clip.shape[2:], mode="trilinear", align_corners=False)
         return normalize_maps(cams[:, 0]), scores[list(classes)].detach()
 
