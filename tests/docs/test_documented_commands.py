@@ -9,6 +9,8 @@ paths such as ``demo_data`` and ``output/demo`` mean what they mean for a user. 
   video appended (``DEMO_SMALL``) and, for training, a short schedule (``DEMO_TRAIN``), so the demo
   checkpoint is ``checkpoint_epoch_00001`` where the docs (after the full ``make demo``) say
   ``checkpoint_epoch_00024``;
+- ``make_pose_demo_data.py`` gets a small size (``POSE_DEMO_ARGS``) and training on its data
+  (``configs/EPAM/DEMO_EPAM.yaml``) a short schedule (``POSE_DEMO_TRAIN``);
 - M-MiT commands run on a stand-in of the release (its csv/txt layout, the demo videos) built
   by ``_make_mmit_standin``: M-MiT itself is tens of GB behind a request form.
 - the motion demo (``--kind motion``) is made with 4 clips of 8 frames per class and its
@@ -42,6 +44,10 @@ DEMO_DATA_CMD = "python tools/make_demo_data.py --out demo_data"
 DEMO_TRAIN_CMD = ("python tools/run_net.py --cfg configs/demo/demo.yaml DATA.PATH_TO_DATA_DIR demo_data "
                   "OUTPUT_DIR output/demo NUM_GPUS 0")
 BASELINE_PREFIX = "python tools/run_net.py --cfg configs/demo/demo.yaml M3A.MODE NONE"
+POSE_DEMO_ARGS = "--samples-per-class 4 --size 48"
+POSE_DEMO_TRAIN = ("SOLVER.MAX_EPOCH 1 TRAIN.MAX_ITERS_PER_EPOCH 2 TRAIN.BATCH_SIZE 4 TEST.BATCH_SIZE 4 "
+                   "DATA_LOADER.NUM_WORKERS 0 DATA_LOADER.PERSISTENT_WORKERS False")
+POSE_DEMO_DATA_CMD = "python tools/make_pose_demo_data.py --out pose_demo_data"
 
 _GPU = "needs GPUs (NUM_GPUS > 0)"
 _NODES = "needs several machines (node0)"
@@ -50,6 +56,7 @@ _ZOO = "downloads a published checkpoint (network, hundreds of MB)"
 _GLOVE = "needs GloVe 6B (glove.6B.zip, 822 MB download)"
 _VGGISH = "needs the VGGish weights (downloaded files)"
 _ZOO_RUN = "needs a downloaded published checkpoint and the M-MiT data"
+_NTU = "needs the NTU RGB+D skeletons / videos (downloads behind a request form)"
 SKIP = {
     "make demo": "creates .venv and installs torch (network); test_make_demo_is_the_two_getting_started_commands "
                  "checks that its recipe is the two commands of GETTING_STARTED section 1, which run here",
@@ -100,6 +107,10 @@ SKIP = {
         "copies the GloVe lexicon, which needs the GloVe download",
     "python tools/gen_text_lexicon.py --class-names data/mine/categories-mydata.txt --out "
     "data/mine/mmit-m3a/text-lexicon-mydata.npz --glove data/glove/glove.6B.zip": _GLOVE,
+    "python tools/ntu_skeletons_to_pickle.py --skeletons /data/nturgb+d_skeletons --benchmark ntu60 "
+    "--out /data/ntu/ntu60_2d.pkl": _NTU,
+    "python tools/crop_person_videos.py --ann /data/ntu/ntu60_2d.pkl --videos /data/ntu/videos "
+    "--out /data/ntu/cropped": _NTU,
     "python tools/run_net.py --cfg configs/M2CLIP/K400_VITB16_8F.yaml TRAIN.ENABLE False TEST.ZERO_SHOT True "
     "TEST.CHECKPOINT_FILE_PATH output/m2clip_k400_vitb16_8f/checkpoints/checkpoint_epoch_00012.pyth "
     "DATA.PATH_TO_DATA_DIR /data/ucf101 DATA.CLASS_NAMES_FILE /data/ucf101/class_names.txt MODEL.NUM_CLASSES 101 "
@@ -134,6 +145,10 @@ def adjusted(command: str) -> str:
         return f"{command} {MOTION_SMALL if '--kind motion' in command else TINY_DEMO_ARGS}"
     if "configs/demo/motion.yaml" in command:
         return f"{command} {MOTION_TRAIN}"
+    if command.startswith("python tools/make_pose_demo_data.py"):
+        return f"{command} {POSE_DEMO_ARGS}"
+    if "configs/EPAM/DEMO_EPAM.yaml" in command and "tools/run_net.py" in command:
+        return f"{command} {POSE_DEMO_TRAIN}"
     command = command.replace("checkpoint_epoch_00024", "checkpoint_epoch_00001")
     if "configs/demo/demo.yaml" in command:
         command += f" {DEMO_SMALL}"
@@ -192,6 +207,8 @@ class Workspace:
             self.run(next(c for _, c in COMMANDS if c.startswith(BASELINE_PREFIX)))
         if "demo_motion" in command and not command.startswith("python tools/make_demo_data.py"):
             self.run(MOTION_DATA_CMD)
+        if "pose_demo_data" in command and not command.startswith(POSE_DEMO_DATA_CMD):
+            self.run(POSE_DEMO_DATA_CMD)
         if "data/mine/" in command:
             _make_own_data_standin(self.path)
         if any(f"data/{name}" in command for name in ("ssv2", "jester", "ego")):

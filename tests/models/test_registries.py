@@ -96,9 +96,9 @@ def test_derived_component_names_keep_old_configs():
 @pytest.mark.parametrize("key, value, words", [
     ("BACKBONE", "video_resnett", "did you mean 'video_resnet'"),
     ("NECK", "cls_token", "necks for it: global_avgpool, video_avgpool"),
-    ("HEAD", "mlp", "MODEL.HEAD must be one of fc, m2clip, m3a"),
+    ("HEAD", "mlp", "MODEL.HEAD must be one of fc, i3d, m2clip, m3a"),
     ("HEAD", "m2clip", "MODEL.HEAD m2clip works on video_text backbones, but backbone video_resnet gives map3d; "
-                       "heads for it: fc, m3a"),
+                       "heads for it: fc, i3d, m3a"),
     ("MODEL_NAME", "X", "MODEL.MODEL_NAME must be one of M3ANET"),
 ])
 def test_unknown_or_incompatible_components_are_config_errors(key, value, words):

@@ -16,7 +16,7 @@ _C = CfgNode()
 _C.TRAIN = CfgNode()
 # Train the model when True.
 _C.TRAIN.ENABLE = True
-# Dataset registry name for training and validation (mmit, charades, kinetics).
+# Dataset registry name for training and validation (mmit, charades, kinetics, pose_rgb).
 _C.TRAIN.DATASET = "mmit"
 # Total mini-batch size over all processes of the run.
 _C.TRAIN.BATCH_SIZE = 64
@@ -33,6 +33,9 @@ _C.TRAIN.SAVE_BEST = False
 _C.TRAIN.AUTO_RESUME = True
 # Checkpoint to initialise from (a backbone-only file leaves the head fresh); "" for none.
 _C.TRAIN.CHECKPOINT_FILE_PATH = ""
+# More checkpoints to initialise from, loaded in order before CHECKPOINT_FILE_PATH (when not
+# resuming), e.g. one file per input stream of a two-stream model (EPAM-Net's stream files).
+_C.TRAIN.INIT_FILES = []
 # Restart the epoch counter at 0 when initialising from CHECKPOINT_FILE_PATH.
 _C.TRAIN.CHECKPOINT_EPOCH_RESET = True
 # Mixed precision: fp16 with a gradient scaler on CUDA; on CPU bf16 autocast as TRAIN.CPU_AMP says.
@@ -199,6 +202,33 @@ _C.DATA.ALLOW_DUPLICATE_VIDEOS = False
 _C.DATA.NUM_RETRIES = 10
 # Frame rate of JPEG frame folders (DATA.INPUT_FORMAT frames): frame i is shown at i / FRAMES_FPS s.
 _C.DATA.FRAMES_FPS = 30
+
+# ---------------------------------------------------------------------------------------------
+# Skeleton + RGB data (dataset pose_rgb; see m3a.datasets.pose). Clip sizes come from the model
+# keys: DATA.NUM_FRAMES RGB frames of DATA.TRAIN_CROP_SIZE / TEST_CROP_SIZE, EPAM.POSE_FRAMES
+# heatmaps of EPAM.HEATMAP_SIZE for EPAM.NUM_JOINTS joints.
+# ---------------------------------------------------------------------------------------------
+_C.POSE = CfgNode()
+# Annotation pickle (PoseC3D format: split + annotations), relative to DATA.PATH_TO_DATA_DIR.
+_C.POSE.ANN_FILE = "ntu60_2d.pkl"
+# Split names inside the annotation file used for training, validation and testing.
+_C.POSE.TRAIN_SPLIT = "xsub_train"
+_C.POSE.VAL_SPLIT = "xsub_val"
+_C.POSE.TEST_SPLIT = "xsub_val"
+# RGB video of an annotation: this template with {} = its frame_dir, relative to
+# DATA.PATH_PREFIX (or DATA.PATH_TO_DATA_DIR when that is empty).
+_C.POSE.VIDEO_TEMPLATE = "{}_rgb.avi"
+# True: the videos are already cut to the person box (published: one box per video, 224 x 224);
+# False: each clip's frames are cut with the clip's person box (from its sampled pose frames).
+_C.POSE.VIDEOS_CROPPED = True
+# Standard deviation (heatmap pixels) of the joint Gaussians.
+_C.POSE.HEATMAP_SIGMA = 0.6
+# Probability of the joint horizontal flip (RGB mirrored, joints mirrored and left/right
+# swapped) of a training clip.
+_C.POSE.FLIP_PROB = 0.5
+# Input streams of an item, in order: rgb and/or pose (two-stream EPAM-Net: [rgb, pose]; the
+# single-stream models: [rgb] or [pose]).
+_C.POSE.STREAMS = ["rgb", "pose"]
 
 # ---------------------------------------------------------------------------------------------
 # Data loader

@@ -286,5 +286,8 @@ def kinetics(cfg: CfgNode, split: str) -> VideoDataset:
 
 
 def build_dataset(name: str, cfg: CfgNode, split: str) -> torch.utils.data.Dataset:
-    """Build the registered dataset ``name`` (mmit, charades, kinetics) for ``split``."""
+    """Build the registered dataset ``name`` (mmit, charades, kinetics, pose_rgb) for ``split``."""
     return DATASET_REGISTRY.get(name.lower())(cfg, split)
+
+
+from m3a.datasets import pose_dataset  # noqa: E402,F401 (registers pose_rgb)

@@ -265,6 +265,11 @@ def load_training_state(cfg: CfgNode, model: nn.Module, optimizer, scaler) -> in
             "%s already holds checkpoints (newest %s) and TRAIN.AUTO_RESUME is False: this run "
             "starts anew and overwrites checkpoints of the same epochs", cfg.OUTPUT_DIR, os.path.basename(last)
         )
+    for path in cfg.TRAIN.INIT_FILES:  # e.g. one file per stream; each names what it fills
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"TRAIN.INIT_FILES: not found: {path}")
+        cu.load_checkpoint(path, model, strict_shapes=False)
+        logger.info("initialised part of the model from %s", path)
     if cfg.TRAIN.CHECKPOINT_FILE_PATH:
         path = cfg.TRAIN.CHECKPOINT_FILE_PATH
         if not os.path.isfile(path):

@@ -17,5 +17,6 @@ from m3a.models.build import (
 from m3a.models import heads, m3a_head, necks, recognizer, video_resnet  # noqa: F401,E402 (register)
 from m3a.models import action_resnet, tsn_head  # noqa: F401,E402 (register)
 from m3a.models import m2clip, m2clip_head  # noqa: F401,E402 (register)
+from m3a.models import epam_net, i3d_head  # noqa: F401,E402 (register)
 
 __all__ = ["BACKBONE_REGISTRY", "HEAD_REGISTRY", "MODEL_REGISTRY", "NECK_REGISTRY", "build_model"]

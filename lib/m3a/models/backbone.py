@@ -6,6 +6,8 @@ features in a declared layout:
 - ``map3d``: a 3D feature map ``(B, C, T, H, W)``;
 - ``frames2d``: per-frame 2D maps ``(B * T, C, H, W)``, with T = ``num_frames``;
 - ``tokens``: tokens ``(B, T, N, D)`` (T frames of N tokens each);
+- ``streams``: a list of 3D maps ``(B, C_i, T_i, H_i, W_i)``, one per input stream
+  (``stream_dims`` names them and gives their widths; ``out_dim`` is the sum);
 - ``video_text``: a dict of video-text model outputs (M2CLIP: frame embeddings and visual
   classifier logits) for a head that also uses the backbone's text tower.
 
@@ -22,10 +24,10 @@ from fvcore.common.config import CfgNode
 Inputs = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 # Feature layouts a backbone can declare.
-LAYOUTS = ("map3d", "frames2d", "tokens", "video_text")
+LAYOUTS = ("map3d", "frames2d", "tokens", "streams", "video_text")
 # Layouts whose necks give pooled clip features (B, C) / (B, P, C): those a head accepts unless
 # it declares its own ``LAYOUTS``.
-POOLED_LAYOUTS = ("map3d", "frames2d", "tokens")
+POOLED_LAYOUTS = ("map3d", "frames2d", "tokens", "streams")
 
 
 class Backbone(nn.Module):
@@ -39,6 +41,9 @@ class Backbone(nn.Module):
     state_prefix = ""
     # T / T' of a map3d backbone's last feature map (sets the published head pool's T_final).
     temporal_stride = 1
+    # Published-key prefixes in the order the release's state dict lists them, when its parts
+    # interleave (e.g. each stream's backbone followed by its classifier); () keeps module order.
+    KEY_ORDER: Tuple[str, ...] = ()
 
     def __init__(self, out_dim: int, num_frames: int) -> None:
         super().__init__()
@@ -63,6 +68,12 @@ class Backbone(nn.Module):
     def feature_dim(cls, cfg: CfgNode) -> int:
         """``out_dim`` of the backbone ``cfg`` describes, without building it."""
         raise NotImplementedError
+
+    @classmethod
+    def stream_dims(cls, cfg: CfgNode) -> List[Tuple[str, int]]:
+        """(name, width) of each stream's share of the pooled features, in order; one unnamed
+        stream by default. Heads with one classifier per stream (``i3d``) name them after it."""
+        return [("", cls.feature_dim(cfg))]
 
     def forward_features(self, inputs: Inputs) -> torch.Tensor:
         """Features of a batch in the layout ``LAYOUT``."""

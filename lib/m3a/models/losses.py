@@ -3,6 +3,8 @@
 Every loss takes ``(logits (B, N), targets)`` and returns a scalar (``reduction="mean"``) or a
 per-sample vector (``reduction="none"``). Multi-label losses take multi-hot float targets (B, N);
 ``cross_entropy`` takes class indices (B,); :func:`prepare_targets` converts between the two.
+``stream_cross_entropy`` also takes per-stream logits (B, S, N): a head with one classifier per
+input stream (``i3d`` on a multi-stream backbone) returns them in training under this loss.
 """
 from typing import Callable, Dict
 
@@ -63,6 +65,21 @@ class WeightedLSEPLoss(nn.Module):
         return _reduce(loss, self.reduction)
 
 
+class StreamCrossEntropy(nn.Module):
+    """The sum over streams of each stream's softmax cross-entropy: logits (B, S, N) (or (B, N),
+    one stream), class indices (B,). EPAM-Net trains with CE(RGB logits) + CE(pose logits)."""
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        streams = logits.unsqueeze(1) if logits.dim() == 2 else logits
+        loss = sum(F.cross_entropy(streams[:, s], targets, reduction="none")
+                   for s in range(streams.shape[1]))
+        return _reduce(loss, self.reduction)
+
+
 def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "mean":
         return loss.mean()
@@ -79,10 +96,11 @@ LOSSES: Dict[str, Callable[..., nn.Module]] = {
     "cross_entropy": nn.CrossEntropyLoss,
     "soft_cross_entropy": SoftTargetCrossEntropy,
     "wlsep": WeightedLSEPLoss,
+    "stream_cross_entropy": StreamCrossEntropy,
 }
 
 # Losses that take class indices (B,) rather than multi-hot targets (B, N).
-INDEX_TARGET_LOSSES = frozenset({"cross_entropy"})
+INDEX_TARGET_LOSSES = frozenset({"cross_entropy", "stream_cross_entropy"})
 
 
 def get_loss_func(name: str) -> Callable[..., nn.Module]:

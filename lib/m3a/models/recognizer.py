@@ -137,8 +137,24 @@ def _rename_state(state: dict, prefix: str, pairs: List[Tuple[str, str]]) -> Non
         state[key] = value
 
 
+def _order_state(state: dict, prefix: str, order: Tuple[str, ...]) -> None:
+    """Stable-sort the keys under ``prefix`` by the first of ``order`` they start with (keys
+    matching none last), in place."""
+    def rank(key: str) -> int:
+        local = key[len(prefix):]
+        return next((i for i, p in enumerate(order) if local.startswith(p)), len(order))
+
+    items = list(state.items())
+    state.clear()
+    state.update((k, v) for k, v in items if not k.startswith(prefix))
+    state.update(sorted(((k, v) for k, v in items if k.startswith(prefix)), key=lambda kv: rank(kv[0])))
+
+
 def _to_published_keys(module: Recognizer, state: dict, prefix: str, local_metadata) -> None:
     _rename_state(state, prefix, module._prefixes)
+    order = getattr(module.backbone, "KEY_ORDER", ())
+    if order:
+        _order_state(state, prefix, order)
 
 
 def _from_published_keys(module: Recognizer, state: dict, prefix: str, *args) -> None:

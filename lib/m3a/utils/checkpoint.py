@@ -4,7 +4,8 @@ Formats read by :func:`load_checkpoint` (``torch.load(weights_only=True)``, or t
 TorchScript reader for TorchScript archives such as OpenAI's CLIP files):
 - ours and the published model-zoo ``.pyth``: a dict with ``model_state`` (and ``epoch``,
   ``optimizer_state``, ``cfg``; ours may add ``scaler_state``);
-- a dict with ``state_dict`` (e.g. the published IG-65M + Kinetics pretraining ``.pth``) or
+- a dict with ``state_dict`` (e.g. the published IG-65M + Kinetics pretraining ``.pth``),
+  ``model_state_dict`` (e.g. the EPAM-Net release: ``epoch``, ``optimizer_state_dict``) or
   ``model``; or a bare state dict.
 ``module.`` prefixes (DDP) are stripped; foreign layouts (e.g. torchvision / VMZ-PyTorch
 VideoResNet names) are mapped by the model itself (``model.convert_state_dict``), so this module
@@ -42,10 +43,10 @@ _TMP_PREFIX = ".tmp-"
 _NEARLY_FULL_BYTES = 1 << 20
 _NAME = re.compile(r"checkpoint_epoch_(\d+)\.pyth")
 # Top-level fields holding a model state dict, in order of preference.
-_STATE_FIELDS = ("model_state", "state_dict", "model")
+_STATE_FIELDS = ("model_state", "state_dict", "model_state_dict", "model")
 # Fields returned by load_checkpoint in place of the raw extra fields.
-_WEIGHT_FIELDS = ("model_state", "state_dict", "model", "optimizer_state", "scaler_state",
-                  "model_inputs")
+_WEIGHT_FIELDS = ("model_state", "state_dict", "model_state_dict", "model", "optimizer_state",
+                  "optimizer_state_dict", "scaler_state", "model_inputs")
 
 
 class CheckpointError(RuntimeError):
@@ -297,7 +298,7 @@ def convert_for(model: nn.Module, state: Dict[str, torch.Tensor]) -> Tuple[Dict[
 
 def extract_state(ckpt, path: str) -> Dict[str, torch.Tensor]:
     """The model state dict inside a loaded checkpoint (``model_state``, ``state_dict``,
-    ``model`` or the dict itself when it is a bare state dict)."""
+    ``model_state_dict``, ``model`` or the dict itself when it is a bare state dict)."""
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: expected a dict, got {type(ckpt).__name__}")
     for field in _STATE_FIELDS:
@@ -393,7 +394,10 @@ def apply_checkpoint(
     raw_state = extract_state(ckpt, path)
     bare = raw_state is ckpt
     target = unwrap_model(model)
-    state, layout = convert_for(target, raw_state)
+    try:
+        state, layout = convert_for(target, raw_state)
+    except CheckpointError as err:  # a model's own layout check (e.g. EPAM-Net's stream files)
+        raise CheckpointError(f"{path}: {err}") from None
     model_state = target.state_dict()
     usable = _match_shapes(state, target, layout, strict_shapes, path)
     missing = [k for k in model_state if k not in usable]

@@ -1,0 +1,108 @@
+"""The I3D classification head (``i3d``): one dropout + Linear classifier per input stream,
+logits summed (late fusion with weights 1:1, as in EPAM-Net). Under MODEL.LOSS_FUNC
+``stream_cross_entropy`` the training outputs are the streams' logits (B, S, N) and the loss is
+the sum of their cross-entropies (EPAM-Net's two-stream loss).
+
+The streams and their widths come from the backbone's ``stream_dims`` (one unnamed stream for
+most backbones). Published keys: ``cls_head.fc_cls.*`` for one unnamed stream (the MMAction2
+``I3DHead``), ``<stream>_cls_head.fc_cls.*`` per named stream (EPAM-Net's ``rgb_cls_head`` and
+``pose_cls_head``). Dropout rate: MODEL.DROPOUT_RATE (defined by the FC head).
+"""
+from typing import Dict, List, Tuple
+
+import torch
+import torch.nn as nn
+from fvcore.common.config import CfgNode
+
+from m3a.config.errors import ConfigError
+from m3a.models.build import HEAD_REGISTRY, component_classes, register
+from m3a.models.heads import as_positions, head_activation
+
+# Standard deviation of the classifiers' initial weights (biases start at 0).
+INIT_STD = 0.01
+
+
+class StreamClassifier(nn.Module):
+    """Dropout + Linear ``fc_cls`` over one stream's pooled features."""
+
+    def __init__(self, in_dim: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.fc_cls = nn.Linear(in_dim, num_classes)
+        nn.init.normal_(self.fc_cls.weight, std=INIT_STD)
+        nn.init.zeros_(self.fc_cls.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc_cls(self.dropout(x))
+
+
+def module_name(stream: str) -> str:
+    """``cls_head`` for an unnamed stream, ``<stream>_cls_head`` otherwise."""
+    return f"{stream}_cls_head" if stream else "cls_head"
+
+
+@register(HEAD_REGISTRY, "i3d")
+class I3DHead(nn.Module):
+    """Per-stream logits summed: logits in training, MODEL.HEAD_ACT of the sum at eval.
+
+    Input: the neck's (B, C) (or (B, P, C), averaged over P first), the streams' features
+    concatenated in ``stream_dims`` order.
+    """
+
+    state_prefix = ""
+
+    def __init__(self, cfg: CfgNode, in_dim: int, inputs: Dict[str, object]) -> None:
+        super().__init__()
+        self.streams = self.streams_of(cfg)
+        for stream, dim in self.streams:
+            self.add_module(module_name(stream),
+                            StreamClassifier(dim, cfg.MODEL.NUM_CLASSES, cfg.MODEL.DROPOUT_RATE))
+        self.act = head_activation(cfg.MODEL.HEAD_ACT, dim=-1)
+        # Under the per-stream loss, training outputs are the streams' logits (B, S, N).
+        self.per_stream_outputs = cfg.MODEL.LOSS_FUNC == "stream_cross_entropy"
+
+    @staticmethod
+    def streams_of(cfg: CfgNode) -> List[Tuple[str, int]]:
+        """(name, width) of the backbone's streams."""
+        return component_classes(cfg)[0].stream_dims(cfg)
+
+    @classmethod
+    def check_config(cls, cfg: CfgNode, in_dim: int) -> None:
+        """The streams' widths add up to the backbone's output width."""
+        if not 0.0 <= cfg.MODEL.DROPOUT_RATE < 1.0:
+            raise ConfigError(f"MODEL.DROPOUT_RATE must be in [0, 1), got {cfg.MODEL.DROPOUT_RATE}")
+        widths = [dim for _, dim in cls.streams_of(cfg)]
+        if sum(widths) != in_dim:
+            raise ConfigError(f"MODEL.HEAD i3d: the backbone's stream widths {widths} do not add "
+                              f"up to its output width {in_dim}")
+
+    @classmethod
+    def read_inputs(cls, cfg: CfgNode) -> Dict[str, object]:
+        """Built from the config alone."""
+        return {}
+
+    @classmethod
+    def stored_inputs(cls, cfg: CfgNode, inputs: Dict[str, object]) -> Dict[str, torch.Tensor]:
+        """No inputs to store."""
+        return {}
+
+    @classmethod
+    def make_tiny(cls, cfg: CfgNode) -> Dict[str, object]:
+        """Nothing to shrink; no inputs."""
+        return {}
+
+    def stream_logits(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Each stream's logits (B, NUM_CLASSES), by stream name."""
+        x = as_positions(x).mean(dim=1)
+        parts = torch.split(x, [dim for _, dim in self.streams], dim=1)
+        return {stream: getattr(self, module_name(stream))(part)
+                for (stream, _), part in zip(self.streams, parts)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Summed logits in training (per-stream logits (B, S, N) under MODEL.LOSS_FUNC
+        stream_cross_entropy); the activation of the summed logits at eval."""
+        streams = torch.stack(list(self.stream_logits(x).values()), dim=1)
+        if self.training and self.per_stream_outputs:
+            return streams
+        logits = streams.sum(dim=1)
+        return logits if self.training else self.act(logits)
