@@ -165,5 +165,7 @@ def test_short_odd_and_vfr_videos_work_in_training(tmp_path, video_dir, name, ca
     ds = _mmit(tmp_path, video_dir, {name: (0,), "a.mp4": (1,)})
     with caplog.at_level(logging.WARNING):
         frames, _, index, meta = ds[0]
-    assert index == 0 and meta["failed"] == [] and not caplog.records
+    # No decoding warning (records of other loggers, e.g. a thread left by an earlier test, aside).
+    warnings = [r for r in caplog.records if r.name.startswith("m3a.datasets")]
+    assert index == 0 and meta["failed"] == [] and not warnings
     assert frames.shape == (3, 4, 32, 32) and torch.isfinite(frames).all()
