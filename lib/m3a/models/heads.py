@@ -28,15 +28,40 @@ def as_positions(x: torch.Tensor) -> torch.Tensor:
     return x.unsqueeze(1) if x.dim() == 2 else x
 
 
+class Head(nn.Module):
+    """Base class of the registered heads, with the defaults of a head built from its config
+    alone: keys at the top level of the state dict, no config keys, no inputs to read or store,
+    nothing to shrink for tests. Heads that need more override these."""
+
+    state_prefix = ""
+
+    @classmethod
+    def add_config(cls, cfg: CfgNode) -> None:
+        """Add the head's own config keys (none by default)."""
+
+    @classmethod
+    def read_inputs(cls, cfg: CfgNode) -> Dict[str, object]:
+        """The tensors the head is built with, read from the data folder (none by default)."""
+        return {}
+
+    @classmethod
+    def stored_inputs(cls, cfg: CfgNode, inputs: Dict[str, object]) -> Dict[str, torch.Tensor]:
+        """What a checkpoint stores of ``inputs`` (none by default)."""
+        return {}
+
+    @classmethod
+    def make_tiny(cls, cfg: CfgNode) -> Dict[str, object]:
+        """Shrink the head's keys for tests and return matching random inputs (none by default)."""
+        return {}
+
+
 @register(HEAD_REGISTRY, "fc")
-class FCHead(nn.Module):
+class FCHead(Head):
     """The plain baseline (M3A.MODE NONE): dropout + Linear(C -> N) at every pooled position; at
     eval the activation is applied before the positions are averaged (as published).
 
     Published keys: ``projection.weight`` / ``projection.bias`` at the top level of the model.
     """
-
-    state_prefix = ""
 
     def __init__(self, cfg: CfgNode, in_dim: int, inputs: Dict[str, object]) -> None:
         super().__init__()
@@ -58,21 +83,6 @@ class FCHead(nn.Module):
         """Validate MODEL.DROPOUT_RATE."""
         if not 0.0 <= cfg.MODEL.DROPOUT_RATE < 1.0:
             raise ConfigError(f"MODEL.DROPOUT_RATE must be in [0, 1), got {cfg.MODEL.DROPOUT_RATE}")
-
-    @classmethod
-    def read_inputs(cls, cfg: CfgNode) -> Dict[str, object]:
-        """The FC head is built from its config alone."""
-        return {}
-
-    @classmethod
-    def stored_inputs(cls, cfg: CfgNode, inputs: Dict[str, object]) -> Dict[str, torch.Tensor]:
-        """No inputs to store."""
-        return {}
-
-    @classmethod
-    def make_tiny(cls, cfg: CfgNode) -> Dict[str, object]:
-        """Nothing to shrink; no inputs."""
-        return {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scores (B, N): logits in training, activated (then averaged) at eval."""

@@ -16,7 +16,7 @@ from fvcore.common.config import CfgNode
 
 from m3a.config.errors import ConfigError
 from m3a.models.build import HEAD_REGISTRY, component_classes, register
-from m3a.models.heads import as_positions, head_activation
+from m3a.models.heads import Head, as_positions, head_activation
 
 # Standard deviation of the classifiers' initial weights (biases start at 0).
 INIT_STD = 0.01
@@ -42,14 +42,13 @@ def module_name(stream: str) -> str:
 
 
 @register(HEAD_REGISTRY, "i3d")
-class I3DHead(nn.Module):
+class I3DHead(Head):
     """Per-stream logits summed: logits in training, MODEL.HEAD_ACT of the sum at eval.
 
     Input: the neck's (B, C) (or (B, P, C), averaged over P first), the streams' features
     concatenated in ``stream_dims`` order.
     """
 
-    state_prefix = ""
 
     def __init__(self, cfg: CfgNode, in_dim: int, inputs: Dict[str, object]) -> None:
         super().__init__()
@@ -75,21 +74,6 @@ class I3DHead(nn.Module):
         if sum(widths) != in_dim:
             raise ConfigError(f"MODEL.HEAD i3d: the backbone's stream widths {widths} do not add "
                               f"up to its output width {in_dim}")
-
-    @classmethod
-    def read_inputs(cls, cfg: CfgNode) -> Dict[str, object]:
-        """Built from the config alone."""
-        return {}
-
-    @classmethod
-    def stored_inputs(cls, cfg: CfgNode, inputs: Dict[str, object]) -> Dict[str, torch.Tensor]:
-        """No inputs to store."""
-        return {}
-
-    @classmethod
-    def make_tiny(cls, cfg: CfgNode) -> Dict[str, object]:
-        """Nothing to shrink; no inputs."""
-        return {}
 
     def stream_logits(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Each stream's logits (B, NUM_CLASSES), by stream name."""

@@ -33,7 +33,7 @@ from fvcore.common.config import CfgNode
 from m3a.config.errors import ConfigError
 from m3a.models.build import HEAD_REGISTRY, register
 from m3a.models.clip.tokenizer import CONTEXT_LENGTH, END_ID, START_ID, default_tokenizer, tokenize
-from m3a.models.heads import head_activation
+from m3a.models.heads import Head, head_activation
 from m3a.models.losses import compute_loss
 from m3a.utils.class_names import class_names_path, read_class_names
 
@@ -64,7 +64,7 @@ def prompt_vocab(prompts: List[str]) -> List[str]:
 
 
 @register(HEAD_REGISTRY, "m2clip")
-class M2ClipHead(nn.Module):
+class M2ClipHead(Head):
     """Cross-modal scores and M2CLIP's multi-task loss over the ``video_text`` neck's output."""
 
     LAYOUTS = ("video_text",)

@@ -16,7 +16,7 @@ import torch.nn as nn
 from fvcore.common.config import CfgNode
 
 from m3a.models.build import HEAD_REGISTRY, register
-from m3a.models.heads import as_positions, head_activation
+from m3a.models.heads import Head, as_positions, head_activation
 from m3a.models.m3a_config import add_m3a_config, check_m3a_config
 from m3a.models.node_features import AudioBank, load_m3a_inputs, modal_list, seeded_draw
 from m3a.models.relation_learner import CrossFusion, RelationLearner, normalize_adjacency
@@ -194,7 +194,7 @@ class M3AJointLearning(nn.Module):
 
 
 @register(HEAD_REGISTRY, "m3a")
-class M3AHead(nn.Module):
+class M3AHead(Head):
     """Average the pooled positions, join the relation learners' scores, activate at eval.
 
     Training returns logits (B, N); eval returns ``MODEL.HEAD_ACT`` of the scores. ``inputs``

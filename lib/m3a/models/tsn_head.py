@@ -15,15 +15,14 @@ from fvcore.common.config import CfgNode
 
 from m3a.config.errors import ConfigError
 from m3a.models.build import HEAD_REGISTRY, register
-from m3a.models.heads import as_positions, head_activation
+from m3a.models.heads import Head, as_positions, head_activation
 
 
 @register(HEAD_REGISTRY, "tsn_fc")
-class TSNHead(nn.Module):
+class TSNHead(Head):
     """(B, C) or (B, T, C) -> (B, N): mean over T of ``new_fc(dropout(x_t))``; logits in
     training, ``MODEL.HEAD_ACT`` of the mean at eval."""
 
-    state_prefix = ""
 
     def __init__(self, cfg: CfgNode, in_dim: int, inputs: Dict[str, object]) -> None:
         super().__init__()
@@ -54,16 +53,6 @@ class TSNHead(nn.Module):
         for key in ("INIT_STD", "WEIGHT_LR_MULT", "BIAS_LR_MULT"):
             if cfg.TSN_HEAD[key] <= 0:
                 raise ConfigError(f"TSN_HEAD.{key} must be > 0, got {cfg.TSN_HEAD[key]}")
-
-    @classmethod
-    def read_inputs(cls, cfg: CfgNode) -> Dict[str, object]:
-        """Built from the config alone."""
-        return {}
-
-    @classmethod
-    def make_tiny(cls, cfg: CfgNode) -> Dict[str, object]:
-        """Nothing to shrink; no inputs."""
-        return {}
 
     def optim_hints(self) -> Dict[str, Dict[str, float]]:
         """Per-parameter optimiser hints (see m3a.engine.optimizer.get_param_groups)."""
