@@ -5,8 +5,14 @@
 (B, NUM_CLASSES); ``model.forward_features(x)`` gives the backbone's features,
 ``model.pooled_features(x)`` the clip features (B, C), ``model.gradcam_layer()`` the module
 Grad-CAM hooks and, for M3A heads, ``model.node_embeddings(features)`` the relation learners'
-per-layer node embeddings. Importing this package registers every family.
+per-layer node embeddings.
+
+Importing this package imports every module under it, so each family registers itself: a new
+family is one file here, with no edit anywhere else.
 """
+import importlib
+import pkgutil
+
 from m3a.models.build import (
     BACKBONE_REGISTRY,
     HEAD_REGISTRY,
@@ -14,9 +20,8 @@ from m3a.models.build import (
     NECK_REGISTRY,
     build_model,
 )
-from m3a.models import heads, m3a_head, necks, recognizer, video_resnet  # noqa: F401,E402 (register)
-from m3a.models import action_resnet, tsn_head  # noqa: F401,E402 (register)
-from m3a.models import m2clip, m2clip_head  # noqa: F401,E402 (register)
-from m3a.models import epam_net, i3d_head  # noqa: F401,E402 (register)
+
+for _module in pkgutil.walk_packages(__path__, __name__ + "."):
+    importlib.import_module(_module.name)
 
 __all__ = ["BACKBONE_REGISTRY", "HEAD_REGISTRY", "MODEL_REGISTRY", "NECK_REGISTRY", "build_model"]
