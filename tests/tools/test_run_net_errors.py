@@ -141,7 +141,7 @@ def test_class_names_ending_in_numbers_reach_per_class_ap(cfg_file, tmp_path):
 
 def test_ctrl_c_says_how_to_resume_then_a_finished_run_says_so(cfg_file, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen(_command(cfg_file, out, "SOLVER.MAX_EPOCH", 200, "DATA_LOADER.NUM_WORKERS", 1),
+    proc = subprocess.Popen(_command(cfg_file, out, "SOLVER.MAX_EPOCH", 100000, "DATA_LOADER.NUM_WORKERS", 1),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
                             start_new_session=True)
     try:

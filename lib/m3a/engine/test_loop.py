@@ -92,12 +92,11 @@ def run_multiview_inference(loader, model: nn.Module, cfg: CfgNode, device: torc
 
 
 def trained_model_source(cfg: CfgNode) -> Tuple[str, int]:
-    """(file, epochs) of the model a run trained: its last epoch's checkpoint, or a note when it
-    saved none."""
+    """(file, epochs) of the model a run trained: its last epoch's checkpoint path (which
+    exists when the run saved it)."""
     from m3a.utils import checkpoint as cu
 
-    path = cu.checkpoint_path(cfg.OUTPUT_DIR, cfg.SOLVER.MAX_EPOCH)
-    return (path if os.path.isfile(path) else "(model trained in this run, not saved)"), cfg.SOLVER.MAX_EPOCH
+    return cu.checkpoint_path(cfg.OUTPUT_DIR, cfg.SOLVER.MAX_EPOCH), cfg.SOLVER.MAX_EPOCH
 
 
 def write_test_outputs(
@@ -172,9 +171,13 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
     loader = construct_loader(cfg, "test")
     checkpoint = resolve_test_checkpoint(cfg, trained_model)
     if checkpoint is None:
-        model = trained_model
         checkpoint, epoch = trained_model_source(cfg)
-        logger.info("testing the model trained in this run (%s)", checkpoint)
+        # The file this run saved, when there is one: every process then tests the same weights
+        # and BN statistics (under DDP each process's in-memory BN statistics are its own).
+        checkpoint = checkpoint if os.path.isfile(checkpoint) else None
+    if checkpoint is None:
+        model, checkpoint = trained_model, "(model trained in this run, not saved)"
+        logger.info("testing the model trained in this run (not saved)")
     else:
         from m3a.engine.predict import load_trained_model
 
