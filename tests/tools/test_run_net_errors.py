@@ -139,11 +139,17 @@ def test_class_names_ending_in_numbers_reach_per_class_ap(cfg_file, tmp_path):
     assert line.startswith(f"error: {names}:2: index 2 is outside 0..1")
 
 
+def _default_sigint() -> None:
+    """Give the child the default SIGINT action: a shell runs background jobs (e.g. `make test &`)
+    with SIGINT ignored, and an ignored signal would be inherited, so Ctrl-C could not be tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_says_how_to_resume_then_a_finished_run_says_so(cfg_file, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(_command(cfg_file, out, "SOLVER.MAX_EPOCH", 100000, "DATA_LOADER.NUM_WORKERS", 1),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
     try:
         deadline = time.time() + 90
         while cu.get_last_checkpoint(str(out)) is None and time.time() < deadline and proc.poll() is None:
