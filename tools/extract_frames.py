@@ -50,9 +50,7 @@ def main(argv=None) -> int:
              args.short_side, args.height, args.quality, args.template) for p in paths]
     failed_list = args.failed_list or os.path.join(args.out_root, "failed.txt")
     run = run_media_jobs(extract_frames_job, jobs, paths, args.workers, "extracting frames", failed_list)
-    print(run.summary())
-    if run.failures:
-        print(f"{len(run.failures)} failed, listed in {failed_list}")
+    print(run.report(failed_list))
     return 0
 
 

@@ -66,9 +66,7 @@ def main(argv=None) -> int:
     ]
     failed_list = args.failed_list or os.path.join(args.out_root, "failed.txt")
     run = run_media_jobs(rescale_job, jobs, paths, args.workers, "rescaling", failed_list)
-    print(run.summary())
-    if run.failures:
-        print(f"{len(run.failures)} failed, listed in {failed_list}")
+    print(run.report(failed_list))
     return 0
 
 

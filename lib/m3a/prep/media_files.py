@@ -41,6 +41,13 @@ class MediaRun:
         """``status: count`` for every status, or ``no videos found``."""
         return ", ".join(f"{status}: {len(paths)}" for status, paths in sorted(self.paths.items())) or "no videos found"
 
+    def report(self, failed_list: str) -> str:
+        """The summary line, and a line naming ``failed_list`` when some files failed."""
+        lines = [self.summary()]
+        if self.failures:
+            lines.append(f"{len(self.failures)} failed, listed in {failed_list}")
+        return "\n".join(lines)
+
 
 def run_media_jobs(
     job: Callable[[tuple], Tuple[str, str]],
