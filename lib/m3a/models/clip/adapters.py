@@ -46,6 +46,16 @@ class DifferenceBranch(nn.Module):
         return self.fc2(h)
 
 
+def _add_temporal_bottleneck(module: nn.Module, dim: int, width: int, kernel: int) -> None:
+    """Give ``module`` the layers of a temporal bottleneck: ``fc1`` (dim -> width), a zero-
+    initialised depthwise temporal ``conv`` and ``fc2`` (width -> dim), biases zero."""
+    module.fc1 = nn.Linear(dim, width)
+    module.conv = _zero_conv(nn.Conv1d(width, width, kernel, padding=kernel // 2, groups=width))
+    module.fc2 = nn.Linear(width, dim)
+    nn.init.zeros_(module.fc1.bias)
+    nn.init.zeros_(module.fc2.bias)
+
+
 class TEDAdapter(nn.Module):
     """TED adapter on (B*T, L, D) tokens (class token first, frames b-major): x + TE(x) on all
     tokens, + D(x) on the patch tokens."""
@@ -53,11 +63,7 @@ class TEDAdapter(nn.Module):
     def __init__(self, dim: int, width: int, frames: int, kernel: int = 3, difference: bool = True) -> None:
         super().__init__()
         self.frames = frames
-        self.fc1 = nn.Linear(dim, width)
-        self.conv = _zero_conv(nn.Conv1d(width, width, kernel, padding=kernel // 2, groups=width))
-        self.fc2 = nn.Linear(width, dim)
-        nn.init.zeros_(self.fc1.bias)
-        nn.init.zeros_(self.fc2.bias)
+        _add_temporal_bottleneck(self, dim, width, kernel)
         if difference:
             self.offset_adapter = DifferenceBranch(dim, width)
 
@@ -81,11 +87,7 @@ class TemporalAdapter(nn.Module):
     def __init__(self, dim: int, width: int, frames: int, kernel: int = 3) -> None:
         super().__init__()
         self.frames = frames
-        self.fc1 = nn.Linear(dim, width)
-        self.conv = _zero_conv(nn.Conv1d(width, width, kernel, padding=kernel // 2, groups=width))
-        self.fc2 = nn.Linear(width, dim)
-        nn.init.zeros_(self.fc1.bias)
-        nn.init.zeros_(self.fc2.bias)
+        _add_temporal_bottleneck(self, dim, width, kernel)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(B*T, E) -> (B*T, E)."""
