@@ -22,6 +22,7 @@ every evaluation.
 import contextlib
 import os
 import random
+import signal
 from typing import Iterator, List, Sequence, Tuple, Union
 
 import numpy as np
@@ -168,7 +169,15 @@ def construct_loader(cfg: CfgNode, split: str) -> DataLoader:
         # Worker base seeds come from here, not from the global generator (samples seed themselves).
         generator=torch.Generator().manual_seed(cfg.RNG_SEED + rank),
         persistent_workers=workers > 0 and cfg.DATA_LOADER.PERSISTENT_WORKERS,
+        worker_init_fn=ignore_sigint,
     )
+
+
+def ignore_sigint(worker_id: int) -> None:
+    """Loader workers leave Ctrl-C to their process: killed by the terminal's SIGINT while passing
+    a batch, a worker made the main process print a ConnectionResetError traceback; now the main
+    process stops and shuts its workers down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def list_dataset(loader: DataLoader) -> Dataset:
