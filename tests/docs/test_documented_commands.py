@@ -190,7 +190,7 @@ class Workspace:
             self._prerequisites(command)
             done = subprocess.run(["bash", "-c", command], cwd=self.path, env=self.env, capture_output=True,
                                   text=True, timeout=timeout)
-            report = f"{command}\nexit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            report = f"{command}\nexit {done.returncode}\n{done.stdout[-3000:]}\n{_crash_lines(done.stderr)}"
             assert done.returncode == 0, report
             assert "Traceback" not in done.stderr, done.stderr[-3000:]
             self.done[command] = done
@@ -344,6 +344,16 @@ def test_documented_command_runs(workspace, command):
         pytest.skip(reason)
     done = workspace.run(command)
     _check_output(workspace, adjusted(command), done.stdout + done.stderr)
+
+
+def _crash_lines(stderr: str) -> str:
+    """The end of ``stderr``, and before it any lines of a native crash (a fatal Python error, an
+    uncaught C++ exception) with the Python stack that followed them, which the end may not reach."""
+    lines = stderr.splitlines()
+    start = next((i for i, line in enumerate(lines)
+                  if "Fatal Python error" in line or "terminate called" in line), None)
+    crash = "\n".join(line[:300] for line in lines[start:start + 40]) if start is not None else ""
+    return f"{crash}\n...\n{stderr[-3000:]}" if crash else stderr[-3000:]
 
 
 def _check_output(workspace, command, output):

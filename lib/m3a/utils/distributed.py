@@ -46,6 +46,7 @@ _STARTUP_WAIT_S = 120.0
 # Key prefixes under which ranks check in at start-up and when their collective failed.
 _ARRIVED_KEY = "m3a/arrived/"
 _FAILED_KEY = "m3a/collective_failed/"
+_FINISHED_KEY = "m3a/finished/"
 # A launcher-hosted store: (host, port); or an init_method URL such as tcp://host:port.
 Rendezvous = Union[str, Tuple[str, int]]
 
@@ -196,7 +197,8 @@ def _run_in_group(func: Callable[[CfgNode], Any], cfg: CfgNode) -> None:
 
     A native crash (e.g. an abort inside the communication library) prints this rank's Python
     stack through ``faulthandler``. After a successful job every rank waits at a barrier before
-    the group is destroyed, so no rank closes its sockets while a peer still talks to it.
+    the group is destroyed, and then checks in at the rendezvous store until all have (so no rank
+    tears its connections down while a peer's communication threads still read from them).
     A collective that fails (timed out after ``DIST_TIMEOUT_S``, or a peer's connection closed)
     ends this rank with one ``error:`` line and :data:`EXIT_COLLECTIVE_FAILED`.
     """
@@ -204,6 +206,7 @@ def _run_in_group(func: Callable[[CfgNode], Any], cfg: CfgNode) -> None:
     try:
         func(cfg)
         synchronize()
+        _finish_together()
     except RuntimeError as err:
         if not is_collective_failure(err):
             raise
@@ -211,6 +214,17 @@ def _run_in_group(func: Callable[[CfgNode], Any], cfg: CfgNode) -> None:
     finally:
         if is_dist():
             dist.destroy_process_group()
+
+
+def _finish_together() -> None:
+    """Wait at the rendezvous store until every rank has finished its job (a barrier that does
+    not use the backend's connections, so none of them carries a message when it is closed)."""
+    store = _rendezvous_store()
+    if store is None:
+        return
+    prefix = f"{_FINISHED_KEY}{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
+    store.set(f"{prefix}{get_rank()}", "1")
+    store.wait([f"{prefix}{r}" for r in range(get_world_size())])
 
 
 def is_collective_failure(err: BaseException) -> bool:
