@@ -59,3 +59,12 @@ def compute_metrics(scores: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
         "top1": metrics.topk_accuracy(scores, multi_hot, 1),
         "top5": metrics.topk_accuracy(scores, multi_hot, 5),
     }
+
+
+def class_coverage(scores: np.ndarray, labels: np.ndarray) -> Dict[str, int]:
+    """``classes_without_positives``: classes no video of ``labels`` has, which the class-wise
+    mAP leaves out (0 without videos)."""
+    if len(scores) == 0:
+        return {"classes_without_positives": 0}
+    multi_hot = metrics.labels_to_multi_hot(labels, scores.shape[1])
+    return {"classes_without_positives": metrics.classes_without_positives(multi_hot)}

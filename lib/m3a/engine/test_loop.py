@@ -4,7 +4,8 @@ Outputs (rank 0, each written atomically) in ``OUTPUT_DIR``:
 
 - ``test_metrics.json``: ``map_class``, ``map_sample``, ``top1``, ``top5``, ``num_videos``
   (videos scored), ``num_views`` (views per video), ``failed_videos`` (count of videos that
-  failed to decode and were left out), ``failed_paths``, ``checkpoint`` (the tested file) and
+  failed to decode and were left out), ``classes_without_positives`` (classes no scored test
+  video has: left out of ``map_class``), ``failed_paths``, ``checkpoint`` (the tested file) and
   ``epoch`` (its completed epochs), ``ensemble_method``.
 - ``test_predictions.npz``: ``scores`` (V, N) float32 combined per-video scores, ``labels``
   (V, N) multi-hot or (V,) class indices, ``paths`` (V,) video paths, ``indices`` (V,) list rows.
@@ -27,7 +28,7 @@ from fvcore.common.config import CfgNode
 
 from m3a.engine import amp
 from m3a.datasets.loader import list_dataset
-from m3a.engine.evaluation import compute_metrics, gather_failed, gather_predictions, require_decoded
+from m3a.engine.evaluation import class_coverage, compute_metrics, gather_failed, gather_predictions, require_decoded
 from m3a.engine.inputs import flatten_views, to_device
 from m3a.engine.train_loop import progress_bar, set_seed
 from m3a.utils import distributed as du
@@ -105,6 +106,7 @@ def write_test_outputs(
     """Write metrics, predictions, per-class AP and the results pickle; return the metrics dict."""
     scores, labels = results["scores"], results["labels"]
     summary = compute_metrics(scores, labels)
+    summary.update(class_coverage(scores, labels))
     failed_paths = [dataset_paths[i] for i in results["failed"]]
     summary.update(
         {
@@ -146,6 +148,13 @@ def _write_per_class_ap(cfg: CfgNode, scores: np.ndarray, labels: np.ndarray) ->
             for c in range(len(ap)):
                 name = names[c] if c < len(names) else str(c)
                 writer.writerow([c, name, "" if np.isnan(ap[c]) else f"{ap[c]:.6f}", positives[c]])
+
+
+def _log_classes_left_out(count: int, num_classes: int) -> None:
+    """Say how many classes the class-wise mAP averaged over, when some had no positive."""
+    if count:
+        logger.info("class-wise mAP is the mean over the %d of %d classes with a positive test video; "
+                    "%d classes without one are left out", num_classes - count, num_classes, count)
 
 
 def zero_shot(model: nn.Module, cfg: CfgNode) -> nn.Module:
@@ -206,5 +215,6 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
             summary["checkpoint"],
             summary["epoch"],
         )
+        _log_classes_left_out(summary["classes_without_positives"], cfg.MODEL.NUM_CLASSES)
     du.synchronize()
     return summary

@@ -18,6 +18,7 @@ absent, so skipping them keeps class-wise mAP the field's. Times must be numbers
 range are not checked (only video-level labels are kept).
 """
 import csv
+import io
 import os
 import re
 from dataclasses import dataclass, field
@@ -130,7 +131,7 @@ def parse_actions(text: str, classes: Dict[str, Tuple[int, str]], where: str) ->
 
 def _records(path: str):
     """(first line number, header-keyed row) of every non-blank record of a CSV file."""
-    reader = csv.reader(_read_text(path).splitlines(keepends=True))
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:

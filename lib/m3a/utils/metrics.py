@@ -117,6 +117,12 @@ def map_sample(preds: ArrayLike, labels: ArrayLike) -> float:
     return float(np.nanmean(ap)) if np.isfinite(ap).any() else 0.0
 
 
+def classes_without_positives(labels: ArrayLike) -> int:
+    """Number of classes (columns of the multi-hot ``labels``) without a positive video: the
+    class-wise mAP leaves them out (their AP is undefined), as Charades' evaluation does."""
+    return int((~_positives(labels)).all(axis=0).sum())
+
+
 def per_class_ap(preds: ArrayLike, labels: ArrayLike) -> np.ndarray:
     """AP of every class (NaN for classes without a positive video)."""
     p, y = _check(preds, labels)
