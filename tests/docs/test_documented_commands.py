@@ -17,6 +17,8 @@ paths such as ``demo_data`` and ``output/demo`` mean what they mean for a user. 
   ``configs/demo/motion.yaml`` runs get the same short schedule (``MOTION_TRAIN``);
 - Something-Something V2, Jester and EgoGesture commands run on stand-ins in the official layouts
   (``_make_frames_standins``: a few demo videos, annotation files, frame folders).
+- Charades commands run on a stand-in of the download (``_make_charades_standin``: the official
+  annotation files with a few hand-made rows, 157 classes, demo videos as ``Charades_v1_480/<id>.mp4``).
 
 Commands that need a GPU, the network, several machines or downloaded files are listed in
 ``SKIP`` with the reason; the test fails on any documented command that is neither run nor listed.
@@ -107,6 +109,12 @@ SKIP = {
         "copies the GloVe lexicon, which needs the GloVe download",
     "python tools/gen_text_lexicon.py --class-names data/mine/categories-mydata.txt --out "
     "data/mine/mmit-m3a/text-lexicon-mydata.npz --glove data/glove/glove.6B.zip": _GLOVE,
+    "python tools/gen_text_lexicon.py --class-names data/charades/categories-charades.txt --out "
+    "data/charades/mmit-m3a/text-lexicon-charades.npz --glove data/glove/glove.6B.zip": _GLOVE,
+    "python tools/run_net.py --cfg configs/Charades/R2PLUS1D_G_VT.yaml DATA.PATH_TO_DATA_DIR data/charades "
+    "TRAIN.CHECKPOINT_FILE_PATH checkpoints/r2plus1d-34-pretrained-model.pth OUTPUT_DIR output/charades_r2plus1d_g_vt":
+        "needs the Charades videos (Charades_v1_480.zip), the pretraining file and 8 GPUs; "
+        "tests/models/test_charades_configs.py runs this config (tiny overrides) on the tool's lists",
     "python tools/ntu_skeletons_to_pickle.py --skeletons /data/nturgb+d_skeletons --benchmark ntu60 "
     "--out /data/ntu/ntu60_2d.pkl": _NTU,
     "python tools/crop_person_videos.py --ann /data/ntu/ntu60_2d.pkl --videos /data/ntu/videos "
@@ -215,6 +223,13 @@ class Workspace:
             _make_frames_standins(self.path)
             if "build_frame_lists.py ssv2" in command:
                 self.run(next(c for c in doc_commands()["PREPARATION.md"] if "extract_frames.py" in c))
+        if "data/charades" in command:
+            _make_charades_standin(self.path)
+            for earlier in [c for c in doc_commands()["PREPARATION.md"] if "data/charades" in c]:
+                if adjusted(earlier) == command:
+                    break
+                if not skip_reason(earlier):
+                    self.run(earlier)
         if "data/mmit" in command:
             _make_mmit_standin(self.path)
             for earlier in [c for c in doc_commands()["PREPARATION.md"] if "data/mmit" in c]:
@@ -222,6 +237,31 @@ class Workspace:
                     break
                 if not skip_reason(earlier):
                     self.run(earlier)
+
+
+def _make_charades_standin(root: str) -> None:
+    """data/charades/Charades/ (Charades_v1_classes.txt, Charades_v1_{train,test}.csv as released:
+    a header, quoted free text, ``cNNN start end`` intervals, a video without actions) and
+    data/charades/Charades_v1_480/<id>.mp4 (demo videos)."""
+    charades = os.path.join(root, "data", "charades")
+    if os.path.isdir(charades):
+        return
+    os.makedirs(os.path.join(charades, "Charades"))
+    os.makedirs(os.path.join(charades, "Charades_v1_480"))
+    with open(os.path.join(charades, "Charades", "Charades_v1_classes.txt"), "w") as f:
+        f.writelines(f"c{i:03d} Doing thing number {i}\n" for i in range(157))
+    header = "id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length"
+    rows = {"train": [("TR001", "c000 0.0 5.0;c156 2.0 9.0;c000 4.0 8.0"), ("TR002", "c000 1.0 3.0;c010 0.5 2.5"),
+                      ("TR003", "")],
+            "test": [("TE001", "c010 0.0 1.0;c156 0.2 1.2"), ("TE002", "")]}
+    for split, videos in rows.items():
+        with open(os.path.join(charades, "Charades", f"Charades_v1_{split}.csv"), "w") as f:
+            f.write(header + "\n")
+            f.writelines(f'{v},P1,Kitchen,6,7,Yes,"A person, at home",cup,"Does things, then more",{a},9.0\n'
+                         for v, a in videos)
+    for i, video in enumerate(["TR001", "TR002", "TR003", "TE001", "TE002"]):
+        shutil.copy(os.path.join(root, "demo_data", "videos", "train", f"train-{i:04d}.mp4"),
+                    os.path.join(charades, "Charades_v1_480", f"{video}.mp4"))
 
 
 def _read_lexicons(data_dir: str) -> dict:
@@ -367,6 +407,9 @@ def _check_output(workspace, command, output):
         assert re.search(r"^MODEL\.BACKBONE: (.*, )?video_resnet(,|$)", output, re.M)
     if "download_model_zoo.py --list" in command:
         assert "mmit-v1-t-vat" in output
+    if command.startswith("python tools/build_charades_lists.py"):
+        assert "train: 2 videos, 4 labels from 5 action intervals; skipped 1 videos without actions" in output
+        assert "test: 1 videos, 2 labels from 2 action intervals; skipped 1 videos without actions" in output
     if "wc -l data/mmit/categories-v1.txt" in command:
         assert output.split()[0] == "4"
     if re.match(r"python tools/gen_\w+\.py .*--out demo_data/mmit-m3a/", command):  # "rebuild them exactly"
