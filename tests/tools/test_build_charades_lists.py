@@ -105,7 +105,7 @@ def test_error_in_the_test_file_writes_nothing(tmp_path):
     ann = write_annotations(tmp_path / "ann", test_rows=TEST_ROWS + [_row("T9", "c005 0 1")])
     proc = run_tool("--annotations", ann, "--out-dir", tmp_path / "out")
     assert proc.returncode == 2
-    assert f"Charades_v1_test.csv:4: unknown class id 'c005'" in proc.stderr
+    assert "Charades_v1_test.csv:4: unknown class id 'c005'" in proc.stderr
     assert not (tmp_path / "out").exists()
 
 
