@@ -33,7 +33,7 @@ def _frame_indices(times, num_frames: int, fps: float = 10.0):
 
 
 def test_registered_names():
-    assert sorted(name for name, _ in TEMPORAL_SAMPLER_REGISTRY) == ["dense", "tsn"]
+    assert sorted(name for name, _ in TEMPORAL_SAMPLER_REGISTRY) == ["dense", "tsn", "tsn_tsm"]
 
 
 def test_clip_sampling_positions():
@@ -142,5 +142,5 @@ def test_tsn_dataset_items(tmp_path, video_dir):
 
 def test_unknown_sampler_lists_the_valid_ones():
     cfg = small_cfg("", TEMPORAL_SAMPLER="uniform")
-    with pytest.raises(ConfigError, match="DATA.TEMPORAL_SAMPLER must be one of dense, tsn, got 'uniform'"):
+    with pytest.raises(ConfigError, match="DATA.TEMPORAL_SAMPLER must be one of dense, tsn, tsn_tsm, got 'uniform'"):
         ClipLoader(cfg)
