@@ -102,7 +102,8 @@ def auto_contrast(frames: torch.Tensor) -> torch.Tensor:
     flat = frames.flatten(1, 2)  # (T, HW, C)
     lo, hi = flat.amin(1).double(), flat.amax(1).double()  # (T, C)
     span = hi - lo
-    scale = torch.where(span > 0, 255.0 / span.clamp(min=1), torch.ones_like(span))
+    # A true division (``255.0 / tensor`` multiplies by a reciprocal, which rounds differently).
+    scale = torch.where(span > 0, torch.full_like(span, 255.0).div(span.clamp(min=1)), torch.ones_like(span))
     offset = torch.where(span > 0, -lo * scale, torch.zeros_like(lo))
     values = torch.arange(256, dtype=torch.float64)
     lut = (values * scale.unsqueeze(-1) + offset.unsqueeze(-1)).trunc().clamp(0, 255)
@@ -148,7 +149,8 @@ def color(frames: torch.Tensor, factor: float) -> torch.Tensor:
 
 def contrast(frames: torch.Tensor, factor: float) -> torch.Tensor:
     """Contrast: blend with a uniform grey at the frame's mean grey level (rounded)."""
-    mean = (grey(frames).double().mean((1, 2)) + 0.5).floor()
+    levels = grey(frames)
+    mean = (levels.sum((1, 2)).double() / (levels.shape[1] * levels.shape[2]) + 0.5).floor()  # exact sum, as PIL
     return blend(mean.view(-1, 1, 1, 1).expand(frames.shape), frames, factor)
 
 
