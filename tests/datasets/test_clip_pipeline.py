@@ -40,7 +40,8 @@ def test_default_pipeline_draws_exactly_as_before():
     data = _data(TRAIN_JITTER_SCALES=[30, 40])
     for seed in range(4):
         got = clip_pipeline.train_clip(frames, data, torch.Generator().manual_seed(seed))
-        before = transform.random_scale_crop_clip(frames, [30, 40], 24, True, MEAN, STD, torch.Generator().manual_seed(seed))
+        before = transform.random_scale_crop_clip(
+            frames, [30, 40], 24, True, MEAN, STD, torch.Generator().manual_seed(seed))
         assert torch.equal(got, before)
 
 

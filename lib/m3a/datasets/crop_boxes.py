@@ -56,7 +56,9 @@ def multi_scale_sides(height: int, width: int, size: int, scales: Sequence[float
     return [size if abs(side - size) < SNAP_PIXELS else side for side in sides]
 
 
-def multi_scale_pairs(height: int, width: int, size: int, scales: Sequence[float], max_distort: int) -> List[Tuple[int, int]]:
+def multi_scale_pairs(
+    height: int, width: int, size: int, scales: Sequence[float], max_distort: int
+) -> List[Tuple[int, int]]:
     """The (width, height) crop pairs the multi-scale crop draws from, in TSN's order (height
     index outer, width index inner), keeping pairs whose indices differ by <= ``max_distort``."""
     sides = multi_scale_sides(height, width, size, scales)

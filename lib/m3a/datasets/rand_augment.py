@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 
 MAX_LEVEL = 10.0
 FILL = 128
@@ -55,21 +54,26 @@ OPS_PLAIN = (
 # ----------------------------------------------------------------------------------------------
 # Look-up-table ops (PIL's ImageOps)
 # ----------------------------------------------------------------------------------------------
+def _plane_offsets(frames: torch.Tensor) -> torch.Tensor:
+    """int32 (T, 1, 1, C): 256 x the index of every (frame, channel) plane."""
+    steps, channels = frames.shape[0], frames.shape[-1]
+    return ((torch.arange(steps, dtype=torch.int32).view(steps, 1, 1, 1) * channels
+             + torch.arange(channels, dtype=torch.int32)) * 256)
+
+
 def apply_lut(frames: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
     """Map uint8 frames (T, H, W, C) through ``lut``: (256,) for all, or (T, C, 256) per frame
-    and channel."""
-    if lut.dim() == 1:
-        return lut.to(torch.uint8)[frames.long()]
-    steps, channels = lut.shape[:2]
-    base = (torch.arange(steps).view(steps, 1, 1, 1) * channels + torch.arange(channels)) * 256
-    return lut.to(torch.uint8).reshape(-1)[frames.long() + base]
+    and channel (int32 indices: index_select is several times faster than int64 indexing)."""
+    table = lut.to(torch.uint8).reshape(-1)
+    index = frames.int() if lut.dim() == 1 else frames.int() + _plane_offsets(frames)
+    return table.index_select(0, index.view(-1)).view(frames.shape)
 
 
 def histograms(frames: torch.Tensor) -> torch.Tensor:
     """Per-frame, per-channel histograms of uint8 frames (T, H, W, C): int64 (T, C, 256)."""
-    steps, _, _, channels = frames.shape
-    keys = frames.long() + (torch.arange(steps).view(steps, 1, 1, 1) * channels + torch.arange(channels)) * 256
-    return torch.bincount(keys.reshape(-1), minlength=steps * channels * 256).view(steps, channels, 256)
+    steps, channels = frames.shape[0], frames.shape[-1]
+    keys = (frames.int() + _plane_offsets(frames)).view(-1)
+    return torch.bincount(keys, minlength=steps * channels * 256).view(steps, channels, 256)
 
 
 def invert(frames: torch.Tensor) -> torch.Tensor:
@@ -99,14 +103,15 @@ def solarize_add(frames: torch.Tensor, add: int, threshold: int = 128) -> torch.
 def auto_contrast(frames: torch.Tensor) -> torch.Tensor:
     """Stretch every frame's every channel from [lo, hi] to [0, 255], truncating as PIL does
     (a constant channel stays as it is)."""
-    flat = frames.flatten(1, 2)  # (T, HW, C)
-    lo, hi = flat.amin(1).double(), flat.amax(1).double()  # (T, C)
+    present = histograms(frames) > 0  # (T, C, 256)
+    levels = torch.arange(256)
+    lo = torch.where(present, levels, 255).amin(-1).double()
+    hi = torch.where(present, levels, 0).amax(-1).double()
     span = hi - lo
     # A true division (``255.0 / tensor`` multiplies by a reciprocal, which rounds differently).
     scale = torch.where(span > 0, torch.full_like(span, 255.0).div(span.clamp(min=1)), torch.ones_like(span))
     offset = torch.where(span > 0, -lo * scale, torch.zeros_like(lo))
-    values = torch.arange(256, dtype=torch.float64)
-    lut = (values * scale.unsqueeze(-1) + offset.unsqueeze(-1)).trunc().clamp(0, 255)
+    lut = (levels.double() * scale.unsqueeze(-1) + offset.unsqueeze(-1)).trunc().clamp(0, 255)
     return apply_lut(frames, lut)
 
 
@@ -132,13 +137,13 @@ def blend(degenerate: torch.Tensor, frames: torch.Tensor, factor: float) -> torc
     """``degenerate + factor * (frames - degenerate)`` in float32, clipped to [0, 255] and
     truncated, as PIL's Image.blend."""
     low = degenerate.float()
-    out = low + torch.tensor(factor, dtype=torch.float32) * (frames.float() - low)
+    out = frames.float().sub_(low).mul_(torch.tensor(factor, dtype=torch.float32)).add_(low)
     return out.clamp_(0, 255).to(torch.uint8)
 
 
 def grey(frames: torch.Tensor) -> torch.Tensor:
-    """PIL's RGB -> L: ``(19595 R + 38470 G + 7471 B + 2^15) >> 16``, int64 (T, H, W)."""
-    rgb = frames.long()
+    """PIL's RGB -> L: ``(19595 R + 38470 G + 7471 B + 2^15) >> 16``, int32 (T, H, W)."""
+    rgb = frames.int()
     return (rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16
 
 
@@ -150,7 +155,8 @@ def color(frames: torch.Tensor, factor: float) -> torch.Tensor:
 def contrast(frames: torch.Tensor, factor: float) -> torch.Tensor:
     """Contrast: blend with a uniform grey at the frame's mean grey level (rounded)."""
     levels = grey(frames)
-    mean = (levels.sum((1, 2)).double() / (levels.shape[1] * levels.shape[2]) + 0.5).floor()  # exact sum, as PIL
+    total = levels.sum((1, 2), dtype=torch.int64).double()  # exact, as PIL's histogram sum
+    mean = (total / (levels.shape[1] * levels.shape[2]) + 0.5).floor()
     return blend(mean.view(-1, 1, 1, 1).expand(frames.shape), frames, factor)
 
 
@@ -161,15 +167,15 @@ def brightness(frames: torch.Tensor, factor: float) -> torch.Tensor:
 
 def smooth(frames: torch.Tensor) -> torch.Tensor:
     """PIL's SMOOTH filter ([[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13, rounded) inside the frame;
-    the one-pixel border keeps its values."""
-    planes = frames.permute(0, 3, 1, 2).float()
-    kernel = torch.ones(3, 3)
-    kernel[1, 1] = 5.0
-    kernel = (kernel / 13.0).expand(planes.shape[1], 1, 3, 3)
-    inner = F.conv2d(planes, kernel, groups=planes.shape[1])
-    out = planes.clone()
-    out[:, :, 1:-1, 1:-1] = (inner + 0.5).floor().clamp(0, 255)
-    return out.to(torch.uint8).permute(0, 2, 3, 1)
+    the one-pixel border keeps its values. Exact in integers: with S the weighted sum, PIL's
+    float result S / 13 is never within 1/26 of a rounding boundary, so it rounds to
+    ``(2 S + 13) // 26``."""
+    p = frames.int()
+    rows = p[:, :, :-2] + p[:, :, 1:-1] + p[:, :, 2:]
+    total = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:] + 4 * p[:, 1:-1, 1:-1]
+    out = frames.clone()
+    out[:, 1:-1, 1:-1] = ((2 * total + 13) // 26).to(torch.uint8)
+    return out
 
 
 def sharpness(frames: torch.Tensor, factor: float) -> torch.Tensor:
@@ -185,32 +191,30 @@ def sharpness(frames: torch.Tensor, factor: float) -> torch.Tensor:
 def affine(frames: torch.Tensor, matrix: Tuple[float, ...], fill: int = FILL) -> torch.Tensor:
     """PIL's ``transform(size, AFFINE, matrix, BILINEAR, fillcolor=fill)`` on every frame: output
     pixel (x, y) samples the source at ``(a (x + .5) + b (y + .5) + c, d (x + .5) + e (y + .5) + f)``
-    bilinearly between pixel centres (edges clamped) in float64, truncated; points outside the frame get
-    ``fill``."""
+    bilinearly between pixel centres (edges clamped) in float64, truncated; points outside the
+    frame get ``fill``. The sampling positions and weights are computed once for all frames;
+    the frames are interpolated one at a time (a frame's float64 planes stay in cache)."""
     steps, height, width, channels = frames.shape
     a, b, c, d, e, f = (float(v) for v in matrix)
     ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64) + 0.5,
                             torch.arange(width, dtype=torch.float64) + 0.5, indexing="ij")
     sx, sy = a * xs + b * ys + c, d * xs + e * ys + f
-    inside = (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
+    inside = ((sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)).view(-1)
     sx, sy = sx - 0.5, sy - 0.5
     x0, y0 = sx.floor(), sy.floor()
-    dx, dy = (sx - x0).view(-1, 1), (sy - y0).view(-1, 1)  # float64, as PIL interpolates in double
+    dx, dy = (sx - x0).view(-1, 1)[inside], (sy - y0).view(-1, 1)[inside]  # float64, as PIL
     x0, y0 = x0.long(), y0.long()
     xa, xb = x0.clamp(0, width - 1), (x0 + 1).clamp(0, width - 1)
     ya, yb = y0.clamp(0, height - 1) * width, (y0 + 1).clamp(0, height - 1) * width
+    corners = torch.stack([ya + xa, ya + xb, yb + xa, yb + xb]).view(4, -1)[:, inside].reshape(-1).int()
     flat = frames.reshape(steps, height * width, channels)
-
-    def pixels(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        return flat.index_select(1, (rows + cols).view(-1)).double()
-
-    top_left = pixels(ya, xa)
-    top = top_left.add_((pixels(ya, xb) - top_left).mul_(dx))
-    bottom_left = pixels(yb, xa)
-    bottom = bottom_left.add_((pixels(yb, xb) - bottom_left).mul_(dx))
-    out = top.add_((bottom - top).mul_(dy)).trunc_()
-    out = torch.where(inside.view(-1, 1), out, torch.tensor(float(fill), dtype=torch.float64))
-    return out.to(torch.uint8).view(steps, height, width, channels)
+    out = torch.full_like(flat, fill)
+    for step in range(steps):
+        p = flat[step].index_select(0, corners).view(4, -1, channels).double()
+        top = p[0].add_((p[1] - p[0]).mul_(dx))
+        bottom = p[2].add_((p[3] - p[2]).mul_(dx))
+        out[step, inside] = top.add_((bottom - top).mul_(dy)).trunc_().to(torch.uint8)
+    return out.view(steps, height, width, channels)
 
 
 def rotate_matrix(height: int, width: int, degrees: float) -> Tuple[float, ...]:
@@ -271,7 +275,8 @@ def _args(name: str, level: float, generator: Optional[torch.Generator]) -> tupl
         return (frac * 1.8 + 0.1,)
     if name.endswith("Increasing"):
         return (1.0 + _signed(frac * 0.9, generator),)
-    signed = {"Rotate": 30.0, "ShearX": 0.3, "ShearY": 0.3, "TranslateXRel": TRANSLATE_PCT, "TranslateYRel": TRANSLATE_PCT}
+    signed = {"Rotate": 30.0, "ShearX": 0.3, "ShearY": 0.3,
+              "TranslateXRel": TRANSLATE_PCT, "TranslateYRel": TRANSLATE_PCT}
     if name in signed:
         return (_signed(frac * signed[name], generator),)
     return ()
@@ -340,7 +345,9 @@ def parse_policy(text: str) -> RandAugment:
             ops=OPS_INCREASING if int(fields.get("inc", 0)) else OPS_PLAIN,
         )
     except (KeyError, ValueError):
-        raise ValueError(f"RandAugment policy '{text}' needs a magnitude m and numbers after m, n, mstd, inc, p") from None
+        raise ValueError(
+            f"RandAugment policy '{text}' needs a magnitude m and numbers after m, n, mstd, inc, p"
+        ) from None
     if not 0 <= policy.magnitude <= MAX_LEVEL or policy.num_ops < 1 or not 0 <= policy.prob <= 1:
         raise ValueError(f"RandAugment policy '{text}': m must be in [0, 10], n >= 1 and p in [0, 1]")
     return policy
