@@ -26,7 +26,9 @@ IMAGES = _images()
 
 
 def _ours(fn, image, *args):
-    return fn(torch.from_numpy(image)[None], *args)[0].numpy()
+    """Our op on one (H, W, 3) image, through the ops' planes layout (T, C, H, W)."""
+    planes = torch.from_numpy(image).permute(2, 0, 1)[None].contiguous()
+    return fn(planes, *args)[0].permute(1, 2, 0).numpy()
 
 
 def _affine(pil, matrix):
@@ -72,7 +74,7 @@ def test_op_equals_pil(case, image):
 
 
 def test_lookup_ops_by_hand():
-    x = torch.tensor([0, 1, 127, 128, 183, 254, 255], dtype=torch.uint8).view(1, 1, 7, 1)
+    x = torch.tensor([0, 1, 127, 128, 183, 254, 255], dtype=torch.uint8).view(1, 1, 1, 7)  # (T, C, H, W)
     flat = lambda t: t.view(-1).tolist()  # noqa: E731
     assert flat(ra.solarize(x, 128)) == [0, 1, 127, 127, 72, 1, 0]
     assert flat(ra.solarize(x, 256)) == flat(x) and flat(ra.solarize(x, 0)) == [255, 254, 128, 127, 72, 1, 0]
@@ -86,28 +88,28 @@ def test_lookup_ops_by_hand():
 
 def test_statistics_ops_by_hand():
     # AutoContrast on {50, 100, 150}: scale 2.55, offset -127.5 -> 0, int(127.5) = 127, 255.
-    x = torch.tensor([50, 100, 150], dtype=torch.uint8).view(1, 1, 3, 1)
+    x = torch.tensor([50, 100, 150], dtype=torch.uint8).view(1, 1, 1, 3)
     assert ra.auto_contrast(x).view(-1).tolist() == [0, 127, 255]
-    constant = torch.full((2, 4, 4, 3), 77, dtype=torch.uint8)
+    constant = torch.full((2, 3, 4, 4), 77, dtype=torch.uint8)
     assert torch.equal(ra.auto_contrast(constant), constant) and torch.equal(ra.equalize(constant), constant)
     # Equalize of 510 pixels at 10 and 2 at 200: step (512 - 2) // 255 = 2 -> 10: 1 // 2 = 0,
     # 200: (1 + 510) // 2 = 255.
-    y = torch.tensor([10] * 510 + [200] * 2, dtype=torch.uint8).view(1, 1, 512, 1)
+    y = torch.tensor([10] * 510 + [200] * 2, dtype=torch.uint8).view(1, 1, 1, 512)
     assert ra.equalize(y).view(-1).unique().tolist() == [0, 255]
     # Contrast 0 gives the mean grey (rounded): grey of (10, 20, 30) is 18, of (200, 100, 0) 118.
-    z = torch.tensor([[10, 20, 30], [200, 100, 0]], dtype=torch.uint8).view(1, 1, 2, 3)
+    z = torch.tensor([[10, 20, 30], [200, 100, 0]], dtype=torch.uint8).t().contiguous().view(1, 3, 1, 2)
     assert ra.grey(z).view(-1).tolist() == [18, 118]
     assert ra.contrast(z, 0.0).view(-1).tolist() == [68] * 6  # (18 + 118) / 2 = 68
 
 
 def test_geometric_edge_cases():
-    frames = torch.randint(0, 256, (2, 9, 9, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    frames = torch.randint(0, 256, (2, 3, 9, 9), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
     # A quarter turn of a square frame moves whole pixels: torch.rot90, no interpolation, no fill.
-    assert torch.equal(ra.rotate(frames, 90.0), torch.rot90(frames, 1, dims=(1, 2)))
+    assert torch.equal(ra.rotate(frames, 90.0), torch.rot90(frames, 1, dims=(2, 3)))
     assert ra.rotate(frames, 0.0) is frames and ra.rotate(frames, 360.0) is frames
     # A whole-pixel shift moves the content and fills the uncovered columns with grey 128.
     shifted = ra.affine(frames, (1, 0, 2, 0, 1, 0))
-    assert torch.equal(shifted[:, :, :7], frames[:, :, 2:]) and bool((shifted[:, :, 7:] == 128).all())
+    assert torch.equal(shifted[..., :7], frames[..., 2:]) and bool((shifted[..., 7:] == 128).all())
     assert torch.equal(ra.shear_x(frames, 0.0), frames)
 
 

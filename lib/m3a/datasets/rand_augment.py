@@ -27,6 +27,10 @@ point of output pixel centre, edge pixels clamped, points outside the frame fill
 128). The release draws bilinear or bicubic sampling at random per frame; here it is bilinear.
 The clip's frames all get the same ops and arguments; statistics (AutoContrast, Equalize,
 Contrast) are each frame's own, as when the op runs on every frame.
+
+The ops work on uint8 planes (T, C, H, W) (channel planes contiguous, so per-plane tables and
+blends broadcast over whole planes); :class:`RandAugment` takes and returns clips (T, H, W, C)
+as decoded.
 """
 import functools
 import math
@@ -54,56 +58,55 @@ OPS_PLAIN = (
 # ----------------------------------------------------------------------------------------------
 # Look-up-table ops (PIL's ImageOps)
 # ----------------------------------------------------------------------------------------------
-def _plane_offsets(frames: torch.Tensor) -> torch.Tensor:
-    """int32 (T, 1, 1, C): 256 x the index of every (frame, channel) plane."""
-    steps, channels = frames.shape[0], frames.shape[-1]
-    return ((torch.arange(steps, dtype=torch.int32).view(steps, 1, 1, 1) * channels
-             + torch.arange(channels, dtype=torch.int32)) * 256)
+def _plane_offsets(planes: torch.Tensor) -> torch.Tensor:
+    """int32 (T, C, 1, 1): 256 x the index of every (frame, channel) plane."""
+    steps, channels = planes.shape[:2]
+    return (torch.arange(steps * channels, dtype=torch.int32) * 256).view(steps, channels, 1, 1)
 
 
-def apply_lut(frames: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
-    """Map uint8 frames (T, H, W, C) through ``lut``: (256,) for all, or (T, C, 256) per frame
+def apply_lut(planes: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
+    """Map uint8 planes (T, C, H, W) through ``lut``: (256,) for all, or (T, C, 256) per frame
     and channel (int32 indices: index_select is several times faster than int64 indexing)."""
     table = lut.to(torch.uint8).reshape(-1)
-    index = frames.int() if lut.dim() == 1 else frames.int() + _plane_offsets(frames)
-    return table.index_select(0, index.view(-1)).view(frames.shape)
+    index = planes.int() if lut.dim() == 1 else planes.int() + _plane_offsets(planes)
+    return table.index_select(0, index.view(-1)).view(planes.shape)
 
 
-def histograms(frames: torch.Tensor) -> torch.Tensor:
-    """Per-frame, per-channel histograms of uint8 frames (T, H, W, C): int64 (T, C, 256)."""
-    steps, channels = frames.shape[0], frames.shape[-1]
-    keys = (frames.int() + _plane_offsets(frames)).view(-1)
+def histograms(planes: torch.Tensor) -> torch.Tensor:
+    """Histograms of every (frame, channel) plane of uint8 planes (T, C, H, W): (T, C, 256)."""
+    steps, channels = planes.shape[:2]
+    keys = (planes.int() + _plane_offsets(planes)).view(-1)
     return torch.bincount(keys, minlength=steps * channels * 256).view(steps, channels, 256)
 
 
-def invert(frames: torch.Tensor) -> torch.Tensor:
+def invert(planes: torch.Tensor) -> torch.Tensor:
     """``255 - x``."""
-    return 255 - frames
+    return 255 - planes
 
 
-def posterize(frames: torch.Tensor, bits: int) -> torch.Tensor:
+def posterize(planes: torch.Tensor, bits: int) -> torch.Tensor:
     """Keep the top ``bits`` bits (8 or more: unchanged; 0: black)."""
     if bits >= 8:
-        return frames
-    return frames & (~(2 ** (8 - max(bits, 0)) - 1) & 0xFF)
+        return planes
+    return planes & (~(2 ** (8 - max(bits, 0)) - 1) & 0xFF)
 
 
-def solarize(frames: torch.Tensor, threshold: int) -> torch.Tensor:
+def solarize(planes: torch.Tensor, threshold: int) -> torch.Tensor:
     """Invert the values >= ``threshold`` (256 or more: unchanged)."""
     lut = torch.arange(256)
-    return apply_lut(frames, torch.where(lut < threshold, lut, 255 - lut))
+    return apply_lut(planes, torch.where(lut < threshold, lut, 255 - lut))
 
 
-def solarize_add(frames: torch.Tensor, add: int, threshold: int = 128) -> torch.Tensor:
+def solarize_add(planes: torch.Tensor, add: int, threshold: int = 128) -> torch.Tensor:
     """Add ``add`` (capped at 255) to the values below ``threshold``."""
     lut = torch.arange(256)
-    return apply_lut(frames, torch.where(lut < threshold, (lut + add).clamp(max=255), lut))
+    return apply_lut(planes, torch.where(lut < threshold, (lut + add).clamp(max=255), lut))
 
 
-def auto_contrast(frames: torch.Tensor) -> torch.Tensor:
+def auto_contrast(planes: torch.Tensor) -> torch.Tensor:
     """Stretch every frame's every channel from [lo, hi] to [0, 255], truncating as PIL does
     (a constant channel stays as it is)."""
-    present = histograms(frames) > 0  # (T, C, 256)
+    present = histograms(planes) > 0  # (T, C, 256)
     levels = torch.arange(256)
     lo = torch.where(present, levels, 255).amin(-1).double()
     hi = torch.where(present, levels, 0).amax(-1).double()
@@ -112,14 +115,14 @@ def auto_contrast(frames: torch.Tensor) -> torch.Tensor:
     scale = torch.where(span > 0, torch.full_like(span, 255.0).div(span.clamp(min=1)), torch.ones_like(span))
     offset = torch.where(span > 0, -lo * scale, torch.zeros_like(lo))
     lut = (levels.double() * scale.unsqueeze(-1) + offset.unsqueeze(-1)).trunc().clamp(0, 255)
-    return apply_lut(frames, lut)
+    return apply_lut(planes, lut)
 
 
-def equalize(frames: torch.Tensor) -> torch.Tensor:
+def equalize(planes: torch.Tensor) -> torch.Tensor:
     """Histogram equalisation of every frame's every channel by PIL's rule: step = (pixels -
     count of the top value) // 255, value v -> (step // 2 + pixels below v) // step (unchanged
     when the channel has one value or step is 0)."""
-    hist = histograms(frames)  # (T, C, 256)
+    hist = histograms(planes)  # (T, C, 256)
     last = torch.where(hist > 0, torch.arange(256), -1).amax(-1, keepdim=True)
     top_count = hist.gather(-1, last)
     step = (hist.sum(-1, keepdim=True) - top_count) // 255
@@ -127,94 +130,96 @@ def equalize(frames: torch.Tensor) -> torch.Tensor:
     lut = (step // 2 + below) // step.clamp(min=1)
     identity = torch.arange(256).expand_as(lut)
     lut = torch.where(step > 0, lut.clamp(max=255), identity)
-    return apply_lut(frames, lut)
+    return apply_lut(planes, lut)
 
 
 # ----------------------------------------------------------------------------------------------
 # Enhancements (PIL's ImageEnhance: a blend with a degenerate frame)
 # ----------------------------------------------------------------------------------------------
-def blend(degenerate: torch.Tensor, frames: torch.Tensor, factor: float) -> torch.Tensor:
-    """``degenerate + factor * (frames - degenerate)`` in float32, clipped to [0, 255] and
-    truncated, as PIL's Image.blend."""
+def blend(degenerate: torch.Tensor, planes: torch.Tensor, factor: float) -> torch.Tensor:
+    """``degenerate + factor * (planes - degenerate)`` in float32, clipped to [0, 255] and
+    truncated, as PIL's Image.blend (``degenerate`` broadcasts over ``planes``)."""
     low = degenerate.float()
-    out = frames.float().sub_(low).mul_(torch.tensor(factor, dtype=torch.float32)).add_(low)
+    out = planes.float().sub_(low).mul_(torch.tensor(factor, dtype=torch.float32)).add_(low)
     return out.clamp_(0, 255).to(torch.uint8)
 
 
-def grey(frames: torch.Tensor) -> torch.Tensor:
-    """PIL's RGB -> L: ``(19595 R + 38470 G + 7471 B + 2^15) >> 16``, int32 (T, H, W)."""
-    rgb = frames.int()
-    return (rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16
+def grey(planes: torch.Tensor) -> torch.Tensor:
+    """PIL's RGB -> L: ``(19595 R + 38470 G + 7471 B + 2^15) >> 16``, int32 (T, 1, H, W)."""
+    rgb = planes.int()
+    return (rgb[:, 0:1] * 19595 + rgb[:, 1:2] * 38470 + rgb[:, 2:3] * 7471 + 0x8000) >> 16
 
 
-def color(frames: torch.Tensor, factor: float) -> torch.Tensor:
+def color(planes: torch.Tensor, factor: float) -> torch.Tensor:
     """Saturation: blend with the frame's grey version."""
-    return blend(grey(frames).unsqueeze(-1).expand_as(frames), frames, factor)
+    return blend(grey(planes), planes, factor)
 
 
-def contrast(frames: torch.Tensor, factor: float) -> torch.Tensor:
+def contrast(planes: torch.Tensor, factor: float) -> torch.Tensor:
     """Contrast: blend with a uniform grey at the frame's mean grey level (rounded)."""
-    levels = grey(frames)
-    total = levels.sum((1, 2), dtype=torch.int64).double()  # exact, as PIL's histogram sum
-    mean = (total / (levels.shape[1] * levels.shape[2]) + 0.5).floor()
-    return blend(mean.view(-1, 1, 1, 1).expand(frames.shape), frames, factor)
+    levels = grey(planes)
+    total = levels.sum((1, 2, 3), dtype=torch.int64).double()  # exact, as PIL's histogram sum
+    mean = (total / (levels.shape[2] * levels.shape[3]) + 0.5).floor()
+    return blend(mean.view(-1, 1, 1, 1), planes, factor)
 
 
-def brightness(frames: torch.Tensor, factor: float) -> torch.Tensor:
+def brightness(planes: torch.Tensor, factor: float) -> torch.Tensor:
     """Brightness: blend with black."""
-    return blend(torch.zeros_like(frames), frames, factor)
+    return blend(torch.zeros((), dtype=torch.uint8), planes, factor)
 
 
-def smooth(frames: torch.Tensor) -> torch.Tensor:
+def smooth(planes: torch.Tensor) -> torch.Tensor:
     """PIL's SMOOTH filter ([[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13, rounded) inside the frame;
-    the one-pixel border keeps its values. Exact in integers: with S the weighted sum, PIL's
-    float result S / 13 is never within 1/26 of a rounding boundary, so it rounds to
-    ``(2 S + 13) // 26``."""
-    p = frames.int()
-    rows = p[:, :, :-2] + p[:, :, 1:-1] + p[:, :, 2:]
-    total = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:] + 4 * p[:, 1:-1, 1:-1]
-    out = frames.clone()
-    out[:, 1:-1, 1:-1] = ((2 * total + 13) // 26).to(torch.uint8)
+    the one-pixel border keeps its values. With S the weighted (integer) sum, S / 13 is never
+    within 1/26 of a rounding boundary, so float32 ``floor((2 S + 13) / 26)`` is PIL's value."""
+    p = planes.float()
+    rows = p[..., :-2] + p[..., 1:-1] + p[..., 2:]
+    total = rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:] + 4 * p[:, :, 1:-1, 1:-1]
+    out = planes.clone()
+    out[:, :, 1:-1, 1:-1] = total.mul_(2).add_(13).div_(26).floor_().to(torch.uint8)
     return out
 
 
-def sharpness(frames: torch.Tensor, factor: float) -> torch.Tensor:
+def sharpness(planes: torch.Tensor, factor: float) -> torch.Tensor:
     """Sharpness: blend with the smoothed frame."""
-    if min(frames.shape[1:3]) < 3:
-        return frames
-    return blend(smooth(frames), frames, factor)
+    if min(planes.shape[2:]) < 3:
+        return planes
+    return blend(smooth(planes), planes, factor)
 
 
 # ----------------------------------------------------------------------------------------------
 # Geometric ops (PIL's affine transform, bilinear)
 # ----------------------------------------------------------------------------------------------
-def affine(frames: torch.Tensor, matrix: Tuple[float, ...], fill: int = FILL) -> torch.Tensor:
+def affine(planes: torch.Tensor, matrix: Tuple[float, ...], fill: int = FILL) -> torch.Tensor:
     """PIL's ``transform(size, AFFINE, matrix, BILINEAR, fillcolor=fill)`` on every frame: output
     pixel (x, y) samples the source at ``(a (x + .5) + b (y + .5) + c, d (x + .5) + e (y + .5) + f)``
     bilinearly between pixel centres (edges clamped) in float64, truncated; points outside the
     frame get ``fill``. The sampling positions and weights are computed once for all frames;
     the frames are interpolated one at a time (a frame's float64 planes stay in cache)."""
-    steps, height, width, channels = frames.shape
+    steps, channels, height, width = planes.shape
     a, b, c, d, e, f = (float(v) for v in matrix)
     ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64) + 0.5,
                             torch.arange(width, dtype=torch.float64) + 0.5, indexing="ij")
-    sx, sy = a * xs + b * ys + c, d * xs + e * ys + f
-    inside = ((sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)).view(-1)
+    sx, sy = (a * xs + b * ys + c).view(-1), (d * xs + e * ys + f).view(-1)
+    outside = ~((sx >= 0) & (sx < width) & (sy >= 0) & (sy < height))
     sx, sy = sx - 0.5, sy - 0.5
     x0, y0 = sx.floor(), sy.floor()
-    dx, dy = (sx - x0).view(-1, 1)[inside], (sy - y0).view(-1, 1)[inside]  # float64, as PIL
+    dx, dy = sx - x0, sy - y0  # float64, as PIL
     x0, y0 = x0.long(), y0.long()
     xa, xb = x0.clamp(0, width - 1), (x0 + 1).clamp(0, width - 1)
     ya, yb = y0.clamp(0, height - 1) * width, (y0 + 1).clamp(0, height - 1) * width
-    corners = torch.stack([ya + xa, ya + xb, yb + xa, yb + xb]).view(4, -1)[:, inside].reshape(-1).int()
-    flat = frames.reshape(steps, height * width, channels)
-    out = torch.full_like(flat, fill)
+    corners = torch.cat([ya + xa, ya + xb, yb + xa, yb + xb])
+    # One flat int32 index into a frame's C planes (a 1-D int32 index_select is the fast one).
+    index = (corners + (torch.arange(channels) * (height * width)).view(-1, 1)).view(-1).int()
+    flat = planes.reshape(steps, channels * height * width)
+    out = torch.empty_like(flat).view(steps, channels, height * width)
     for step in range(steps):
-        p = flat[step].index_select(0, corners).view(4, -1, channels).double()
-        top = p[0].add_((p[1] - p[0]).mul_(dx))
-        bottom = p[2].add_((p[3] - p[2]).mul_(dx))
-        out[step, inside] = top.add_((bottom - top).mul_(dy)).trunc_().to(torch.uint8)
-    return out.view(steps, height, width, channels)
+        p = flat[step].index_select(0, index).double().view(channels, 4, -1)
+        top = p[:, 0].add_((p[:, 1] - p[:, 0]).mul_(dx))
+        bottom = p[:, 2].add_((p[:, 3] - p[:, 2]).mul_(dx))
+        # Values lie in [0, 255]: the cast truncates, as PIL's (int) cast.
+        out[step] = top.add_((bottom - top).mul_(dy)).to(torch.uint8).masked_fill_(outside, fill)
+    return out.view(steps, channels, height, width)
 
 
 def rotate_matrix(height: int, width: int, degrees: float) -> Tuple[float, ...]:
@@ -225,31 +230,31 @@ def rotate_matrix(height: int, width: int, degrees: float) -> Tuple[float, ...]:
     return (cos, sin, cos * -cx + sin * -cy + cx, -sin, cos, -sin * -cx + cos * -cy + cy)
 
 
-def rotate(frames: torch.Tensor, degrees: float) -> torch.Tensor:
+def rotate(planes: torch.Tensor, degrees: float) -> torch.Tensor:
     """Rotate ``degrees`` anticlockwise about the frame centre (PIL's Image.rotate)."""
     if degrees % 360 == 0:
-        return frames
-    return affine(frames, rotate_matrix(frames.shape[1], frames.shape[2], degrees))
+        return planes
+    return affine(planes, rotate_matrix(planes.shape[2], planes.shape[3], degrees))
 
 
-def shear_x(frames: torch.Tensor, factor: float) -> torch.Tensor:
+def shear_x(planes: torch.Tensor, factor: float) -> torch.Tensor:
     """Source x = x + factor * y."""
-    return affine(frames, (1, factor, 0, 0, 1, 0))
+    return affine(planes, (1, factor, 0, 0, 1, 0))
 
 
-def shear_y(frames: torch.Tensor, factor: float) -> torch.Tensor:
+def shear_y(planes: torch.Tensor, factor: float) -> torch.Tensor:
     """Source y = y + factor * x."""
-    return affine(frames, (1, 0, 0, factor, 1, 0))
+    return affine(planes, (1, 0, 0, factor, 1, 0))
 
 
-def translate_x_rel(frames: torch.Tensor, fraction: float) -> torch.Tensor:
+def translate_x_rel(planes: torch.Tensor, fraction: float) -> torch.Tensor:
     """Source x = x + fraction * width (the content moves left for a positive fraction)."""
-    return affine(frames, (1, 0, fraction * frames.shape[2], 0, 1, 0))
+    return affine(planes, (1, 0, fraction * planes.shape[3], 0, 1, 0))
 
 
-def translate_y_rel(frames: torch.Tensor, fraction: float) -> torch.Tensor:
+def translate_y_rel(planes: torch.Tensor, fraction: float) -> torch.Tensor:
     """Source y = y + fraction * height."""
-    return affine(frames, (1, 0, 0, 0, 1, fraction * frames.shape[1]))
+    return affine(planes, (1, 0, 0, 0, 1, fraction * planes.shape[2]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -319,9 +324,13 @@ class RandAugment:
 
     def __call__(self, frames: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Augment uint8 frames (T, H, W, 3): one draw, applied to every frame."""
-        for name, args in self.draw(generator):
-            frames = OP_FUNCTIONS[name](frames, *args)
-        return frames
+        ops = self.draw(generator)
+        if not ops:
+            return frames
+        planes = frames.permute(0, 3, 1, 2).contiguous()
+        for name, args in ops:
+            planes = OP_FUNCTIONS[name](planes, *args)
+        return planes.permute(0, 2, 3, 1).contiguous()
 
 
 _POLICY = re.compile(r"^rand((?:-(?:m|n|mstd|inc|p)[0-9.]+)*)$")
