@@ -11,6 +11,8 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+INTERPOLATIONS = ("bilinear", "bicubic")
+
 
 def resize(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     """Bilinearly resize uint8 frames (T, H, W, 3) to ``size`` = (h, w): uint8 (T, 3, h, w).
@@ -22,9 +24,6 @@ def resize(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     if tuple(planes.shape[-2:]) == tuple(size):
         return planes
     return F.interpolate(planes, size=size, mode="bilinear", align_corners=False, antialias=False)
-
-
-INTERPOLATIONS = ("bilinear", "bicubic")
 
 
 def resize_to_float(frames: torch.Tensor, size: Tuple[int, int], interpolation: str = "bilinear",
