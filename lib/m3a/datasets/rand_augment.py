@@ -7,11 +7,11 @@ magnitude drawn from N(m, mstd) and clipped to [0, 10]. Op arguments (level ``l`
 a random sign where marked +-):
 
 =====================  ====================================================================
-AutoContrast           every channel stretched to [0, 255] (``int(x * 255 / (hi - lo) - lo * ...)``)
+AutoContrast           every channel stretched from [lo, hi] to [0, 255] (``x s - lo s``, s = 255 / (hi - lo), truncated)
 Equalize               histogram equalisation per channel (PIL's rule)
 Invert                 ``255 - x``
 Rotate                 +-30 l / 10 degrees about the centre
-Posterize(Increasing)  keep the top ``int(4 l / 10)`` (increasing: ``4 - int(4 l / 10)``) bits
+Posterize(Increasing)  keep the top ``int(4 l / 10)`` (increasing: ``4 - int(4 l / 10)``) bits (0: black)
 Solarize(Increasing)   values >= ``int(256 l / 10)`` (increasing: ``256 - int(256 l / 10)``) inverted
 SolarizeAdd            ``min(x + int(110 l / 10), 255)`` for values < 128
 Color/Contrast/        blend with grey / the mean grey / black / a 3x3 smoothed frame by
