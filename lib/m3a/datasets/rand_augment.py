@@ -7,7 +7,7 @@ magnitude drawn from N(m, mstd) and clipped to [0, 10]. Op arguments (level ``l`
 a random sign where marked +-):
 
 =====================  ====================================================================
-AutoContrast           every channel stretched from [lo, hi] to [0, 255] (``x s - lo s``, s = 255 / (hi - lo), truncated)
+AutoContrast           every channel stretched from [lo, hi] to [0, 255]: ``int(x s - lo s)``, s = 255 / (hi - lo)
 Equalize               histogram equalisation per channel (PIL's rule)
 Invert                 ``255 - x``
 Rotate                 +-30 l / 10 degrees about the centre
