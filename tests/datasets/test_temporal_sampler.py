@@ -33,7 +33,7 @@ def _frame_indices(times, num_frames: int, fps: float = 10.0):
 
 
 def test_registered_names():
-    assert sorted(name for name, _ in TEMPORAL_SAMPLER_REGISTRY) == ["dense", "tsn"]
+    assert sorted(name for name, _ in TEMPORAL_SAMPLER_REGISTRY) == ["dense", "tsn", "tsn_tsm"]
 
 
 def test_clip_sampling_positions():
@@ -142,5 +142,66 @@ def test_tsn_dataset_items(tmp_path, video_dir):
 
 def test_unknown_sampler_lists_the_valid_ones():
     cfg = small_cfg("", TEMPORAL_SAMPLER="uniform")
-    with pytest.raises(ConfigError, match="DATA.TEMPORAL_SAMPLER must be one of dense, tsn, got 'uniform'"):
+    with pytest.raises(ConfigError, match="DATA.TEMPORAL_SAMPLER must be one of dense, tsn, tsn_tsm, got 'uniform'"):
         ClipLoader(cfg)
+
+
+def _tsm(num_segments=8, num_views=10, fps=10.0):
+    from m3a.datasets.temporal_sampler import TsmSampler
+
+    return TsmSampler(num_segments=num_segments, num_views=num_views, fps=fps)
+
+
+def test_tsn_tsm_indices_by_hand():
+    sampler = _tsm()
+    # 20 frames, 8 segments: a = 2, frame 2i or 2i + 1; frames 16-19 are never taken.
+    gen = torch.Generator().manual_seed(0)
+    draws = np.array([sampler.train_indices(20, gen) for _ in range(300)])
+    for i in range(8):
+        assert sorted(set(draws[:, i])) == [2 * i, 2 * i + 1]
+    # Validation: tick 2.5, int(1.25 + 2.5 i).
+    assert sampler.val_indices(20).tolist() == [1, 3, 6, 8, 11, 13, 16, 18]
+    assert sampler.val_indices(9).tolist() == [0, 1, 2, 3, 5, 6, 7, 8]  # tick 1.125: int(0.5625 + 1.125 i)
+    # The released rules for short folders: fewer frames than segments -> frame 0 T times (train);
+    # at most T frames -> frame 0 T times (validation), while training takes 0..7 for n = 8.
+    assert sampler.train_indices(5, gen).tolist() == [0] * 8
+    assert sampler.val_indices(5).tolist() == [0] * 8 and sampler.val_indices(8).tolist() == [0] * 8
+    assert sampler.train_indices(8, gen).tolist() == list(range(8))
+    # Times are frame centres at FRAMES_FPS: the folder reader takes exactly those frames.
+    assert _frame_indices(sampler.val_times(2.0), 20) == [1, 3, 6, 8, 11, 13, 16, 18]
+    assert _frame_indices(sampler.val_times(0.5), 5) == [0] * 8
+
+
+def test_tsn_tsm_test_clips_are_training_draws_seeded_per_item():
+    sampler = _tsm(num_segments=4, num_views=3)
+    clips = sampler.test_times(2.0, torch.Generator().manual_seed(1))  # 20 frames: a = 5
+    assert len(clips) == 3
+    for clip in clips:
+        assert [f // 5 for f in _frame_indices(clip, 20)] == [0, 1, 2, 3]
+    assert len({tuple(c) for c in clips}) > 1  # the views differ
+    again = sampler.test_times(2.0, torch.Generator().manual_seed(1))
+    assert all(np.array_equal(a, b) for a, b in zip(clips, again))
+    cfg = small_cfg("", INPUT_FORMAT="frames", FRAMES_FPS=10, TEMPORAL_SAMPLER="tsn_tsm", NUM_FRAMES=4)
+    cfg.TEST.NUM_ENSEMBLE_VIEWS = 3
+    loader = ClipLoader(cfg)
+    first = [c.tolist() for c in loader.test_clip_times(2.0, seed_key=5)]
+    assert first == [c.tolist() for c in ClipLoader(cfg).test_clip_times(2.0, seed_key=5)]
+    assert first != [c.tolist() for c in loader.test_clip_times(2.0, seed_key=6)]
+    cfg.DATA.INPUT_FORMAT = "video"  # videos: frames counted at TARGET_FPS
+    assert build_temporal_sampler(cfg).fps == cfg.DATA.TARGET_FPS
+
+
+def test_tsn_tsm_on_a_real_frame_folder(tmp_path, video_dir):
+    with open(os.path.join(tmp_path, "test.csv"), "w") as f:
+        f.write("frames_a 40 1\n")
+    cfg = small_cfg(str(tmp_path), PATH_PREFIX=video_dir, INPUT_FORMAT="frames", FRAMES_FPS=10,
+                    TEMPORAL_SAMPLER="tsn_tsm", LIST_FORMAT="frame_folder", MULTI_LABEL=False)
+    cfg.TEST.NUM_SPATIAL_CROPS = 1
+    folder = os.path.join(video_dir, "frames_a")
+    with FrameFolderReader(folder, 10) as reader:
+        got = reader.decode_at(ClipLoader(cfg).sampler.val_times(4.0)).gather()
+    assert torch.equal(got, torch.stack([_jpeg(folder, i) for i in [5, 15, 25, 35]]))  # int(5 + 10 i)
+    dataset = build_dataset("kinetics", cfg, "test")
+    views, _, _, ok = dataset[0]
+    assert ok and views.shape == (2, 3, 4, 40, 40) and not torch.equal(views[0], views[1])
+    assert torch.equal(views, build_dataset("kinetics", cfg, "test")[0][0])  # seeded by (RNG_SEED, index)

@@ -1,4 +1,5 @@
 """Transforms on uint8 frames: crop boxes, resizing, flips, uniform crops and normalisation."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -95,3 +96,84 @@ def test_prepared_frames_are_per_frame_and_views_are_clip_major():
     # view 4 = clip 1, crop 1 (centre, x offset 5)
     assert torch.equal(views[4], prepared[[2, 5]].permute(1, 0, 2, 3)[:, :, :, 5:25])
     assert torch.equal(views[0], prepared[[0, 1]].permute(1, 0, 2, 3)[:, :, :, 0:20])
+
+
+def _keys_weights(t: float, a: float = -0.75):
+    """Keys' cubic convolution weights of the 4 taps at distances 1 + t, t, 1 - t, 2 - t."""
+    def w(d):
+        d = abs(d)
+        if d <= 1:
+            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
+        return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a if d < 2 else 0.0
+    return [w(1 + t), w(t), w(1 - t), w(2 - t)]
+
+
+def _bicubic_1d(values, out_size):
+    """Hand bicubic resampling of a 1-D signal (half-pixel centres, edge taps clamped)."""
+    n = len(values)
+    out = []
+    for i in range(out_size):
+        src = (i + 0.5) * n / out_size - 0.5
+        base = int(np.floor(src))
+        taps = [values[min(max(base + k, 0), n - 1)] for k in (-1, 0, 1, 2)]
+        out.append(sum(v * w for v, w in zip(taps, _keys_weights(src - base))))
+    return out
+
+
+def test_bicubic_resize_equals_the_hand_kernel():
+    frames = _frames(t=1, h=5, w=7, seed=3)
+    out = transform.resize_to_float(frames, (9, 4), "bicubic")
+    assert out.shape == (1, 3, 9, 4) and out.dtype == torch.float32
+    image = frames[0].double().numpy()
+    rows = np.array([[_bicubic_1d(image[y, :, c], 4) for y in range(5)] for c in range(3)])  # (3, 5, 4)
+    expected = np.array([[_bicubic_1d(rows[c, :, x], 9) for x in range(4)] for c in range(3)]).transpose(0, 2, 1)
+    np.testing.assert_allclose(out[0].numpy(), expected, atol=2e-3)
+    # Overshoot past [0, 255] is kept (float, as the published float resize), unlike uint8 bicubic.
+    edge = torch.zeros(1, 1, 8, 3, dtype=torch.uint8)
+    edge[:, :, 4:] = 255
+    wide = transform.resize_to_float(edge, (1, 16), "bicubic")
+    assert wide.min() < 0 and wide.max() > 255
+    # Same size: converted, not resampled; bilinear keeps its uint8 path.
+    torch.testing.assert_close(transform.resize_to_float(frames, (5, 7), "bicubic"), frames.permute(0, 3, 1, 2).float())
+    assert torch.equal(transform.resize_to_float(frames, (3, 4)), transform.resize(frames, (3, 4)).float())
+    with pytest.raises(ValueError, match="interpolation must be one of"):
+        transform.resize_to_float(frames, (3, 4), "nearest")
+
+
+def test_bicubic_crop_clip_normalises_the_float_resize():
+    frames = _frames(t=2, h=40, w=60)
+    out = transform.crop_resize_clip(frames, (4, 6, 30, 20), 10, True, MEAN, STD, "bicubic")
+    region = frames[:, 4:34, 6:26].permute(0, 3, 1, 2).float()
+    expected = _normalised(F.interpolate(region, size=(10, 10), mode="bicubic", align_corners=False)).flip(-1)
+    torch.testing.assert_close(out, expected.permute(1, 0, 2, 3), rtol=1e-5, atol=1e-5)
+
+
+def test_four_crops_and_quarter_step_offsets():
+    # Landscape 224 x 300, crop 224: margin 76.
+    assert transform.uniform_crop_offsets(224, 300, 224, 4) == [(0, 0), (0, 19), (0, 38), (0, 76)]
+    assert transform.uniform_crop_offsets(224, 300, 224, 3) == [(0, 0), (0, 38), (0, 76)]
+    # Margin 77: even 0, 19, 38, 77; quarter steps of 19: 0, 38, 76 (TSM's left, centre, right).
+    assert transform.uniform_crop_offsets(224, 301, 224, 4) == [(0, 0), (0, 19), (0, 38), (0, 77)]
+    assert transform.uniform_crop_offsets(224, 301, 224, 3, "quarter_steps") == [(0, 0), (0, 38), (0, 76)]
+    assert transform.uniform_crop_offsets(224, 301, 224, 4, "quarter_steps") == [(0, 0), (0, 19), (0, 38), (0, 76)]
+    assert transform.uniform_crop_offsets(224, 301, 224, 1, "quarter_steps") == [(0, 38)]
+    # Across the short side: even (short - size) // 2, quarter steps 2 * ((short - size) // 4).
+    assert transform.uniform_crop_offsets(263, 301, 256, 3, "quarter_steps") == [(2, 0), (2, 22), (2, 44)]
+    assert transform.uniform_crop_offsets(263, 301, 256, 3) == [(3, 0), (3, 22), (3, 45)]
+    # Portrait frames: along the height.
+    assert transform.uniform_crop_offsets(300, 224, 224, 4) == [(0, 0), (19, 0), (38, 0), (76, 0)]
+    with pytest.raises(ValueError, match="crop offsets must be one of"):
+        transform.uniform_crop_offsets(224, 300, 224, 3, "random")
+
+
+def test_four_crop_views_and_square_test_frames():
+    frames = _frames(t=4, h=30, w=50)
+    prepared = transform.prepare_test_frames(frames, 20, MEAN, STD)  # short side 20: 20 x 33
+    views = transform.cut_views(prepared, [torch.tensor([0, 1]), torch.tensor([2, 3])], 20, 4)
+    assert views.shape == (8, 3, 2, 20, 20)
+    for k, x in enumerate([0, 3, 6, 13]):  # margin 13: 0, 13 // 4, 13 // 2, 13
+        assert torch.equal(views[4 + k], prepared[[2, 3]].permute(1, 0, 2, 3)[:, :, :, x : x + 20])
+    square = transform.prepare_test_frames(frames, 20, MEAN, STD, square=True)
+    expected = _normalised(F.interpolate(frames.permute(0, 3, 1, 2), size=(20, 20), mode="bilinear",
+                                         align_corners=False).float())
+    torch.testing.assert_close(square, expected, rtol=1e-5, atol=1e-5)

@@ -60,7 +60,8 @@ _C.TEST.BATCH_SIZE = 8
 _C.TEST.CHECKPOINT_FILE_PATH = ""
 # Number of uniformly spaced temporal clips per test video.
 _C.TEST.NUM_ENSEMBLE_VIEWS = 10
-# Number of spatial crops (1 = centre, 3 = left/centre/right or top/centre/bottom).
+# Number of spatial crops along the long side (1 = centre, 3 = left/centre/right or
+# top/centre/bottom, 4 = four from one end to the other; placed by TEST.CROP_OFFSETS).
 _C.TEST.NUM_SPATIAL_CROPS = 3
 # Also write the predictions in the published pickle format to this path ("" = do not).
 _C.TEST.SAVE_RESULTS_PATH = ""
@@ -202,6 +203,42 @@ _C.DATA.ALLOW_DUPLICATE_VIDEOS = False
 _C.DATA.NUM_RETRIES = 10
 # Frame rate of JPEG frame folders (DATA.INPUT_FORMAT frames): frame i is shown at i / FRAMES_FPS s.
 _C.DATA.FRAMES_FPS = 30
+
+# ---------------------------------------------------------------------------------------------
+# Spatial augmentation and test views (m3a.datasets.clip_pipeline). The defaults are the
+# long-standing pipeline: short side random in TRAIN_JITTER_SCALES, a random TRAIN_CROP_SIZE
+# crop, bilinear resizing; short side TEST_CROP_SIZE and evenly spread crops at test.
+# ---------------------------------------------------------------------------------------------
+# Resizing of every frame: bilinear (on uint8) or bicubic (on float32, torch's a = -0.75 kernel).
+_C.DATA.INTERPOLATION = "bilinear"
+# RandAugment applied to training frames as decoded, one draw per clip, in timm's spelling
+# (e.g. rand-m7-n4-mstd0.5-inc1: 4 ops of the 15 "increasing" ones, magnitude N(7, 0.5), each
+# with probability 0.5; m3a.datasets.rand_augment); "" = none.
+_C.DATA.RAND_AUGMENT = ""
+# Size of the frame a training crop is drawn in: short_side (short side random in
+# TRAIN_JITTER_SCALES), square (TRAIN_JITTER_SCALES side on both axes, aspect ratio ignored) or
+# none (the frames as decoded).
+_C.DATA.TRAIN_RESIZE = "short_side"
+# Training crop box: random (a TRAIN_CROP_SIZE square at a random position), multi_scale (TSN's
+# multi-scale crop: sides int(min(h, w) * s) for s in MULTI_SCALES, within 3 px of
+# TRAIN_CROP_SIZE counting as it, width/height scale indices at most MULTI_SCALE_MAX_DISTORT
+# apart, at one of 13 fixed positions on a quarter-step grid) or random_resized (Inception crop,
+# RRC_SCALE / RRC_RATIO); the box is then resized to TRAIN_CROP_SIZE.
+_C.DATA.TRAIN_CROP = "random"
+# Crop-side scales (of the short side) and maximum scale-index distortion of the multi_scale crop.
+_C.DATA.MULTI_SCALES = [1.0, 0.875, 0.75, 0.66]
+_C.DATA.MULTI_SCALE_MAX_DISTORT = 1
+# Area fraction range and aspect-ratio (w / h, drawn log-uniformly) range of random_resized crops.
+_C.DATA.RRC_SCALE = [0.08, 1.0]
+_C.DATA.RRC_RATIO = [0.75, 1.3333333333333333]
+# Scaling of validation and test frames: short_side (short side TRAIN_JITTER_SCALES[0] for
+# validation, TEST_CROP_SIZE for test) or square (that size on both axes, aspect ratio ignored).
+_C.DATA.TEST_RESIZE = "short_side"
+# Where test crops sit along the long side, margin m = long side - TEST_CROP_SIZE: even
+# (1: m//2; 3: 0, m//2, m; 4: 0, m//4, m//2, m; centred across) or quarter_steps (TSM's and
+# ACTION-Net's test crops, multiples of s = m//4: 1: 2s; 3: 0, 2s, 4s; 4: 0, s, 2s, 4s; across:
+# 2 * ((short side - TEST_CROP_SIZE) // 4)).
+_C.TEST.CROP_OFFSETS = "even"
 
 # ---------------------------------------------------------------------------------------------
 # Skeleton + RGB data (dataset pose_rgb; see m3a.datasets.pose). Clip sizes come from the model

@@ -22,7 +22,7 @@ _RANGES = {
     "TRAIN.CHECKPOINT_KEEP": (lambda v: v >= 0, ">= 0 (0 keeps all)"),
     "TEST.BATCH_SIZE": (lambda v: v >= 1, "an integer >= 1"),
     "TEST.NUM_ENSEMBLE_VIEWS": (lambda v: v >= 1, "an integer >= 1"),
-    "TEST.NUM_SPATIAL_CROPS": (lambda v: v in (1, 3), "1 or 3"),
+    "TEST.NUM_SPATIAL_CROPS": (lambda v: v in (1, 3, 4), "1, 3 or 4"),
     "SOLVER.BASE_LR": (lambda v: v > 0, "> 0"),
     "SOLVER.COSINE_END_LR": (lambda v: v >= 0, ">= 0"),
     "SOLVER.MAX_EPOCH": (lambda v: v >= 1, "an integer >= 1"),
@@ -57,6 +57,11 @@ _CHOICES = {
     "SOLVER.OPTIMIZING_METHOD": ("sgd", "adamw"),
     "DIST_BACKEND": ("", "nccl", "gloo"),
     "TRAIN.CPU_AMP": ("auto", "on", "off"),
+    "DATA.INTERPOLATION": ("bilinear", "bicubic"),
+    "DATA.TRAIN_RESIZE": ("short_side", "square", "none"),
+    "DATA.TRAIN_CROP": ("random", "multi_scale", "random_resized"),
+    "DATA.TEST_RESIZE": ("short_side", "square"),
+    "TEST.CROP_OFFSETS": ("even", "quarter_steps"),
 }
 
 
@@ -142,6 +147,31 @@ def _check_paths(cfg: CfgNode) -> None:
 
 # The checks in order; each raises ConfigError on the first bad value it finds.
 CHECKS: Tuple[Callable[[CfgNode], None], ...] = (_check_ranges, _check_lists, _check_names, _check_paths)
+
+
+def _check_augmentation(cfg: CfgNode) -> None:
+    """The crop-recipe lists and the RandAugment policy (m3a.datasets.clip_pipeline)."""
+    from m3a.datasets.rand_augment import parse_policy
+
+    data = cfg.DATA
+    scales = list(data.MULTI_SCALES)
+    if not scales or any(not 0 < s <= 1 for s in scales):
+        _fail(f"DATA.MULTI_SCALES must list scales in (0, 1], got {scales}")
+    if data.MULTI_SCALE_MAX_DISTORT < 0:
+        _fail(f"DATA.MULTI_SCALE_MAX_DISTORT must be >= 0, got {data.MULTI_SCALE_MAX_DISTORT}")
+    area, ratio = list(data.RRC_SCALE), list(data.RRC_RATIO)
+    if len(area) != 2 or not 0 < area[0] <= area[1] <= 1:
+        _fail(f"DATA.RRC_SCALE must be [min, max] with 0 < min <= max <= 1, got {area}")
+    if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]:
+        _fail(f"DATA.RRC_RATIO must be [min, max] with 0 < min <= max, got {ratio}")
+    if data.RAND_AUGMENT:
+        try:
+            parse_policy(data.RAND_AUGMENT)
+        except ValueError as err:
+            _fail(f"DATA.RAND_AUGMENT: {err}")
+
+
+CHECKS += (_check_augmentation,)
 
 
 def assert_and_infer_cfg(cfg: CfgNode) -> CfgNode:

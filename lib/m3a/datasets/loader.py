@@ -31,6 +31,7 @@ import torch.distributed as dist
 from fvcore.common.config import CfgNode
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate, get_worker_info
 
+from m3a.datasets.seeding import derived_seed
 from m3a.datasets.video_dataset import SPLITS, build_dataset
 from m3a.datasets.video_list import ListFormatError
 
@@ -40,11 +41,6 @@ def _world() -> Tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size(), dist.get_rank()
     return 1, 0
-
-
-def derived_seed(*keys: int) -> int:
-    """A 32-bit seed that depends on every one of ``keys`` (e.g. seed, epoch, index)."""
-    return int(np.random.SeedSequence([int(k) % 2**63 for k in keys]).generate_state(1)[0])
 
 
 @contextlib.contextmanager

@@ -14,6 +14,14 @@ covers it (``m3a.datasets.decoder``), so frame i of a folder is taken for times 
   evenly spread inside every segment, at fractions (v + 0.5) / V of its length for view v (one
   view: the centres). For a folder of n frames segment i covers frames
   ``[i * n / T, (i + 1) * n / T)``, and view v takes frame ``floor((i + (v + 0.5) / V) * n / T)``.
+- ``tsn_tsm``: TSN segments by the integer rules of TSM's and ACTION-Net's released code, on
+  the frame indices of n frames (n = duration x DATA.FRAMES_FPS for frame folders, x
+  DATA.TARGET_FPS for videos, rounded). Train: ``a = n // T``, frame ``i * a + randint(a)`` of
+  segment i (the last ``n - a * T`` frames are never taken); with fewer frames than segments
+  (a = 0) frame 0, T times. Val: ``int(n / T / 2 + i * n / T)`` when n > T, else frame 0, T
+  times. Test: TEST.NUM_ENSEMBLE_VIEWS clips, each drawn as in training (ACTION-Net's test
+  protocol), from a generator the dataset seeds with (RNG_SEED, item index), so a test run is
+  reproducible.
 """
 import abc
 from typing import List, Optional
@@ -72,8 +80,9 @@ class TemporalSampler(abc.ABC):
         """Times of the one validation clip."""
 
     @abc.abstractmethod
-    def test_times(self, duration: float) -> List[np.ndarray]:
-        """Times of every test clip, one array per clip (view)."""
+    def test_times(self, duration: float, generator: Optional[torch.Generator] = None) -> List[np.ndarray]:
+        """Times of every test clip, one array per clip (view); samplers with random test clips
+        draw them from ``generator``."""
 
 
 class DenseSampler(TemporalSampler):
@@ -96,7 +105,7 @@ class DenseSampler(TemporalSampler):
         """A random clip, as in training."""
         return self.train_times(duration, generator)
 
-    def test_times(self, duration: float) -> List[np.ndarray]:
+    def test_times(self, duration: float, generator: Optional[torch.Generator] = None) -> List[np.ndarray]:
         """``num_views`` clips evenly spaced from the start to the end."""
         return [self._clip(s) for s in uniform_clip_starts(duration, self.span, self.num_views)]
 
@@ -120,10 +129,52 @@ class TsnSampler(TemporalSampler):
         """The centre of every segment."""
         return self._times(duration, np.full(self.num_segments, 0.5))
 
-    def test_times(self, duration: float) -> List[np.ndarray]:
+    def test_times(self, duration: float, generator: Optional[torch.Generator] = None) -> List[np.ndarray]:
         """For view v of V, the time at fraction (v + 0.5) / V of every segment."""
         return [self._times(duration, np.full(self.num_segments, (v + 0.5) / self.num_views))
                 for v in range(self.num_views)]
+
+
+class TsmSampler(TemporalSampler):
+    """TSN segments by the integer rules of TSM's / ACTION-Net's released code (module docstring)."""
+
+    def __init__(self, num_segments: int, num_views: int, fps: float):
+        self.num_segments, self.num_views, self.fps = num_segments, num_views, fps
+
+    def frame_count(self, duration: float) -> int:
+        """The number of frames n the rules see (at least 1)."""
+        return max(1, int(round(duration * self.fps)))
+
+    def _times(self, indices: np.ndarray) -> np.ndarray:
+        """The times whose covering frames are ``indices`` (frame centres)."""
+        return (np.asarray(indices, dtype=np.float64) + 0.5) / self.fps
+
+    def train_indices(self, count: int, generator: Optional[torch.Generator] = None) -> np.ndarray:
+        """``i * a + randint(a)`` with ``a = count // T``; all 0 when a = 0."""
+        length = count // self.num_segments
+        if length == 0:
+            return np.zeros(self.num_segments, dtype=np.int64)
+        offsets = torch.randint(length, (self.num_segments,), generator=generator).numpy()
+        return np.arange(self.num_segments, dtype=np.int64) * length + offsets
+
+    def val_indices(self, count: int) -> np.ndarray:
+        """``int(tick / 2 + tick * i)`` with ``tick = count / T`` when count > T; else all 0."""
+        if count <= self.num_segments:
+            return np.zeros(self.num_segments, dtype=np.int64)
+        tick = count / float(self.num_segments)
+        return np.array([int(tick / 2.0 + tick * i) for i in range(self.num_segments)], dtype=np.int64)
+
+    def train_times(self, duration: float, generator: Optional[torch.Generator] = None) -> np.ndarray:
+        """One random frame per segment of ``n // T`` frames."""
+        return self._times(self.train_indices(self.frame_count(duration), generator))
+
+    def val_times(self, duration: float, generator: Optional[torch.Generator] = None) -> np.ndarray:
+        """The centre frame of every segment."""
+        return self._times(self.val_indices(self.frame_count(duration)))
+
+    def test_times(self, duration: float, generator: Optional[torch.Generator] = None) -> List[np.ndarray]:
+        """``num_views`` clips, each drawn as a training clip from ``generator``."""
+        return [self.train_times(duration, generator) for _ in range(self.num_views)]
 
 
 @TEMPORAL_SAMPLER_REGISTRY.register()
@@ -137,6 +188,15 @@ def dense(cfg: CfgNode) -> DenseSampler:
 def tsn(cfg: CfgNode) -> TsnSampler:
     """DATA.NUM_FRAMES segments; TEST.NUM_ENSEMBLE_VIEWS offsets per segment at test."""
     return TsnSampler(cfg.DATA.NUM_FRAMES, cfg.TEST.NUM_ENSEMBLE_VIEWS)
+
+
+@TEMPORAL_SAMPLER_REGISTRY.register()
+def tsn_tsm(cfg: CfgNode) -> TsmSampler:
+    """DATA.NUM_FRAMES segments over the frames at DATA.FRAMES_FPS (frame folders) or
+    DATA.TARGET_FPS (videos); TEST.NUM_ENSEMBLE_VIEWS random clips at test."""
+    data = cfg.DATA
+    fps = data.FRAMES_FPS if data.INPUT_FORMAT == "frames" else data.TARGET_FPS
+    return TsmSampler(data.NUM_FRAMES, cfg.TEST.NUM_ENSEMBLE_VIEWS, fps)
 
 
 def build_temporal_sampler(cfg: CfgNode) -> TemporalSampler:

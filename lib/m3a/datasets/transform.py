@@ -2,11 +2,16 @@
 crops, flips and normalisation, with float conversion as late and on as little data as possible.
 
 Input frames are uint8 tensors (T, H, W, 3) as decoded; outputs are float32 (3, T, h, w) clips.
+Resizing is bilinear on uint8 (torch's fast path) or bicubic on float32 (torch's Keys kernel,
+a = -0.75, no antialiasing and no clamping, as float bicubic resizing of normalised frames is;
+normalisation is affine per channel, so normalising before or after resizing is the same).
 """
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+
+INTERPOLATIONS = ("bilinear", "bicubic")
 
 
 def resize(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
@@ -19,6 +24,21 @@ def resize(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     if tuple(planes.shape[-2:]) == tuple(size):
         return planes
     return F.interpolate(planes, size=size, mode="bilinear", align_corners=False, antialias=False)
+
+
+def resize_to_float(frames: torch.Tensor, size: Tuple[int, int], interpolation: str = "bilinear",
+                    time_first: bool = True) -> torch.Tensor:
+    """Resize uint8 frames (T, H, W, 3) to ``size`` = (h, w): float32 (T, 3, h, w), or (3, T, h, w)
+    when not ``time_first``. Bilinear resizes the uint8 planes and converts the result; bicubic
+    converts first and resizes the float planes (its overshoot past [0, 255] is kept)."""
+    if interpolation == "bilinear":
+        return to_float(resize(frames, size), time_first)
+    if interpolation != "bicubic":
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got '{interpolation}'")
+    planes = to_float(frames.permute(0, 3, 1, 2), time_first)
+    if tuple(planes.shape[-2:]) == tuple(size):
+        return planes
+    return F.interpolate(planes, size=size, mode="bicubic", align_corners=False)
 
 
 def to_float(frames: torch.Tensor, time_first: bool = True) -> torch.Tensor:
@@ -68,18 +88,38 @@ def scale_crop_clip(
     flip: bool,
     mean: Sequence[float],
     std: Sequence[float],
+    interpolation: str = "bilinear",
 ) -> torch.Tensor:
     """Scale (short side ``scale_short``), crop ``crop`` x ``crop``, flip and normalise a clip.
 
-    Only the source box that maps onto the crop is resized (in uint8) and converted to float.
+    Only the source box that maps onto the crop is resized and converted to float.
     ``frames`` is uint8 (T, H, W, 3); returns float32 (3, T, crop, crop).
     """
     _, height, width, _ = frames.shape
-    y, x, box_h, box_w = crop_region(height, width, scale_short, crop, position)
-    region = resize(frames[:, y : y + box_h, x : x + box_w], (crop, crop))
-    if flip:
-        region = region.flip(-1)
-    return normalize(to_float(region, time_first=False), mean, std, channel_dim=0)
+    box = crop_region(height, width, scale_short, crop, position)
+    return crop_resize_clip(frames, box, crop, flip, mean, std, interpolation)
+
+
+def crop_resize_clip(
+    frames: torch.Tensor,
+    box: Tuple[int, int, int, int],
+    size: int,
+    flip: bool,
+    mean: Sequence[float],
+    std: Sequence[float],
+    interpolation: str = "bilinear",
+) -> torch.Tensor:
+    """Cut the source ``box`` (y, x, h, w) of every frame, resize it to ``size`` x ``size``, flip
+    and normalise: uint8 (T, H, W, 3) -> float32 (3, T, size, size)."""
+    y, x, box_h, box_w = box
+    region = frames[:, y : y + box_h, x : x + box_w]
+    if interpolation == "bilinear":  # flip the uint8 planes: a quarter of the bytes
+        planes = resize(region, (size, size))
+        planes = planes.flip(-1) if flip else planes
+        return normalize(to_float(planes, time_first=False), mean, std, channel_dim=0)
+    planes = resize_to_float(region, (size, size), interpolation, time_first=False)
+    planes = planes.flip(-1) if flip else planes
+    return normalize(planes, mean, std, channel_dim=0)
 
 
 def random_scale_crop_clip(
@@ -90,37 +130,64 @@ def random_scale_crop_clip(
     mean: Sequence[float],
     std: Sequence[float],
     generator: Optional[torch.Generator] = None,
+    interpolation: str = "bilinear",
 ) -> torch.Tensor:
     """Training transform: random short side in ``jitter`` (inclusive), random crop, random flip."""
     low, high = int(jitter[0]), int(jitter[-1])
     scale_short = int(torch.randint(low, high + 1, (), generator=generator))
     fy, fx = torch.rand(2, generator=generator).tolist()
     flip = bool(random_flip) and bool(torch.rand((), generator=generator) < 0.5)
-    return scale_crop_clip(frames, scale_short, crop, (fy, fx), flip, mean, std)
+    return scale_crop_clip(frames, scale_short, crop, (fy, fx), flip, mean, std, interpolation)
 
 
-def uniform_crop_offsets(height: int, width: int, size: int, num_crops: int) -> List[Tuple[int, int]]:
-    """Return (y, x) of ``num_crops`` (1 or 3) ``size`` squares: centre, or left/centre/right
-    along the long side (top/centre/bottom for portrait frames)."""
-    centre = ((height - size) // 2, (width - size) // 2)
-    if num_crops == 1:
-        return [centre]
-    if num_crops != 3:
-        raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
-    if width >= height:
-        return [(centre[0], 0), centre, (centre[0], width - size)]
-    return [(0, centre[1]), centre, (height - size, centre[1])]
+# TEST.CROP_OFFSETS: where the crops sit along the long side, for a margin m = long - size.
+# even: 1 crop m // 2; 3 crops 0, m // 2, m; 4 crops 0, m // 4, m // 2, m (and m // 2 across).
+# quarter_steps (TSM/ACTION-Net's test crops): multiples of s = m // 4: 1 crop 2s; 3 crops 0, 2s,
+# 4s; 4 crops 0, s, 2s, 4s (and 2 * ((short - size) // 4) across).
+CROP_OFFSETS = ("even", "quarter_steps")
+CROP_COUNTS = (1, 3, 4)
 
 
-def prepare_test_frames(frames: torch.Tensor, size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """Scale uint8 frames (U, H, W, 3) to short side ``size`` and normalise: float (U, 3, h, w).
+def _long_side_offsets(margin: int, num_crops: int, rule: str) -> List[int]:
+    if rule == "quarter_steps":
+        step = margin // 4
+        return [step * k for k in {1: (2,), 3: (0, 2, 4), 4: (0, 1, 2, 4)}[num_crops]]
+    return {1: [margin // 2], 3: [0, margin // 2, margin], 4: [0, margin // 4, margin // 2, margin]}[num_crops]
+
+
+def uniform_crop_offsets(
+    height: int, width: int, size: int, num_crops: int, rule: str = "even"
+) -> List[Tuple[int, int]]:
+    """Return (y, x) of ``num_crops`` (1, 3 or 4) ``size`` squares spread along the long side
+    (left to right; top to bottom for portrait frames) by ``rule`` (CROP_OFFSETS), centred across."""
+    if num_crops not in CROP_COUNTS:
+        raise ValueError(f"num_crops must be one of {CROP_COUNTS}, got {num_crops}")
+    if rule not in CROP_OFFSETS:
+        raise ValueError(f"crop offsets must be one of {CROP_OFFSETS}, got '{rule}'")
+    landscape = width >= height
+    long_margin, short_margin = (width - size, height - size) if landscape else (height - size, width - size)
+    across = short_margin // 2 if rule == "even" else 2 * (short_margin // 4)
+    along = _long_side_offsets(long_margin, num_crops, rule)
+    return [(across, a) if landscape else (a, across) for a in along]
+
+
+def prepare_test_frames(
+    frames: torch.Tensor,
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    interpolation: str = "bilinear",
+    square: bool = False,
+) -> torch.Tensor:
+    """Scale uint8 frames (U, H, W, 3) to short side ``size`` (to ``size`` x ``size``, aspect
+    ratio ignored, when ``square``) and normalise: float (U, 3, h, w).
 
     Each frame is processed independently, so scaling a set of frames once and slicing it gives
     exactly the frames that scaling each clip on its own would give.
     """
     _, height, width, _ = frames.shape
-    scaled = resize(frames, short_side_size(height, width, size))
-    return normalize(to_float(scaled), mean, std)
+    target = (size, size) if square else short_side_size(height, width, size)
+    return normalize(resize_to_float(frames, target, interpolation), mean, std)
 
 
 def clip_frames(frames: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -131,14 +198,17 @@ def clip_frames(frames: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return frames.index_select(0, rows)
 
 
-def cut_views(prepared: torch.Tensor, clip_rows: Sequence[torch.Tensor], size: int, num_crops: int) -> torch.Tensor:
+def cut_views(
+    prepared: torch.Tensor, clip_rows: Sequence[torch.Tensor], size: int, num_crops: int, rule: str = "even"
+) -> torch.Tensor:
     """Cut views from prepared frames (U, 3, h, w): for every clip (rows into ``prepared``) and
-    every crop, a (3, T, size, size) view; returns (clips * crops, 3, T, size, size), clip-major.
+    every crop (placed by ``rule``, see :func:`uniform_crop_offsets`), a (3, T, size, size) view;
+    returns (clips * crops, 3, T, size, size), clip-major.
 
     Each view is copied once, from the prepared frames straight into the one output tensor.
     """
     height, width = prepared.shape[-2:]
-    offsets = uniform_crop_offsets(height, width, size, num_crops)
+    offsets = uniform_crop_offsets(height, width, size, num_crops, rule)
     channels, steps = prepared.shape[1], len(clip_rows[0])
     views = torch.empty((len(clip_rows) * len(offsets), channels, steps, size, size), dtype=prepared.dtype)
     for c, rows in enumerate(clip_rows):

@@ -4,14 +4,16 @@ Item contract:
 
 - ``train``: ``(frames, label, index, meta)``; frames float32 (3, T, crop, crop), label float32
   multi-hot (N,) or int64 scalar, index the entry actually returned, meta ``{"failed": [paths
-  replaced for this sample]}``: the sampler's training clip, short side random in
-  DATA.TRAIN_JITTER_SCALES, random TRAIN_CROP_SIZE crop, random flip (DATA.RANDOM_FLIP).
+  replaced for this sample]}``: the sampler's training clip through the training pipeline of
+  ``m3a.datasets.clip_pipeline`` (by default: short side random in DATA.TRAIN_JITTER_SCALES,
+  random TRAIN_CROP_SIZE crop, random flip (DATA.RANDOM_FLIP)).
 - ``val``: ``(frame, label, index, ok)``: the sampler's validation clip, short side
-  DATA.TRAIN_JITTER_SCALES[0], centre TRAIN_CROP_SIZE crop, no flip (same input size as
-  training); a failed video gives a zero clip and ``ok = False`` and is never replaced.
+  DATA.TRAIN_JITTER_SCALES[0] (DATA.TEST_RESIZE), centre TRAIN_CROP_SIZE crop, no flip (same
+  input size as training); a failed video gives a zero clip and ``ok = False`` and is never replaced.
 - ``test``: ``(views, label, index, ok)``; views float32 (V, 3, T, S, S), V = NUM_ENSEMBLE_VIEWS x
   NUM_SPATIAL_CROPS, clip-major, all cut from one decoding pass; a failed video gives zero views
-  and ``ok = False`` and is never replaced.
+  and ``ok = False`` and is never replaced. Samplers with random test clips (``tsn_tsm``) draw
+  them from a generator seeded with (RNG_SEED, index).
 
 The first element (frames / views) may also be a list of pathway tensors (e.g. [rgb, pose]);
 the loader's collate stacks each pathway separately and the engine hands the list to the model.
@@ -35,8 +37,9 @@ import torch
 from fvcore.common.config import CfgNode
 from fvcore.common.registry import Registry
 
-from m3a.datasets import decoder, transform
+from m3a.datasets import clip_pipeline, decoder
 from m3a.datasets.list_formats import read_list
+from m3a.datasets.seeding import derived_seed
 from m3a.datasets.temporal_sampler import TemporalSampler, build_temporal_sampler
 from m3a.datasets.video_list import ListFormatError, VideoEntry
 
@@ -92,43 +95,26 @@ class ClipLoader:
             return reader.decode_at(times_of(self.duration(reader, num_frames))).gather()
 
     def train_clip(self, path: str, num_frames: Optional[int] = None) -> torch.Tensor:
-        """A training clip with scale jitter, random crop and flip: float (3, T, crop, crop)."""
-        data = self.cfg.DATA
-        return transform.random_scale_crop_clip(
-            self._clip_frames(path, self.sampler.train_times, num_frames),
-            data.TRAIN_JITTER_SCALES,
-            data.TRAIN_CROP_SIZE,
-            data.RANDOM_FLIP,
-            data.MEAN,
-            data.STD,
-        )
+        """A training clip through the training pipeline (clip_pipeline): float (3, T, crop, crop)."""
+        return clip_pipeline.train_clip(self._clip_frames(path, self.sampler.train_times, num_frames), self.cfg.DATA)
 
     def val_clip(self, path: str, num_frames: Optional[int] = None) -> torch.Tensor:
         """A validation clip, short side TRAIN_JITTER_SCALES[0], centre crop: float (3, T, crop, crop)."""
-        data = self.cfg.DATA
-        return transform.scale_crop_clip(
-            self._clip_frames(path, self.sampler.val_times, num_frames),
-            data.TRAIN_JITTER_SCALES[0],
-            data.TRAIN_CROP_SIZE,
-            None,
-            False,
-            data.MEAN,
-            data.STD,
-        )
+        return clip_pipeline.val_clip(self._clip_frames(path, self.sampler.val_times, num_frames), self.cfg.DATA)
 
-    def test_clip_times(self, duration: float) -> List:
-        """Return the sample times of the NUM_ENSEMBLE_VIEWS test clips."""
-        return self.sampler.test_times(duration)
+    def test_clip_times(self, duration: float, seed_key: int = 0) -> List:
+        """Return the sample times of the NUM_ENSEMBLE_VIEWS test clips; random ones come from a
+        generator seeded with (RNG_SEED, ``seed_key``)."""
+        generator = torch.Generator().manual_seed(derived_seed(self.cfg.RNG_SEED, seed_key))
+        return self.sampler.test_times(duration, generator)
 
-    def test_views(self, path: str, num_frames: Optional[int] = None) -> torch.Tensor:
+    def test_views(self, path: str, num_frames: Optional[int] = None, seed_key: int = 0) -> torch.Tensor:
         """Decode the frames of all test clips once and cut every view: float (V, 3, T, S, S)."""
-        data, test = self.cfg.DATA, self.cfg.TEST
         with self.open(path) as reader:
-            clips = self.test_clip_times(self.duration(reader, num_frames))
+            clips = self.test_clip_times(self.duration(reader, num_frames), seed_key)
             decoded = reader.decode_at([t for clip in clips for t in clip])
-        prepared = transform.prepare_test_frames(decoded.frames, data.TEST_CROP_SIZE, data.MEAN, data.STD)
-        clip_rows = decoded.index.view(len(clips), data.NUM_FRAMES)
-        return transform.cut_views(prepared, clip_rows, data.TEST_CROP_SIZE, test.NUM_SPATIAL_CROPS)
+        clip_rows = decoded.index.view(len(clips), self.cfg.DATA.NUM_FRAMES)
+        return clip_pipeline.test_views(decoded.frames, clip_rows, self.cfg.DATA, self.cfg.TEST)
 
 
 class VideoDataset(torch.utils.data.Dataset):
@@ -231,7 +217,8 @@ class VideoDataset(torch.utils.data.Dataset):
     def _test_item(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, int, bool]:
         path = self.paths[index]
         try:
-            return self.clips.test_views(path, self.entries[index].num_frames), self.label(index), index, True
+            views = self.clips.test_views(path, self.entries[index].num_frames, seed_key=index)
+            return views, self.label(index), index, True
         except decoder.DecodeError as err:
             logger.warning("test video failed, scored as missing: %s", err)
             return self._empty_views(), self.label(index), index, False
