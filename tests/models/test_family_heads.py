@@ -6,7 +6,7 @@ single-label (cross-entropy, softmax)."""
 import pytest
 import torch
 
-from m3a.config import get_cfg
+from m3a.config import ConfigError, get_cfg
 from m3a.engine.amp import build_grad_scaler
 from m3a.engine.optimizer import construct_optimizer
 from m3a.engine.train_loop import train_step
@@ -94,3 +94,12 @@ def test_every_family_head_and_modality_trains_a_step(family, mode, modal, label
     assert scores.shape == (2, NUM_CLASSES) and ((scores >= 0) & (scores <= 1)).all()
     if labels == "single":
         assert torch.allclose(scores.sum(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_lexicon_width_is_checked_against_transformer_heads_at_build(lexicon_dir):
+    """With the width taken from the file, the head-count check runs when the head is built."""
+    cfg = family_cfg("video_resnet", "TRSFMR", "TEXT", "multi", lexicon_dir)
+    cfg.M3A.TRSFMR_NHEAD = 4
+    check_model_cfg(cfg)  # the config alone does not know the width
+    with pytest.raises(ConfigError, match="NHEAD 4 does not divide the TEXT token width 10"):
+        build_model(cfg)
