@@ -219,6 +219,8 @@ class RunsCode:
     (lambda a: a.update(keypoint_score=np.zeros((1, 4, 17), np.float32)),
      r"keypoint_score must be an array of shape \(1, 5, 17\), got \(1, 4, 17\)"),
     (lambda a: a.update(label=-1), "label must be an integer >= 0"),
+    (lambda a: a.update(label=[1, 1]), "label must be an integer >= 0 or a non-empty list of distinct ones"),
+    (lambda a: a.update(label=[]), r"or a non-empty list of distinct ones \(multi-label\), got \[\]"),
     (lambda a: a.update(img_shape=(1080,)), r"img_shape must be \(height, width\)"),
     (lambda a: a.update(total_frames=9), "total_frames 9 but keypoint has 5 frames"),
     (lambda a: a.update(label=RunsCode()), "refusing to load 'posix.system'"),

@@ -46,6 +46,7 @@ def pose_cfg(root, streams=("rgb", "pose")):
     cfg.DATA.PATH_TO_DATA_DIR = root
     cfg.POSE.ANN_FILE, cfg.POSE.VIDEO_TEMPLATE = "ntu_2d.pkl", "{}_rgb.mp4"
     cfg.POSE.STREAMS = list(streams)
+    cfg.DATA.MULTI_LABEL, cfg.MODEL.NUM_CLASSES = False, 3
     cfg.DATA.NUM_FRAMES, cfg.DATA.TRAIN_CROP_SIZE, cfg.DATA.TEST_CROP_SIZE = 16, 32, 32
     cfg.DATA.MEAN, cfg.DATA.STD, cfg.DATA.NUM_RETRIES = [0.0] * 3, [1.0] * 3, 3
     return cfg
@@ -142,3 +143,24 @@ def test_two_stream_model_trains_and_tests_end_to_end(pose_data, tmp_path):
     assert metrics["num_videos"] == 2 and metrics["failed_videos"] == 1
     assert metrics["failed_paths"][0].endswith("S001C001P003R001A003_rgb.mp4")
     assert 0.0 <= metrics["top1"] <= 1.0
+
+
+def test_multi_label_annotations_give_multi_hot_targets(tmp_path, pose_data):
+    """M-MiT-style pose data: a list of class ids per sample, read with DATA.MULTI_LABEL True;
+    with it False a sample of several labels is an error naming it."""
+    root, anns = pose_data
+    multi = [dict(anns[0], label=[0, 2]), dict(anns[1], label=[1])]
+    with open(tmp_path / "mmit_2d.pkl", "wb") as f:
+        pickle.dump({"split": {"train": [a["frame_dir"] for a in multi]}, "annotations": multi}, f)
+    cfg = pose_cfg(root)
+    cfg.POSE.ANN_FILE, cfg.POSE.TRAIN_SPLIT = str(tmp_path / "mmit_2d.pkl"), "train"
+    cfg.DATA.MULTI_LABEL = True
+    dataset = build_dataset("pose_rgb", cfg, "train")
+    assert [e.labels for e in dataset.entries] == [(0, 2), (1,)]
+    assert dataset.label(0).tolist() == [1.0, 0.0, 1.0] and dataset.label(1).tolist() == [0.0, 1.0, 0.0]
+    cfg.DATA.MULTI_LABEL = False
+    with pytest.raises(ValueError, match=r"annotation 0 \(S001C001P001R001A001\) has 2 labels but DATA.MULTI_LABEL"):
+        build_dataset("pose_rgb", cfg, "train")
+    cfg.DATA.MULTI_LABEL, cfg.MODEL.NUM_CLASSES = True, 2
+    with pytest.raises(ValueError, match="has label 2, not below MODEL.NUM_CLASSES 2"):
+        build_dataset("pose_rgb", cfg, "train")

@@ -115,6 +115,14 @@ SKIP = {
     "TRAIN.CHECKPOINT_FILE_PATH checkpoints/r2plus1d-34-pretrained-model.pth OUTPUT_DIR output/charades_r2plus1d_g_vt":
         "needs the Charades videos (Charades_v1_480.zip), the pretraining file and 8 GPUs; "
         "tests/models/test_charades_configs.py runs this config (tiny overrides) on the tool's lists",
+    "python tools/gen_text_lexicon.py --class-names data/mmit/categories-v1.txt --out "
+    "data/mmit/mmit-m3a/text-lexicon-v1.npz --method clip --clip-weights data/weights/ViT-B-16.pt":
+        "needs OpenAI's CLIP ViT-B/16 file (a download) and the M-MiT class names; "
+        "tests/tools/test_gen_text_lexicon_clip.py runs --method clip on a tiny CLIP file of its own",
+    "python tools/run_net.py --cfg configs/Mmit/families/CLIP_B16_ADAPTER_GRAPH.yaml DATA.PATH_TO_DATA_DIR "
+    "/data/mmit TRAIN.CHECKPOINT_FILE_PATH data/weights/ViT-B-16.pt OUTPUT_DIR out/clip_graph":
+        "needs M-MiT, its lexicons, OpenAI's CLIP file and GPUs; tests/models/test_family_configs.py builds "
+        "every configs/Mmit/families config and tests/models/test_family_heads.py trains every family's heads",
     "python tools/ntu_skeletons_to_pickle.py --skeletons /data/nturgb+d_skeletons --benchmark ntu60 "
     "--out /data/ntu/ntu60_2d.pkl": _NTU,
     "python tools/crop_person_videos.py --ann /data/ntu/ntu60_2d.pkl --videos /data/ntu/videos "

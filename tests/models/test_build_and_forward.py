@@ -272,6 +272,6 @@ def test_flop_count_failure_does_not_break_the_build(tiny_data_dir, caplog):
 def test_heads_must_divide_token_widths():
     with pytest.raises(ConfigError, match="NHEAD 7 does not divide the TEXT token width 300"):
         load_config(None, ["M3A.MODE", "TRSFMR", "M3A.MODAL_TYPE", "TEXT",
-                           "M3A.MODAL_JOINT_TYPE", "NONE", "M3A.TRSFMR_NHEAD", "7"])
+                           "M3A.MODAL_JOINT_TYPE", "NONE", "M3A.TRSFMR_NHEAD", "7", "M3A.TEXT_VEC_SIZE", "300"])
     load_config(None, ["M3A.MODE", "TRSFMR", "M3A.MODAL_TYPE", "RGB_TEXT",
                        "M3A.MODAL_JOINT_TYPE", "SUM", "M3A.TRSFMR_NHEAD", "4"])

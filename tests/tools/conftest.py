@@ -50,7 +50,7 @@ def video_set(tmp_path_factory):
 
 def run_tool(name, *args, check=True):
     """Run tools/<name>.py in a fresh interpreter; return the CompletedProcess."""
-    env = dict(os.environ, PYTHONPATH="")
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "lib"))  # this checkout's package
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "tools", name + ".py"), *map(str, args)],
         capture_output=True, text=True, env=env, timeout=300,

@@ -3,7 +3,7 @@ frame sampling, the person-box crop, flipping and joint heatmap volumes.
 
 Annotation file: a pickle of ``dict(split=dict(<name>=[frame_dir, ...]), annotations=[...])``
 (or a bare list of annotations, one split's), read with the restricted unpickler. Each
-annotation is a dict with ``frame_dir`` (str), ``label`` (int, 0-based), ``img_shape`` (H, W),
+annotation is a dict with ``frame_dir`` (str), ``label`` (int, 0-based; a list of them for multi-label data), ``img_shape`` (H, W),
 ``keypoint`` float (M persons, T frames, V joints, 2) in pixels, (0, 0) = missing, and
 ``keypoint_score`` float (M, T, V); ``total_frames`` (= T) and ``original_shape`` are optional.
 
@@ -96,6 +96,17 @@ def _select_split(data: dict, annotations: list, split: str, path: str) -> List[
     return chosen
 
 
+def label_tuple(label: Any) -> Tuple[int, ...]:
+    """The class ids of an annotation's ``label``: an integer >= 0 (single-label) or a list /
+    tuple / 1-D array of distinct ones (multi-label); () when it is neither."""
+    if isinstance(label, np.ndarray) and label.ndim == 1:
+        label = label.tolist()
+    items = list(label) if isinstance(label, (list, tuple)) else [label]
+    if not items or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) and i >= 0 for i in items):
+        return ()
+    return tuple(int(i) for i in items) if len(set(items)) == len(items) else ()
+
+
 def check_annotation(ann: Any, where: str) -> None:
     """PoseDataError unless ``ann`` has every field with a consistent type and shape."""
     if not isinstance(ann, dict):
@@ -106,8 +117,9 @@ def check_annotation(ann: Any, where: str) -> None:
     where = f"{where} ({ann['frame_dir']})"
     if not isinstance(ann["frame_dir"], str):
         raise PoseDataError(f"{where}: frame_dir must be a string")
-    if not isinstance(ann["label"], (int, np.integer)) or ann["label"] < 0:
-        raise PoseDataError(f"{where}: label must be an integer >= 0, got {ann['label']!r}")
+    if not label_tuple(ann["label"]):
+        raise PoseDataError(f"{where}: label must be an integer >= 0 or a non-empty list of distinct "
+                            f"ones (multi-label), got {ann['label']!r}")
     shape = ann["img_shape"]
     if not (isinstance(shape, (tuple, list)) and len(shape) == 2
             and all(int(s) > 0 for s in shape)):

@@ -1,5 +1,6 @@
 """Dataset ``pose_rgb``: RGB clips and joint heatmap volumes of the samples of a PoseC3D
-annotation pickle (EPAM-Net's two-stream input), single-label.
+annotation pickle (EPAM-Net's two-stream input); single-label, or multi-label with
+DATA.MULTI_LABEL True (an annotation's ``label`` a list of class ids; target multi-hot float32).
 
 Item: ``([rgb, heatmaps], label, index, meta)`` in train, ``([rgb, heatmaps], label, index, ok)``
 in val, ``([rgb[None], heatmaps[None]], label, index, ok)`` at test (one view; POSE.STREAMS
@@ -24,7 +25,7 @@ import torch
 from fvcore.common.config import CfgNode
 
 from m3a.datasets import decoder
-from m3a.datasets.pose import PoseClip, clip_frames, load_annotations, prepare_pose_clip
+from m3a.datasets.pose import PoseClip, clip_frames, label_tuple, load_annotations, prepare_pose_clip
 from m3a.datasets.video_dataset import DATASET_REGISTRY, SPLITS
 from m3a.datasets.video_list import VideoEntry
 
@@ -47,8 +48,10 @@ class PoseRGBDataset(torch.utils.data.Dataset):
         # The RGB video of every sample (the engine names failed videos by these) and the
         # samples as list entries (video, (label,)) of the annotation file.
         self.paths = [self.video_path(i) for i in range(len(self.annotations))]
-        self.entries = [VideoEntry(path=p, labels=(int(a["label"]),))
+        self.entries = [VideoEntry(path=p, labels=label_tuple(a["label"]))
                         for p, a in zip(self.paths, self.annotations)]
+        self.multi_label, self.num_classes = cfg.DATA.MULTI_LABEL, cfg.MODEL.NUM_CLASSES
+        self._check_labels(path)
         self.list_path = path
         streams = list(cfg.POSE.STREAMS)
         if not streams or len(set(streams)) != len(streams) or not set(streams) <= {"rgb", "pose"}:
@@ -94,8 +97,25 @@ class PoseRGBDataset(torch.utils.data.Dataset):
                 "pose": lambda: torch.from_numpy(clip.heatmaps)}
         return [make[stream]() for stream in self.cfg.POSE.STREAMS]
 
+    def _check_labels(self, path: str) -> None:
+        """ValueError naming the sample whose labels do not fit DATA.MULTI_LABEL / NUM_CLASSES."""
+        for number, entry in enumerate(self.entries):
+            name = self.annotations[number]["frame_dir"]
+            if not self.multi_label and len(entry.labels) != 1:
+                raise ValueError(f"{path}: annotation {number} ({name}) has {len(entry.labels)} labels "
+                                 "but DATA.MULTI_LABEL is False")
+            if max(entry.labels) >= self.num_classes:
+                raise ValueError(f"{path}: annotation {number} ({name}) has label {max(entry.labels)}, "
+                                 f"not below MODEL.NUM_CLASSES {self.num_classes}")
+
     def label(self, index: int) -> torch.Tensor:
-        return torch.tensor(int(self.annotations[index]["label"]), dtype=torch.int64)
+        """The target of sample ``index``: multi-hot float32 (N,) or an int64 scalar."""
+        labels = self.entries[index].labels
+        if self.multi_label:
+            target = torch.zeros(self.num_classes, dtype=torch.float32)
+            target[list(labels)] = 1.0
+            return target
+        return torch.tensor(labels[0], dtype=torch.int64)
 
     def __getitem__(self, index: int) -> Tuple:
         if self.split != "train":

@@ -42,8 +42,9 @@ def add_m3a_config(cfg: CfgNode) -> None:
     # How the audio node feature is drawn: fixed (deterministic from RNG_SEED) or random (fresh
     # draw each training step, fixed at eval).
     cfg.M3A.AUDIO_SAMPLING = "fixed"
-    # Width Q of a text lexicon entry (300 GloVe, 768 BERT).
-    cfg.M3A.TEXT_VEC_SIZE = 300
+    # Width Q of a text lexicon entry: 0 = the text lexicon's own width (300 GloVe, 768 BERT,
+    # 512 CLIP ViT-B/16); another value is checked against the lexicon file.
+    cfg.M3A.TEXT_VEC_SIZE = 0
     # Co-occurrence threshold t of the graph adjacency.
     cfg.M3A.GRAPH_THRESHOLD = 0.4
     # Re-weighting p of the binarised adjacency (0 gives the plain A + I).
@@ -75,6 +76,8 @@ def check_m3a_config(cfg: CfgNode, in_dim: int) -> None:
     if joint == "CROSS" and (m3a.MODE != "TRSFMR" or len(mods) not in (2, 3)):
         _fail(f"M3A combination {combo}: CROSS needs MODE TRSFMR and 2 or 3 modalities; "
               f"{VALID_M3A}")
+    if m3a.TEXT_VEC_SIZE < 0:
+        _fail(f"M3A.TEXT_VEC_SIZE must be >= 0 (0 = the text lexicon's width), got {m3a.TEXT_VEC_SIZE}")
     if m3a.NLAYERS < 1 or m3a.HIDDEN_LAYER < 1 or m3a.TRSFMR_NHEAD < 1:
         _fail(f"M3A.NLAYERS, M3A.HIDDEN_LAYER and M3A.TRSFMR_NHEAD must be >= 1, got "
               f"{m3a.NLAYERS}, {m3a.HIDDEN_LAYER}, {m3a.TRSFMR_NHEAD}")
@@ -89,14 +92,25 @@ def check_m3a_config(cfg: CfgNode, in_dim: int) -> None:
 
 
 def _check_heads(cfg: CfgNode, mods: list, in_dim: int) -> None:
-    """Every transformer token width must split evenly over M3A.TRSFMR_NHEAD heads."""
-    widths = {
-        "RGB": in_dim,
-        "AUDIO": cfg.M3A.AUDIO_VEC_SIZE,
-        "TEXT": cfg.M3A.TEXT_VEC_SIZE,
-        "AUDIOTEXT": cfg.M3A.AUDIO_VEC_SIZE + cfg.M3A.TEXT_VEC_SIZE,
-    }
+    """Every transformer token width must split evenly over M3A.TRSFMR_NHEAD heads (text widths
+    taken from the lexicon, TEXT_VEC_SIZE 0, are checked when the head is built)."""
+    check_token_widths(cfg, mods, in_dim, cfg.M3A.TEXT_VEC_SIZE)
+
+
+def token_widths(cfg: CfgNode, in_dim: int, text_dim: int) -> dict:
+    """Node feature width of each modality: RGB the clip feature's, AUDIO M3A.AUDIO_VEC_SIZE,
+    TEXT ``text_dim`` (the text lexicon's), AUDIOTEXT both concatenated."""
+    audio = cfg.M3A.AUDIO_VEC_SIZE
+    return {"RGB": in_dim, "AUDIO": audio, "TEXT": text_dim, "AUDIOTEXT": audio + text_dim}
+
+
+def check_token_widths(cfg: CfgNode, mods: list, in_dim: int, text_dim: int) -> None:
+    """ConfigError when a transformer token width does not split over M3A.TRSFMR_NHEAD heads
+    (a ``text_dim`` of 0, not yet known, is skipped)."""
+    widths = token_widths(cfg, in_dim, text_dim)
     for mod in mods:
+        if text_dim == 0 and mod in ("TEXT", "AUDIOTEXT"):
+            continue
         if widths[mod] % cfg.M3A.TRSFMR_NHEAD:
             _fail(f"M3A.TRSFMR_NHEAD {cfg.M3A.TRSFMR_NHEAD} does not divide the {mod} token "
                   f"width {widths[mod]}")

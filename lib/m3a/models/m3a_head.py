@@ -17,22 +17,30 @@ from fvcore.common.config import CfgNode
 
 from m3a.models.build import HEAD_REGISTRY, register
 from m3a.models.heads import Head, as_positions, head_activation
-from m3a.models.m3a_config import add_m3a_config, check_m3a_config
+from m3a.models.m3a_config import add_m3a_config, check_m3a_config, check_token_widths, token_widths
 from m3a.models.node_features import AudioBank, load_m3a_inputs, modal_list, seeded_draw
 from m3a.models.relation_learner import CrossFusion, RelationLearner, normalize_adjacency
+from m3a.utils.lexicon import LexiconError
 
 
-def learner_dims(cfg: CfgNode, modality: str, feature_dim: int) -> tuple:
-    """(node input width, output width) of a modality's learner; RGB outputs N scores/node."""
-    m3a = cfg.M3A
-    dim_in = {
-        "RGB": feature_dim,
-        "AUDIO": m3a.AUDIO_VEC_SIZE,
-        "TEXT": m3a.TEXT_VEC_SIZE,
-        "AUDIOTEXT": m3a.AUDIO_VEC_SIZE + m3a.TEXT_VEC_SIZE,
-    }[modality]
+def learner_dims(cfg: CfgNode, modality: str, feature_dim: int, text_dim: int) -> tuple:
+    """(node input width, output width) of a modality's learner; RGB outputs N scores/node;
+    ``text_dim`` is the text lexicon's width (:func:`text_width`)."""
+    dim_in = token_widths(cfg, feature_dim, text_dim)[modality]
     dim_out = cfg.MODEL.NUM_CLASSES if modality == "RGB" else feature_dim
     return dim_in, dim_out
+
+
+def text_width(cfg: CfgNode, inputs: Dict[str, object]) -> int:
+    """Width of the text nodes: the text lexicon's (read from the data folder or stored in a
+    checkpoint), else M3A.TEXT_VEC_SIZE; LexiconError when a text modality has neither."""
+    if "text" in inputs:
+        return int(tuple(inputs["text"].shape)[1])
+    needs_text = any(m in ("TEXT", "AUDIOTEXT") for m in modal_list(cfg))
+    if needs_text and cfg.M3A.TEXT_VEC_SIZE == 0:
+        raise LexiconError(f"M3A.MODAL_TYPE {cfg.M3A.MODAL_TYPE} needs a text lexicon and none was given "
+                           "(M3A.TEXT_VEC_SIZE 0 takes the width from it)")
+    return cfg.M3A.TEXT_VEC_SIZE
 
 
 class M3AJointLearning(nn.Module):
@@ -52,8 +60,11 @@ class M3AJointLearning(nn.Module):
         cross = self.joint == "CROSS"
         self.multi_modal = nn.ModuleDict()
         dims_in = []
+        text_dim = text_width(cfg, inputs)
+        if m3a.MODE == "TRSFMR":
+            check_token_widths(cfg, self.modalities, feature_dim, text_dim)
         for modality in self.modalities:
-            dim_in, dim_out = learner_dims(cfg, modality, feature_dim)
+            dim_in, dim_out = learner_dims(cfg, modality, feature_dim, text_dim)
             dims_in.append(dim_in)
             self.multi_modal[modality] = RelationLearner(
                 m3a.MODE, m3a.NLAYERS, dim_in, m3a.HIDDEN_LAYER, dim_out, m3a.TRSFMR_NHEAD,

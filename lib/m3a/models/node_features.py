@@ -49,7 +49,7 @@ def load_m3a_inputs(cfg: CfgNode) -> Dict[str, object]:
             out["psi"] = load_graph_adj(path, n)
         elif kind == "text-lexicon":
             out["text"] = load_text_lexicon(path, n)
-            if out["text"].shape[1] != cfg.M3A.TEXT_VEC_SIZE:
+            if cfg.M3A.TEXT_VEC_SIZE and out["text"].shape[1] != cfg.M3A.TEXT_VEC_SIZE:
                 raise LexiconError(
                     f"{path}: text vectors have width {out['text'].shape[1]}, "
                     f"M3A.TEXT_VEC_SIZE is {cfg.M3A.TEXT_VEC_SIZE}"

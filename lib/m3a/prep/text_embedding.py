@@ -1,9 +1,11 @@
-"""Text lexicon: one vector per class name from GloVe, BERT, or a weight-free hashed fallback.
+"""Text lexicon: one vector per class name from GloVe, BERT, CLIP's text encoder, or a weight-free
+hashed fallback.
 
 Class names are split into words on ``+``, ``/``, ``_`` and whitespace, lowercased, and the word
 vectors averaged (DESIGN.md section 4). With GloVe a hyphenated word missing from the vocabulary
 is split on ``-`` as well; words still missing are reported, and a name with no known word gets
-a zero vector (with a warning).
+a zero vector (with a warning). With CLIP (:func:`clip_lexicon`) the name's words, joined by
+spaces, fill a prompt template and the row is the text encoder's L2-normalised embedding.
 """
 import hashlib
 import io
@@ -17,7 +19,11 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("auto", "glove", "bert", "hashed")
+METHODS = ("auto", "glove", "bert", "clip", "hashed")
+# Prompt of a class name for --method clip ({} = the name's words joined by spaces).
+DEFAULT_CLIP_PROMPT = "a video of a person {}."
+# Prompts encoded per forward of CLIP's text encoder.
+CLIP_BATCH = 64
 _SPLIT = re.compile(r"[+/_\s]+")
 
 
@@ -170,18 +176,71 @@ def _mean_pooled_embeddings(model_path: str, sentences: List[str]) -> np.ndarray
     return pooled.numpy().astype(np.float64)
 
 
+def clip_prompts(class_names: Sequence[str], prompt: str = DEFAULT_CLIP_PROMPT) -> List[str]:
+    """The prompt of each class: ``prompt`` with ``{}`` replaced by the name's words (split on
+    ``+``, ``/``, ``_`` and spaces, lower-cased) joined by spaces."""
+    if "{}" not in prompt:
+        raise TextLexiconError(f"the CLIP prompt must contain {{}} for the class name, got {prompt!r}")
+    return [prompt.replace("{}", " ".join(split_name(n)) or n) for n in class_names]
+
+
+def load_openai_clip(path: str):
+    """OpenAI's CLIP (image and text encoders) with the weights of a local release file: a
+    TorchScript archive (``ViT-B-16.pt``, read without running its code) or a plain state dict
+    in OpenAI's layout; the architecture is read off the weights. Nothing is downloaded."""
+    import torch
+
+    from m3a.models.clip.model import CLIP, convert_openai_state, spec_of_state
+    from m3a.utils.checkpoint import CheckpointError, extract_state, read_checkpoint
+
+    if not path:
+        raise TextLexiconError("method 'clip' needs a local OpenAI CLIP file (--clip-weights)")
+    try:
+        state, _ = convert_openai_state(extract_state(read_checkpoint(path), path))
+        model = CLIP(spec_of_state(state))
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except (CheckpointError, ValueError, RuntimeError) as err:
+        raise TextLexiconError(f"--clip-weights {path}: {str(err).splitlines()[0]}") from None
+    logger.info("text lexicon: CLIP text encoder of %s (%d-d)", path, model.spec.embed_dim)
+    return model.eval().to(torch.float32)
+
+
+def clip_lexicon(class_names: Sequence[str], weights: Optional[str], prompt: str = DEFAULT_CLIP_PROMPT) -> np.ndarray:
+    """(N, embed_dim) L2-normalised CLIP text embeddings of the classes' prompts
+    (:func:`clip_prompts`), from the local CLIP file ``weights`` (:func:`load_openai_clip`)."""
+    import torch
+
+    from m3a.models.clip.tokenizer import tokenize
+
+    texts = clip_prompts(class_names, prompt)
+    model = load_openai_clip(weights)
+    rows = []
+    with torch.no_grad():
+        for start in range(0, len(texts), CLIP_BATCH):
+            tokens = tokenize(texts[start:start + CLIP_BATCH], model.spec.context_length, truncate=True)
+            emb = model.encode_text(tokens)
+            rows.append(emb / emb.norm(dim=-1, keepdim=True))
+    if not rows:
+        return np.zeros((0, model.spec.embed_dim))
+    return torch.cat(rows).double().numpy()
+
+
 def build_text_lexicon(
     class_names: List[str],
     glove: Optional[str] = None,
     method: str = "auto",
     dim: int = 300,
     bert_model: Optional[str] = None,
+    clip_weights: Optional[str] = None,
+    prompt: str = DEFAULT_CLIP_PROMPT,
 ) -> np.ndarray:
     """(N, dim) float64 text lexicon of the class names.
 
     ``method``: ``glove`` (needs ``glove``), ``hashed`` (weight-free fallback, logged as such),
     ``bert`` (needs a local ``bert_model`` and transformers/sentence-transformers; its width is
-    the model's, ``dim`` is not used) or ``auto`` (GloVe when a file is given, else hashed).
+    the model's, ``dim`` is not used), ``clip`` (CLIP's text encoder on ``prompt``, weights from
+    the local file ``clip_weights``; its width is CLIP's embedding width) or ``auto`` (GloVe when
+    a file is given, else hashed).
     """
     if method not in METHODS:
         raise TextLexiconError(f"unknown method '{method}', expected one of {METHODS}")
@@ -193,6 +252,8 @@ def build_text_lexicon(
         return glove_lexicon(class_names, glove, dim)
     if method == "bert":
         return bert_lexicon(class_names, bert_model)
+    if method == "clip":
+        return clip_lexicon(class_names, clip_weights, prompt)
     logger.warning(
         "text lexicon: using the fallback hashed word vectors (%d-d, no pretrained weights); "
         "it is NOT GloVe, fine for demos only", dim

@@ -156,3 +156,35 @@ def convert_openai_state(state: Dict[str, torch.Tensor]) -> Tuple[Dict[str, torc
 def is_openai_clip_state(state: Dict[str, torch.Tensor]) -> bool:
     """True for a state dict in OpenAI CLIP's layout (a whole model, not adapters only)."""
     return "visual.conv1.weight" in state and "token_embedding.weight" in state
+
+
+# Width of one attention head in every OpenAI release (heads = width / 64, as OpenAI's build_model).
+OPENAI_HEAD_WIDTH = 64
+
+
+def _count_blocks(state: Dict[str, torch.Tensor], prefix: str) -> int:
+    """Number of residual blocks ``<prefix><i>.`` in ``state``."""
+    return len({k[len(prefix):].split(".")[0] for k in state if k.startswith(prefix)})
+
+
+def spec_of_state(state: Dict[str, torch.Tensor]) -> ClipSpec:
+    """The architecture of an OpenAI-layout CLIP state dict, read off its shapes as OpenAI's
+    ``build_model`` does (attention heads: width / 64); ValueError naming a missing key."""
+    need = ("visual.conv1.weight", "visual.positional_embedding", "text_projection", "positional_embedding",
+            "token_embedding.weight", "ln_final.weight")
+    absent = [k for k in need if k not in state]
+    if absent:
+        raise ValueError(f"not a CLIP ViT state dict in OpenAI's layout: no {', '.join(absent)}")
+    conv = state["visual.conv1.weight"]
+    vision_width, patch = conv.shape[0], conv.shape[-1]
+    grid = round((state["visual.positional_embedding"].shape[0] - 1) ** 0.5)
+    text_width = state["ln_final.weight"].shape[0]
+    return ClipSpec(
+        embed_dim=state["text_projection"].shape[1], image_resolution=patch * grid,
+        vision_layers=_count_blocks(state, "visual.transformer.resblocks."), vision_width=vision_width,
+        vision_patch_size=patch, context_length=state["positional_embedding"].shape[0],
+        vocab_size=state["token_embedding.weight"].shape[0], transformer_width=text_width,
+        transformer_heads=max(1, text_width // OPENAI_HEAD_WIDTH),
+        transformer_layers=_count_blocks(state, "transformer.resblocks."),
+        vision_head_width=min(vision_width, OPENAI_HEAD_WIDTH),
+    )

@@ -1,0 +1,102 @@
+"""The CLIP video encoder ``clip_video``: M2CLIP's image tower (published keys), OpenAI and
+M2CLIP files load into it, adapters start as the identity, CLIP_VIDEO.TRAIN chooses what trains."""
+import json
+import os
+
+import pytest
+import torch
+
+from m3a.config import ConfigError, get_cfg
+from m3a.models import build_model
+from m3a.models.build import check_model_cfg
+from m3a.models.clip.model import CLIP
+from m3a.models.clip_video import ClipVideo
+from m3a.models.m2clip import clip_spec
+from m3a.models.recognizer import Recognizer
+from m3a.utils.checkpoint import load_checkpoint
+
+LAYOUTS = os.path.join(os.path.dirname(__file__), "m2clip_layout.json")
+
+
+def published(name: str) -> dict:
+    with open(LAYOUTS) as f:
+        return json.load(f)[name]
+
+
+def clip_video_cfg(train: str = "adapters", tiny: bool = True):
+    cfg = get_cfg()
+    cfg.MODEL.BACKBONE, cfg.MODEL.NECK, cfg.MODEL.HEAD, cfg.M3A.MODE = "clip_video", "cls_token", "fc", "NONE"
+    cfg.MODEL.NUM_CLASSES, cfg.LOG_MODEL_INFO = 4, False
+    cfg.DATA.TRAIN_CROP_SIZE = cfg.DATA.TEST_CROP_SIZE = 224
+    cfg.CLIP_VIDEO.TRAIN = train
+    if tiny:
+        ClipVideo.make_tiny(cfg)
+    return cfg
+
+
+def _expanded(shapes):
+    return {k: torch.zeros(1).expand(*s) if s else torch.zeros(()) for k, s in shapes}
+
+
+def test_vit_b16_keys_are_the_m2clip_release_image_tower():
+    """The K400 M2CLIP release's visual.* keys, in order, without its classifier adapter_fc."""
+    cfg = clip_video_cfg(tiny=False)
+    with torch.device("meta"):
+        backbone = ClipVideo(cfg)
+    ref = [[k, s] for k, s in published("k400")["state_dict"]
+           if k.startswith("visual.") and not k.startswith("visual.adapter_fc.")]
+    assert [[k, list(v.shape)] for k, v in backbone.state_dict().items()] == ref
+    trainable = [k for k, p in backbone.named_parameters() if p.requires_grad]
+    assert trainable and all("adapter" in k for k in trainable)
+    assert backbone.out_dim == 512
+
+
+def test_openai_and_m2clip_files_load_with_nothing_unexpected(tmp_path):
+    cfg = clip_video_cfg(tiny=False)
+    with torch.device("meta"):
+        model = Recognizer(cfg, {})
+    clip = published("clip_vit_b16")
+    state = _expanded(clip["state_dict"])
+    state.update({k: torch.tensor(v) for k, v in zip(clip["checkpoint_extra_int_keys"], (224, 77, 49408))})
+    path = str(tmp_path / "ViT-B-16-state.pt")
+    torch.save(state, path)
+    info = load_checkpoint(path, model)
+    assert info["layout"] == "openai_clip" and info["unexpected_keys"] == []
+    assert info["missing_keys"] and all("adapter" in k or k.startswith("projection.") for k in info["missing_keys"])
+    m2clip = published("k400")
+    path = str(tmp_path / "m2clip.pth")
+    torch.save({"model": _expanded(m2clip["state_dict"])}, path)
+    info = load_checkpoint(path, model)
+    assert info["layout"] == "m2clip" and info["unexpected_keys"] == []
+    assert info["missing_keys"] == ["projection.weight", "projection.bias"]
+
+
+def test_adapters_start_as_identity_on_openai_weights(tmp_path):
+    """Loaded from a TorchScript file like OpenAI's, every frame token is CLIP's image embedding."""
+    cfg = clip_video_cfg()
+    torch.manual_seed(0)
+    model = build_model(cfg, inputs={}).eval()
+    torch.manual_seed(1)
+    clip = CLIP(clip_spec(cfg)).eval()
+    for name, value in (("input_resolution", 16), ("context_length", 77), ("vocab_size", 49408)):
+        clip.register_buffer(name, torch.tensor(value))
+    path = str(tmp_path / "ViT-tiny.pt")
+    torch.jit.save(torch.jit.trace_module(clip, {"encode_image": torch.randn(1, 3, 16, 16)}), path)
+    info = load_checkpoint(path, model)
+    assert info["layout"] == "openai_clip" and info["unexpected_keys"] == []
+    video = torch.randn(2, 3, cfg.DATA.NUM_FRAMES, 16, 16)
+    with torch.no_grad():
+        tokens = model.forward_features(video)
+        expected = clip.encode_image(video.transpose(1, 2).flatten(0, 1)).unflatten(0, (2, cfg.DATA.NUM_FRAMES))
+        assert tokens.shape == (2, cfg.DATA.NUM_FRAMES, 1, 16)
+        assert (tokens[:, :, 0] - expected).abs().max() < 1e-6
+        assert (model.pooled_features(video) - expected.mean(dim=1)).abs().max() < 1e-6
+
+
+def test_train_all_fine_tunes_the_whole_tower_and_bad_values_are_config_errors():
+    model = build_model(clip_video_cfg("all"), inputs={})
+    assert all(p.requires_grad for p in model.parameters())
+    frozen = build_model(clip_video_cfg("adapters"), inputs={})
+    assert sum(p.requires_grad for p in frozen.parameters()) < sum(1 for _ in frozen.parameters())
+    with pytest.raises(ConfigError, match="CLIP_VIDEO.TRAIN must be one of adapters, all"):
+        check_model_cfg(clip_video_cfg("some"))
