@@ -32,7 +32,6 @@ from m3a.engine import amp
 from m3a.datasets.loader import list_dataset
 from m3a.engine import extra_scores
 from m3a.engine.evaluation import compute_metrics, gather_failed, gather_predictions, require_decoded
-from m3a.engine.extra_scores import ExtraScores
 from m3a.engine.inputs import flatten_views, to_device
 from m3a.engine.train_loop import progress_bar, set_seed
 from m3a.utils import distributed as du
@@ -78,7 +77,7 @@ def run_multiview_inference(loader, model: nn.Module, cfg: CfgNode, device: torc
     model.eval()
     indices, scores, labels, failed = [], [], [], []
     num_views = 0
-    extras = ExtraScores(model, cfg.DATA.ENSEMBLE_METHOD)  # the model's extra score sets, if any
+    extras = extra_scores.ExtraScores(model, cfg.DATA.ENSEMBLE_METHOD)  # the model's extra score sets, if any
     for views, batch_labels, batch_idx, ok in progress_bar(loader, len(loader), "test"):
         flat, b, v = flatten_views(views)
         num_views = v
