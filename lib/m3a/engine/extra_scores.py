@@ -6,7 +6,8 @@ its usual scores and a dict ``{name: (B, NUM_CLASSES) scores}`` (e.g. EPAM-Net's
 ``pose`` streams). Each set is combined over a video's views by ``DATA.ENSEMBLE_METHOD``, left
 out for videos that failed to decode and gathered over the processes exactly like the main
 scores, then scored with the same metrics. A model without the hook (or with no names) is
-called as ``model(x)``, unchanged.
+called as ``model(x)``, unchanged; one with sets is called outside its (D)DP wrapper, which
+has nothing to do at eval.
 
 Outputs (see :func:`summary_metrics`, :func:`prediction_arrays`, :func:`result_text`):
 ``test_metrics.json`` gets ``mean_class_accuracy`` for single-label data and ``extra_scores``
