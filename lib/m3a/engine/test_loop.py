@@ -124,8 +124,8 @@ def write_test_outputs(
             "ensemble_method": cfg.DATA.ENSEMBLE_METHOD,
         }
     )
-    summary.update(extra_scores.summary_metrics(results))
     out = cfg.OUTPUT_DIR
+    summary.update(extra_scores.summary_metrics(results))
     atomic_write_text(os.path.join(out, METRICS_FILE), json.dumps(summary, indent=2) + "\n")
     paths = np.array([dataset_paths[i] for i in results["indices"]], dtype=str)
     with atomic_path(os.path.join(out, PREDICTIONS_FILE)) as tmp:
