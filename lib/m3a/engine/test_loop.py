@@ -30,9 +30,9 @@ from fvcore.common.config import CfgNode
 
 from m3a.engine import amp
 from m3a.datasets.loader import list_dataset
-from m3a.engine import extra_scores
 from m3a.engine.evaluation import compute_metrics, gather_failed, gather_predictions, require_decoded
 from m3a.engine.inputs import flatten_views, to_device
+from m3a.engine import extra_scores
 from m3a.engine.train_loop import progress_bar, set_seed
 from m3a.utils import distributed as du
 from m3a.utils import metrics

@@ -123,23 +123,6 @@ def per_class_ap(preds: ArrayLike, labels: ArrayLike) -> np.ndarray:
     return average_precision_columns(p, y)
 
 
-def topk_accuracy(preds: ArrayLike, labels: ArrayLike, k: int) -> float:
-    """Fraction of videos with at least one true label among the ``k`` highest scores.
-
-    ``labels`` is multi-hot (videos, classes) or a vector of class indices (single-label); with
-    one label per video this is the usual top-k accuracy.
-    """
-    p = _scores(preds)
-    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
-    if y.ndim == 1:
-        y = labels_to_multi_hot(y, p.shape[1])
-    p, y = _check(p, y)
-    k = min(k, p.shape[1])
-    top = np.argpartition(-p, k - 1, axis=1)[:, :k]
-    hit = np.take_along_axis(y, top, axis=1).max(axis=1)
-    return float(hit.mean()) if len(hit) else 0.0
-
-
 def per_class_accuracy(preds: ArrayLike, labels: ArrayLike) -> np.ndarray:
     """Recall of the top-1 prediction per class for single-label ``labels`` (a vector of class
     indices): the fraction of each class's videos whose highest score is that class. NaN for a
@@ -167,3 +150,20 @@ def mean_class_accuracy(preds: ArrayLike, labels: ArrayLike) -> float:
     per_class = per_class_accuracy(preds, labels)
     present = per_class[~np.isnan(per_class)]
     return float(present.mean()) if len(present) else 0.0
+
+
+def topk_accuracy(preds: ArrayLike, labels: ArrayLike, k: int) -> float:
+    """Fraction of videos with at least one true label among the ``k`` highest scores.
+
+    ``labels`` is multi-hot (videos, classes) or a vector of class indices (single-label); with
+    one label per video this is the usual top-k accuracy.
+    """
+    p = _scores(preds)
+    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if y.ndim == 1:
+        y = labels_to_multi_hot(y, p.shape[1])
+    p, y = _check(p, y)
+    k = min(k, p.shape[1])
+    top = np.argpartition(-p, k - 1, axis=1)[:, :k]
+    hit = np.take_along_axis(y, top, axis=1).max(axis=1)
+    return float(hit.mean()) if len(hit) else 0.0
