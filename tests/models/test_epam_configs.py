@@ -26,6 +26,25 @@ def test_dataset_configs_load_and_build_the_published_model(name, classes, split
     assert params_count(build_model(cfg)) == params
 
 
+@pytest.mark.parametrize("name, classes, ann_file, splits, params", [
+    ("PKUMMD_XSUB_EPAM", 51, "pkummd_2d.pkl", ("xsub_train", "xsub_val", "xsub_val"), 2_532_867),
+    ("PKUMMD_XVIEW_EPAM", 51, "pkummd_2d.pkl", ("xview_train", "xview_val", "xview_val"), 2_532_867),
+    ("TOYOTA_CS_EPAM", 31, "toyota_cs_2d.pkl", ("cs_train", "cs_val", "cs_test"), 2_519_867),
+    ("TOYOTA_CV2_EPAM", 19, "toyota_cv2_2d.pkl", ("cv2_train", "cv2_val", "cv2_test"), 2_512_067),
+])
+def test_pku_and_toyota_configs(name, classes, ann_file, splits, params):
+    cfg = load_config(os.path.join(CONFIGS, f"{name}.yaml"))
+    assert cfg.MODEL.NUM_CLASSES == classes and cfg.POSE.ANN_FILE == ann_file
+    assert (cfg.POSE.TRAIN_SPLIT, cfg.POSE.VAL_SPLIT, cfg.POSE.TEST_SPLIT) == splits
+    assert cfg.POSE.VIDEO_TEMPLATE == "{}.mp4" and not cfg.DATA.MULTI_LABEL  # mean class accuracy reported
+    assert cfg.SOLVER.MAX_EPOCH == (20 if name.startswith("TOYOTA") else 10)
+    assert (cfg.SOLVER.BASE_LR, cfg.MODEL.LOSS_FUNC) == (0.0015, "stream_cross_entropy")
+    cfg.LOG_MODEL_INFO, cfg.BN.NORM_TYPE = False, "batchnorm"
+    model = build_model(cfg)
+    assert params_count(model) == params == 2_499_717 + 650 * classes
+    assert model.extra_score_names() == ["rgb", "pose"]
+
+
 def test_recipe():
     cfg = load_config(os.path.join(CONFIGS, "NTU60_XSUB_EPAM.yaml"))
     assert (cfg.MODEL.BACKBONE, cfg.MODEL.NECK, cfg.MODEL.HEAD) == ("epam_net", "stream_avgpool", "i3d")

@@ -13,6 +13,9 @@ Outputs (rank 0, each written atomically) in ``OUTPUT_DIR``:
   positive test video).
 - ``TEST.SAVE_RESULTS_PATH`` (if set): a pickle (protocol 4) of the tuple ``(scores, labels)`` of
   numpy arrays as in ``test_predictions.npz``; readable with ``m3a.utils.safe_pickle.load_pickle``.
+- Extras (:mod:`m3a.engine.extra_scores`): ``mean_class_accuracy`` in ``test_metrics.json`` for
+  single-label data; a model's extra score sets (e.g. EPAM-Net's streams) as ``extra_scores``
+  {name: metrics} there and ``scores_<name>`` in ``test_predictions.npz``.
 """
 import csv
 import json
@@ -30,6 +33,7 @@ from m3a.engine import amp
 from m3a.datasets.loader import list_dataset
 from m3a.engine.evaluation import class_coverage, compute_metrics, gather_failed, gather_predictions, require_decoded
 from m3a.engine.inputs import flatten_views, to_device
+from m3a.engine import extra_scores
 from m3a.engine.train_loop import progress_bar, set_seed
 from m3a.utils import distributed as du
 from m3a.utils import metrics
@@ -74,18 +78,21 @@ def run_multiview_inference(loader, model: nn.Module, cfg: CfgNode, device: torc
     model.eval()
     indices, scores, labels, failed = [], [], [], []
     num_views = 0
+    extras = extra_scores.ExtraScores(model, cfg.DATA.ENSEMBLE_METHOD)  # the model's extra score sets, if any
     for views, batch_labels, batch_idx, ok in progress_bar(loader, len(loader), "test"):
         flat, b, v = flatten_views(views)
         num_views = v
         with amp.autocast(cfg, device):
-            out = model(to_device(flat, device, non_blocking=True))
+            out = extras.forward(to_device(flat, device, non_blocking=True))
         video_scores = combine_views(out.float().reshape(b, v, -1), cfg.DATA.ENSEMBLE_METHOD).cpu()
         ok = ok.bool().cpu()
+        extras.keep(b, v, ok)
         failed.append(batch_idx[~ok].cpu().numpy())
         scores.append(video_scores[ok].numpy())
         labels.append(batch_labels[ok].cpu().numpy())
         indices.append(batch_idx[ok].cpu().numpy())
     gathered = gather_predictions(indices, scores, labels)
+    gathered[extra_scores.EXTRA_KEY] = extras.gather(indices, labels)
     gathered["failed"] = gather_failed(failed)
     require_decoded(len(gathered["indices"]), gathered["failed"], list_dataset(loader))
     gathered["num_views"] = max(du.all_gather_objects(num_views))
@@ -120,10 +127,12 @@ def write_test_outputs(
         }
     )
     out = cfg.OUTPUT_DIR
+    summary.update(extra_scores.summary_metrics(results))
     atomic_write_text(os.path.join(out, METRICS_FILE), json.dumps(summary, indent=2) + "\n")
     paths = np.array([dataset_paths[i] for i in results["indices"]], dtype=str)
     with atomic_path(os.path.join(out, PREDICTIONS_FILE)) as tmp:
-        np.savez(tmp, scores=scores.astype(np.float32), labels=labels, paths=paths, indices=results["indices"])
+        np.savez(tmp, scores=scores.astype(np.float32), labels=labels, paths=paths, indices=results["indices"],
+                 **extra_scores.prediction_arrays(results))
     _write_per_class_ap(cfg, scores, labels)
     if cfg.TEST.SAVE_RESULTS_PATH:
         with atomic_path(cfg.TEST.SAVE_RESULTS_PATH) as tmp:
@@ -203,7 +212,7 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
         log_json_stats({"_type": "test", **{k: v for k, v in summary.items() if k != "failed_paths"}}, cfg.OUTPUT_DIR)
         logger.info(
             "test results: class-wise mAP %.4f | sample-wise mAP %.4f | top-1 %.4f | top-5 %.4f | "
-            "%d videos x %d views | %d failed to decode%s | %s (epoch %d)",
+            "%d videos x %d views | %d failed to decode%s | %s (epoch %d)%s",
             summary["map_class"],
             summary["map_sample"],
             summary["top1"],
@@ -214,6 +223,7 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
             f" (listed in {METRICS_FILE})" if summary["failed_videos"] else "",
             summary["checkpoint"],
             summary["epoch"],
+            extra_scores.result_text(summary),
         )
         _log_classes_left_out(summary["classes_without_positives"], cfg.MODEL.NUM_CLASSES)
     du.synchronize()

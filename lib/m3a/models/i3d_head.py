@@ -7,6 +7,9 @@ The streams and their widths come from the backbone's ``stream_dims`` (one unnam
 most backbones). Published keys: ``cls_head.fc_cls.*`` for one unnamed stream (the MMAction2
 ``I3DHead``), ``<stream>_cls_head.fc_cls.*`` per named stream (EPAM-Net's ``rgb_cls_head`` and
 ``pose_cls_head``). Dropout rate: MODEL.DROPOUT_RATE (defined by the FC head).
+
+With several streams the head also gives each stream's own scores at test (the extra score sets
+of :mod:`m3a.engine.extra_scores`): per-stream and fused metrics in one test run.
 """
 from typing import Dict, List, Tuple
 
@@ -81,6 +84,18 @@ class I3DHead(Head):
         parts = torch.split(x, [dim for _, dim in self.streams], dim=1)
         return {stream: getattr(self, module_name(stream))(part)
                 for (stream, _), part in zip(self.streams, parts)}
+
+    def extra_score_names(self) -> List[str]:
+        """The streams' names when there are several (EPAM-Net: ``rgb``, ``pose``), scored on
+        their own at test; ``[]`` for one stream (its scores are the model's)."""
+        return [stream for stream, _ in self.streams] if len(self.streams) > 1 else []
+
+    def extra_scores(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Each stream's scores alone: MODEL.HEAD_ACT of its logits (B, NUM_CLASSES), by stream
+        name. The model's scores are HEAD_ACT of the logits' sum; with softmax they equal
+        softmax(sum of the log stream scores)."""
+        names = self.extra_score_names()
+        return {s: self.act(logits) for s, logits in self.stream_logits(x).items() if s in names}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Summed logits in training (per-stream logits (B, S, N) under MODEL.LOSS_FUNC

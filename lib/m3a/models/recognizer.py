@@ -53,6 +53,19 @@ class Recognizer(nn.Module):
         """Scores (B, NUM_CLASSES): logits in training, activated at eval."""
         return self.head(self.neck(self.forward_features(x)))
 
+    def extra_score_names(self) -> List[str]:
+        """Names of the extra score sets the head adds at test (``[]`` for most heads; EPAM-Net's
+        ``i3d`` head: one per stream), see :mod:`m3a.engine.extra_scores`."""
+        own = getattr(self.head, "extra_score_names", None)
+        return list(own()) if own is not None else []
+
+    def forward_with_extra_scores(self, x: Inputs) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """The eval scores of ``forward`` and the head's extra score sets {name: (B, NUM_CLASSES)}
+        from the same features (``{}`` when the head has none)."""
+        features = self.neck(self.forward_features(x))
+        own = getattr(self.head, "extra_scores", None)
+        return self.head(features), (own(features) if own is not None else {})
+
     def training_loss(self, outputs, targets: torch.Tensor, loss_fn: nn.Module) -> Optional[torch.Tensor]:
         """The head's own training loss of a training forward's ``outputs`` (e.g. M2CLIP's
         multi-task loss), or None when the head has none (the configured loss applies)."""

@@ -129,6 +129,35 @@ def per_class_ap(preds: ArrayLike, labels: ArrayLike) -> np.ndarray:
     return average_precision_columns(p, y)
 
 
+def per_class_accuracy(preds: ArrayLike, labels: ArrayLike) -> np.ndarray:
+    """Recall of the top-1 prediction per class for single-label ``labels`` (a vector of class
+    indices): the fraction of each class's videos whose highest score is that class. NaN for a
+    class without a video in ``labels``."""
+    p = _scores(preds)
+    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if y.ndim != 1 or len(y) != len(p):
+        raise ValueError(f"per-class accuracy needs one class index per video, got labels {y.shape} "
+                         f"for scores {p.shape}")
+    num_classes = p.shape[1]
+    y = y.astype(np.int64)
+    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"class indices must be in [0, {num_classes}), got {y.min()}..{y.max()}")
+    videos = np.bincount(y, minlength=num_classes).astype(np.float64)
+    hits = np.bincount(y[p.argmax(axis=1) == y], minlength=num_classes).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(videos > 0, hits / videos, np.nan)
+
+
+def mean_class_accuracy(preds: ArrayLike, labels: ArrayLike) -> float:
+    """Mean over classes of the per-class top-1 recall (:func:`per_class_accuracy`), over the
+    classes with at least one video in ``labels``: a class absent from the test set is left out
+    of the mean (as ``sklearn.metrics.balanced_accuracy_score`` does), not counted as 0. 0.0
+    when there are no videos."""
+    per_class = per_class_accuracy(preds, labels)
+    present = per_class[~np.isnan(per_class)]
+    return float(present.mean()) if len(present) else 0.0
+
+
 def topk_accuracy(preds: ArrayLike, labels: ArrayLike, k: int) -> float:
     """Fraction of videos with at least one true label among the ``k`` highest scores.
 
