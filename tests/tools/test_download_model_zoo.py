@@ -163,7 +163,7 @@ def test_leftover_part_is_not_spliced_into_a_trusted_file(host, tmp_path):
 
 def test_stall_and_size_limits_from_the_command_line(host, tmp_path):
     host.files["slow.pyth"] = DATA[:3000]
-    host.trickle["slow.pyth"] = (10, 0.05)  # 200 B/s: 15 s for the whole file
+    host.trickle["slow.pyth"] = (2, 0.05)  # 40 B/s: 75 s for the whole file; a stall even on a busy machine
     url = host.url("slow.pyth")
     proc = run_tool("--url", url, "--out", str(tmp_path / "slow.pyth"), "--retries", "0",
                     "--stall-bytes", "1K", "--stall-seconds", "0.5")

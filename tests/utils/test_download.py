@@ -233,7 +233,7 @@ def test_no_validator_means_no_resume(host, tmp_path):
 
 # -- deadlines, stalls and size limits (issue 15 item 3) -----------------------------------------
 
-SLOW = bytes(range(256)) * 12  # 3072 bytes: 15 s at the trickle's 200 B/s
+SLOW = bytes(range(256)) * 12  # 3072 bytes: 77 s at the trickle's 40 B/s
 
 
 def _timed_failure(dl, url, out, message):
@@ -249,13 +249,15 @@ def _timed_failure(dl, url, out, message):
 @pytest.mark.parametrize("length", ["content-length", "no-length"])
 def test_trickling_body_is_abandoned_as_stalled(tmp_path, length):
     with FileHost({"slow.bin": SLOW}) as host:
-        host.trickle["slow.bin"] = (10, 0.05)  # 200 B/s: never silent, never done
+        # 40 B/s: never silent, never done; a window holds >= 1000 bytes only if this process
+        # sleeps for 25 s (a busy machine), so the stall is certain.
+        host.trickle["slow.bin"] = (2, 0.05)
         if length == "no-length":
             host.no_length.add("slow.bin")
         dl = _downloader(retries=1, stall_bytes=1000, stall_seconds=0.5)
         elapsed = _timed_failure(dl, host.url("slow.bin"), str(tmp_path / "slow.bin"),
                                  "after 2 attempts: stalled: fewer than 1000 bytes arrived in 0.5 s")
-        assert elapsed < 5  # two stalled attempts of ~0.5 s, not the 15 s the trickle needs
+        assert elapsed < 20  # two stalled attempts of ~0.5 s, not the 77 s the trickle needs
         assert host.count("slow.bin") == 2
 
 
@@ -264,16 +266,16 @@ def test_trickling_headers_are_abandoned_as_stalled(tmp_path):
         host.slow_headers["slow.bin"] = 0.02  # ~250 header bytes: 5 s
         dl = _downloader(retries=0, stall_bytes=1, stall_seconds=0.5)
         elapsed = _timed_failure(dl, host.url("slow.bin"), str(tmp_path / "slow.bin"), "stalled: fewer than 1 bytes")
-        assert elapsed < 4
+        assert elapsed < 4.5  # a stall after ~0.5 s, not the 5 s the headers need
 
 
 def test_deadline_ends_a_transfer_that_keeps_moving(tmp_path):
     with FileHost({"slow.bin": SLOW}) as host:
         host.trickle["slow.bin"] = (10, 0.05)
-        dl = _downloader(retries=3, deadline=1.0, stall_bytes=10, stall_seconds=0.5)
+        dl = _downloader(retries=3, deadline=1.0, stall_bytes=1, stall_seconds=5.0)
         out = str(tmp_path / "slow.bin")
         elapsed = _timed_failure(dl, host.url("slow.bin"), out, "not complete within the deadline of 1 s")
-        assert 0.9 < elapsed < 4 and host.count("slow.bin") == 1
+        assert 0.9 < elapsed < 10 and host.count("slow.bin") == 1  # the deadline, not the 15 s transfer
         assert 0 < os.path.getsize(out + ".part") < len(SLOW)  # kept for a later resume, never renamed
 
 
@@ -320,7 +322,7 @@ def test_https_download_and_stalls_over_tls(tmp_path, tls_cert, monkeypatch):
         host.server.socket = context.wrap_socket(host.server.socket, server_side=True)
         url = host.url("slow.bin").replace("http://", "https://")
         assert _downloader().fetch(url, str(tmp_path / "ok.bin")).sha256 == hashlib.sha256(SLOW).hexdigest()
-        host.trickle["slow.bin"] = (10, 0.05)
+        host.trickle["slow.bin"] = (2, 0.05)
         _timed_failure(_downloader(retries=0, stall_bytes=1000, stall_seconds=0.5), url, str(tmp_path / "slow.bin"),
                        "stalled: fewer than 1000 bytes")
     # A server that trickles its TLS handshake (a record header announcing 16 KiB, then a byte at a time).
