@@ -452,7 +452,8 @@ def _is_epoch(cur_epoch: int, period: int, max_epoch: int) -> bool:
 
 
 def train(cfg: CfgNode) -> nn.Module:
-    """Train the model described by ``cfg``; return the trained (unwrapped) model."""
+    """Train the model described by ``cfg``; return the trained (unwrapped) model, or its EMA
+    model (TRAIN.EMA.ENABLE, unless TEST.WEIGHTS is ``model``), as testing uses it."""
     from m3a.datasets.loader import construct_loader, derived_seed, shuffle_dataset
 
     set_seed(cfg.RNG_SEED)
