@@ -180,6 +180,10 @@ def test_ddp_accumulation_skips_all_reduce_and_matches_one_process(tiny_data, tm
     single = str(tmp_path / "single")
     train(_frozen_bn_cfg(tiny_data, single, 1))  # one process, whole batches of 4
     expected = torch.load(cu.checkpoint_path(single, 2), weights_only=True)["model_state"]
+    after_one = torch.load(cu.checkpoint_path(single, 1), weights_only=True)["model_state"]
+    # The second epoch's 2 steps move the weights by far more than the tolerance, which allows
+    # for the other summation order of 2 ranks with half the threads each.
+    assert max(float((expected[k] - after_one[k]).abs().max()) for k in expected if expected[k].is_floating_point()) > 1e-2
     for key, value in expected.items():
         torch.testing.assert_close(states[0][key], states[1][key], rtol=0, atol=0)
-        torch.testing.assert_close(states[0][key], value, rtol=0, atol=1e-5)
+        torch.testing.assert_close(states[0][key], value, rtol=0, atol=2e-4)
