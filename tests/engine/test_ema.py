@@ -98,3 +98,20 @@ def test_ema_weights_of_a_checkpoint_without_them_is_an_error(tiny_data, tmp_pat
     assert load_trained_model(path).weights == "model"  # auto: the model weights
     with pytest.raises(CheckpointError, match="TEST.WEIGHTS ema, but the checkpoint holds no EMA weights"):
         load_trained_model(path, opts=["TEST.WEIGHTS", "ema"])
+
+
+def test_resuming_a_run_without_ema_starts_the_average_from_its_weights(tiny_data, tmp_path, caplog):
+    from m3a.engine.train_loop import train
+
+    out = str(tmp_path / "run")
+    cfg = _ema_cfg(tiny_data, out, 0.0)  # decay 0: the average is the model after every step
+    cfg.TRAIN.EMA.ENABLE, cfg.TRAIN.EVAL_PERIOD = False, 0
+    train(cfg)
+    cfg.TRAIN.EMA.ENABLE, cfg.SOLVER.MAX_EPOCH = True, 2
+    with caplog.at_level("WARNING"):
+        train(cfg)
+    assert f"{cu.checkpoint_path(out, 1)} holds no EMA weights; the EMA starts from its model weights" in [
+        r.getMessage() for r in caplog.records]
+    ckpt = torch.load(cu.checkpoint_path(out, 2), weights_only=True)
+    for key, value in ckpt["model_state"].items():
+        assert torch.equal(ckpt["ema_state"][key], value), key
