@@ -6,7 +6,7 @@ import sys
 
 import torch.multiprocessing as mp
 
-from m3a.engine.run import train_and_test
+from m3a.engine.run import train_and_test, validation_job
 from m3a.utils import distributed as du
 from m3a.utils.logging import setup_logging
 from m3a.utils.parser import (
@@ -40,7 +40,11 @@ def main() -> int:
     cfg = None
     try:
         cfg = load_config_from_args(args)
-        du.launch_job(cfg, GuardedJob(train_and_test), init_method=args.init_method)
+        job = train_and_test
+        if args.validate:  # score one checkpoint on the validation list; nothing is trained or tested
+            cfg.TRAIN.ENABLE, cfg.TEST.ENABLE = False, False
+            job = validation_job(args.validate)
+        du.launch_job(cfg, GuardedJob(job), init_method=args.init_method)
     except expected_errors() as err:
         print(error_message(err), file=sys.stderr)
         return 2

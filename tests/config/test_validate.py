@@ -78,3 +78,27 @@ def test_every_shipped_config_passes(tmp_path):
     assert len(files) >= 16
     for path in files:
         load_config(path)
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (["TRAIN.ACCUM_STEPS", "0"], "TRAIN.ACCUM_STEPS must be an integer >= 1, got 0"),
+    (["TRAIN.BATCH_SIZE", "6", "TRAIN.ACCUM_STEPS", "4"],
+     "TRAIN.BATCH_SIZE 6 must be a multiple of TRAIN.ACCUM_STEPS 4"),
+    (["TRAIN.EMA.DECAY", "1.0"], r"TRAIN.EMA.DECAY must be in \[0, 1\), got 1.0"),
+    (["MIXUP.PROB", "1.5"], r"MIXUP.PROB must be in \[0, 1\], got 1.5"),
+    (["MIXUP.SWITCH_PROB", "-0.1"], r"MIXUP.SWITCH_PROB must be in \[0, 1\]"),
+    (["MIXUP.ALPHA", "-1.0"], "MIXUP.ALPHA must be >= 0"),
+    (["MIXUP.CUTMIX_ALPHA", "-1.0"], "MIXUP.CUTMIX_ALPHA must be >= 0"),
+    (["TEST.THRESHOLD", "1.5"], r"TEST.THRESHOLD must be in \[0, 1\]"),
+    (["TEST.WEIGHTS", "emma"], "TEST.WEIGHTS must be one of auto, ema, model, got 'emma'; did you mean 'ema'"),
+])
+def test_training_extras_are_checked_at_config_time(overrides, words):
+    with pytest.raises(ConfigError, match=words) as err:
+        load_config(None, overrides)
+    assert "\n" not in str(err.value)
+
+
+def test_training_extras_defaults_are_valid():
+    cfg = load_config(None, ["TRAIN.BATCH_SIZE", "64", "TRAIN.ACCUM_STEPS", "4", "TRAIN.EMA.ENABLE", "True",
+                             "MIXUP.ENABLE", "True"])
+    assert (cfg.TRAIN.ACCUM_STEPS, cfg.TRAIN.EMA.DECAY, cfg.TEST.THRESHOLD, cfg.TEST.WEIGHTS) == (4, 0.999, 0.5, "auto")

@@ -2,6 +2,7 @@
 import logging
 import os
 
+import pytest
 import torch
 
 from m3a.engine import amp
@@ -67,32 +68,43 @@ def test_restart_resumes_next_epoch_with_same_optimizer_state(tiny_data, tmp_pat
     assert load_training_state(cfg, model, optimizer, scaler) == 1
 
 
-def _demo_cfg(tiny_demo_dir, out: str, epochs: int, workers: int = 0):
+def _demo_cfg(tiny_demo_dir, out: str, epochs: int, workers: int = 0, extras=()):
     cfg = tiny_cfg(tiny_demo_dir, out)
     cfg.DATA.MMIT_VERSION = "demo"
     cfg.TRAIN.EVAL_PERIOD = 0
     cfg.SOLVER.MAX_EPOCH = epochs
     cfg.DATA_LOADER.NUM_WORKERS = workers
+    cfg.merge_from_list(list(extras))
     return cfg
 
 
-def test_resumed_run_matches_uninterrupted_run(tiny_demo_dir, tmp_path, caplog):
+# Training extras whose state must survive a restart: the EMA weights, the mixup draws (seeded by
+# epoch), accumulated steps (never spanning an epoch end).
+EXTRAS = ["TRAIN.EMA.ENABLE", True, "TRAIN.EMA.DECAY", 0.9, "TRAIN.ACCUM_STEPS", 2, "MIXUP.ENABLE", True]
+
+
+@pytest.mark.parametrize("extras", [(), EXTRAS], ids=["plain", "ema_accum_mixup"])
+def test_resumed_run_matches_uninterrupted_run(tiny_demo_dir, tmp_path, caplog, extras):
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
-    train(_demo_cfg(tiny_demo_dir, straight, 2))
-    train(_demo_cfg(tiny_demo_dir, resumed, 1))
+    train(_demo_cfg(tiny_demo_dir, straight, 2, extras=extras))
+    train(_demo_cfg(tiny_demo_dir, resumed, 1, extras=extras))
     # The restart has fresh RNGs, a fresh loader (here with 2 workers): epoch 2 is the same.
-    train(_demo_cfg(tiny_demo_dir, resumed, 2, workers=2))
+    train(_demo_cfg(tiny_demo_dir, resumed, 2, workers=2, extras=extras))
     losses = [[e["loss"] for e in read_json_stats(out, "train_epoch")] for out in (straight, resumed)]
     assert len(losses[0]) == len(losses[1]) == 2 and losses[0][0] != losses[0][1]
     assert abs(losses[0][1] - losses[1][1]) <= 1e-5
-    weights = [torch.load(cu.checkpoint_path(out, 2), weights_only=True)["model_state"] for out in (straight, resumed)]
-    for key, value in weights[0].items():
-        torch.testing.assert_close(weights[1][key], value, rtol=0, atol=1e-5)
+    fields = ("model_state", "ema_state") if extras else ("model_state",)
+    saved = [torch.load(cu.checkpoint_path(out, 2), weights_only=True) for out in (straight, resumed)]
+    assert all(("ema_state" in ckpt) == bool(extras) for ckpt in saved)
+    for field in fields:
+        for key, value in saved[0][field].items():
+            torch.testing.assert_close(saved[1][field][key], value, rtol=0, atol=1e-5)
+    weights = [ckpt["model_state"] for ckpt in saved]
 
     # Re-running the finished run says so, trains nothing and returns the trained model.
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        model = train(_demo_cfg(tiny_demo_dir, resumed, 2))
+        model = train(_demo_cfg(tiny_demo_dir, resumed, 2, extras=extras))
     messages = [r.getMessage() for r in caplog.records]
     assert f"training already finished: 2 of 2 epochs in {cu.checkpoint_path(resumed, 2)}; nothing to train" in messages
     assert not any(m.startswith("start epoch") for m in messages)

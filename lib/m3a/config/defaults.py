@@ -45,6 +45,22 @@ _C.TRAIN.ENABLE_AMP = False
 _C.TRAIN.CPU_AMP = "auto"
 # Stop each epoch after this many iterations (0 = the whole epoch). For smoke tests and demos.
 _C.TRAIN.MAX_ITERS_PER_EPOCH = 0
+# Gradient accumulation: each optimizer step sums the gradients of this many micro-batches of
+# TRAIN.BATCH_SIZE / ACCUM_STEPS videos (over all processes), each micro-batch's mean loss
+# scaled by 1/ACCUM_STEPS, so a step sees the gradient of one batch of TRAIN.BATCH_SIZE (e.g. the
+# recipe's 64 on fewer GPUs). Iterations (MAX_ITERS_PER_EPOCH, LOG_PERIOD, the LR schedule) count
+# optimizer steps; an epoch makes (micro-batches // ACCUM_STEPS) steps and the leftover
+# micro-batches (fewer than one batch) are not loaded, as a whole incomplete batch is dropped
+# without accumulation. Under DDP, micro-batches that do not step skip the gradient all-reduce.
+_C.TRAIN.ACCUM_STEPS = 1
+# Exponential moving average (EMA) of the model, updated after every optimizer step:
+# ema = DECAY * ema + (1 - DECAY) * model, for parameters and floating-point buffers (BN running
+# statistics); integer buffers (BN's num_batches_tracked) are copied. Saved in each checkpoint as
+# ema_state; validation (and save-best) scores the EMA model, testing uses TEST.WEIGHTS.
+_C.TRAIN.EMA = CfgNode()
+_C.TRAIN.EMA.ENABLE = False
+# Weight of the old average at each update (per optimizer step), in [0, 1).
+_C.TRAIN.EMA.DECAY = 0.999
 
 # ---------------------------------------------------------------------------------------------
 # Testing
@@ -69,6 +85,31 @@ _C.TEST.SAVE_RESULTS_PATH = ""
 # this config's classes (DATA.CLASS_NAMES_FILE, MODEL.NUM_CLASSES) by name (text-prompt heads,
 # e.g. M2CLIP's); the test data are this config's.
 _C.TEST.ZERO_SHOT = False
+# Multi-label decision threshold of the precision / recall / F1 reported next to mAP: a class is
+# predicted for a video when its score (the mean over views with DATA.ENSEMBLE_METHOD sum, the
+# max with max) is >= THRESHOLD.
+_C.TEST.THRESHOLD = 0.5
+# Weights a checkpoint is tested (and predicted, visualised, validated) with: auto (its EMA
+# weights ema_state when it holds them, else model_state), ema (an error without them) or model.
+_C.TEST.WEIGHTS = "auto"
+
+# ---------------------------------------------------------------------------------------------
+# Mixup / CutMix of training batches (m3a.engine.mixup)
+# ---------------------------------------------------------------------------------------------
+_C.MIXUP = CfgNode()
+# Mix each training (micro-)batch with itself in reverse order when True: inputs
+# lam * x + (1 - lam) * x.flip(0) (mixup) or a box of x.flip(0) pasted into x (CutMix, the same
+# box in every frame); multi-hot targets (or one-hot, for single-label losses) are mixed with the
+# same lam (for CutMix corrected to the pasted box's area).
+_C.MIXUP.ENABLE = False
+# Beta(ALPHA, ALPHA) draws mixup's lam (0 disables mixup).
+_C.MIXUP.ALPHA = 0.8
+# Beta(CUTMIX_ALPHA, CUTMIX_ALPHA) draws CutMix's lam (0 disables CutMix).
+_C.MIXUP.CUTMIX_ALPHA = 1.0
+# Probability that a batch is mixed at all.
+_C.MIXUP.PROB = 1.0
+# Probability of CutMix rather than mixup for a mixed batch when both alphas are > 0.
+_C.MIXUP.SWITCH_PROB = 0.5
 
 # ---------------------------------------------------------------------------------------------
 # Model

@@ -20,6 +20,13 @@ _RANGES = {
     "TRAIN.CHECKPOINT_PERIOD": (lambda v: v >= 0, ">= 0"),
     "TRAIN.MAX_ITERS_PER_EPOCH": (lambda v: v >= 0, ">= 0 (0 = whole epochs)"),
     "TRAIN.CHECKPOINT_KEEP": (lambda v: v >= 0, ">= 0 (0 keeps all)"),
+    "TRAIN.ACCUM_STEPS": (lambda v: v >= 1, "an integer >= 1"),
+    "TRAIN.EMA.DECAY": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "MIXUP.ALPHA": (lambda v: v >= 0, ">= 0 (0 disables mixup)"),
+    "MIXUP.CUTMIX_ALPHA": (lambda v: v >= 0, ">= 0 (0 disables CutMix)"),
+    "MIXUP.PROB": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "MIXUP.SWITCH_PROB": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "TEST.THRESHOLD": (lambda v: 0 <= v <= 1, "in [0, 1] (scores are probabilities)"),
     "TEST.BATCH_SIZE": (lambda v: v >= 1, "an integer >= 1"),
     "TEST.NUM_ENSEMBLE_VIEWS": (lambda v: v >= 1, "an integer >= 1"),
     "TEST.NUM_SPATIAL_CROPS": (lambda v: v in (1, 3, 4), "1, 3 or 4"),
@@ -62,6 +69,8 @@ _CHOICES = {
     "DATA.TRAIN_CROP": ("random", "multi_scale", "random_resized"),
     "DATA.TEST_RESIZE": ("short_side", "square"),
     "TEST.CROP_OFFSETS": ("even", "quarter_steps"),
+
+    "TEST.WEIGHTS": ("auto", "ema", "model"),
 }
 
 
@@ -145,8 +154,24 @@ def _check_paths(cfg: CfgNode) -> None:
         _fail(f"SHARD_ID must be in [0, NUM_SHARDS = {cfg.NUM_SHARDS}), got {cfg.SHARD_ID}")
 
 
+def _check_training_extras(cfg: CfgNode) -> None:
+    """Gradient accumulation and mixup settings that fit each other and the loss."""
+    batch, accum = cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.ACCUM_STEPS
+    if batch % accum:
+        _fail(f"TRAIN.BATCH_SIZE {batch} must be a multiple of TRAIN.ACCUM_STEPS {accum} (each optimizer "
+              f"step accumulates {accum} micro-batches of TRAIN.BATCH_SIZE / TRAIN.ACCUM_STEPS videos)")
+    if not cfg.MIXUP.ENABLE:
+        return
+    if cfg.MIXUP.ALPHA <= 0 and cfg.MIXUP.CUTMIX_ALPHA <= 0:
+        _fail("MIXUP.ENABLE True needs MIXUP.ALPHA > 0 (mixup) or MIXUP.CUTMIX_ALPHA > 0 (CutMix); both are 0")
+    if cfg.MODEL.LOSS_FUNC == "wlsep":
+        _fail("MIXUP.ENABLE True does not fit MODEL.LOSS_FUNC wlsep (it ranks positives against negatives "
+              "and ignores the mixed label weights); use bce_logit or disable mixup")
+
+
 # The checks in order; each raises ConfigError on the first bad value it finds.
-CHECKS: Tuple[Callable[[CfgNode], None], ...] = (_check_ranges, _check_lists, _check_names, _check_paths)
+CHECKS: Tuple[Callable[[CfgNode], None], ...] = (_check_ranges, _check_lists, _check_names, _check_paths,
+                                                 _check_training_extras)
 
 
 def _check_augmentation(cfg: CfgNode) -> None:

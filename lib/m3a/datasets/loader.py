@@ -143,6 +143,8 @@ def construct_loader(cfg: CfgNode, split: str) -> DataLoader:
     check_videos_exist(dataset.paths, dataset.list_path)
     world, rank = _world()
     total = cfg.TEST.BATCH_SIZE if split == "test" else cfg.TRAIN.BATCH_SIZE
+    if split == "train":  # micro-batches of gradient accumulation (m3a.engine.accumulation)
+        total //= cfg.TRAIN.ACCUM_STEPS
     batch_size = max(1, total // world)
     sampler = None
     if split != "test":

@@ -11,6 +11,7 @@ from fvcore.common.config import CfgNode
 from m3a.datasets import decoder
 from m3a.datasets.video_dataset import ClipLoader
 from m3a.datasets.multiview import combine_views
+from m3a.engine.ema import EMA_FIELD
 from m3a.engine.inputs import Inputs, batch_size, slice_items, to_device
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class TrainedModel:
     class_names: List[str]
     checkpoint: str
     epoch: int
+    weights: str = "model"  # which weights of the checkpoint: model (model_state) or ema (ema_state)
 
 
 def load_trained_model(
@@ -101,7 +103,8 @@ def load_trained_model(
     ``cfg`` (default: the checkpoint's own config with ``opts`` applied) describes the model;
     ``device`` defaults to :func:`inference_device` of the config. The head is built with the checkpoint's ``model_inputs`` when it has them, else from the data
     folder (older checkpoints). Loading is strict: CheckpointError names missing or unexpected
-    keys and whether the checkpoint's config differs.
+    keys and whether the checkpoint's config differs. The weights are the checkpoint's EMA
+    weights or its model weights as ``TEST.WEIGHTS`` says (:func:`weights_to_load`).
     """
     from m3a.config.loading import config_from_text
     from m3a.models import build_model
@@ -123,11 +126,28 @@ def load_trained_model(
         for line in changed_inputs(cfg, inputs):
             logger.warning("%s: %s; the checkpoint's own is used", checkpoint, line)
     model = build_model(cfg, device, inputs=inputs or None)
+    weights = weights_to_load(ckpt, cfg.TEST.WEIGHTS, checkpoint)
+    if weights == "ema":
+        ckpt = {**ckpt, "model_state": ckpt[EMA_FIELD]}
     info = apply_checkpoint(ckpt, checkpoint, model)
     _require_exact_fit(checkpoint, info, cfg)
     names = ckpt.get("class_names") if isinstance(ckpt, dict) else None
     names = list(names) if names else load_class_names(cfg)
-    return TrainedModel(model.eval(), cfg, names, checkpoint, info["epoch"])
+    logger.info("%s: using its %s weights", checkpoint, "EMA" if weights == "ema" else "model")
+    return TrainedModel(model.eval(), cfg, names, checkpoint, info["epoch"], weights)
+
+
+def weights_to_load(ckpt, mode: str, checkpoint: str) -> str:
+    """``ema`` or ``model``: the weights of ``ckpt`` that TEST.WEIGHTS ``mode`` (auto, ema, model)
+    selects; auto takes the EMA weights when the checkpoint holds them. CheckpointError for
+    ``ema`` without them."""
+    from m3a.utils.checkpoint import CheckpointError
+
+    has_ema = isinstance(ckpt, dict) and isinstance(ckpt.get(EMA_FIELD), dict)
+    if mode == "ema" and not has_ema:
+        raise CheckpointError(f"{checkpoint}: TEST.WEIGHTS ema, but the checkpoint holds no EMA weights "
+                              "(trained without TRAIN.EMA.ENABLE); use TEST.WEIGHTS model")
+    return "ema" if has_ema and mode != "model" else "model"
 
 
 def changed_inputs(cfg: CfgNode, stored: dict) -> List[str]:

@@ -1,4 +1,8 @@
-"""The job run_net.py runs in every process: train when TRAIN.ENABLE, then test when TEST.ENABLE."""
+"""The job run_net.py runs in every process: train when TRAIN.ENABLE, then test when TEST.ENABLE;
+with ``--validate CHECKPOINT`` only the validation of that checkpoint."""
+import functools
+from typing import Callable
+
 from fvcore.common.config import CfgNode
 
 from m3a.engine.test_loop import test
@@ -10,3 +14,10 @@ def train_and_test(cfg: CfgNode) -> None:
     model = train(cfg) if cfg.TRAIN.ENABLE else None
     if cfg.TEST.ENABLE:
         test(cfg, model)
+
+
+def validation_job(checkpoint: str) -> Callable[[CfgNode], object]:
+    """The (picklable) job of ``run_net.py --validate CHECKPOINT``: m3a.engine.validate."""
+    from m3a.engine.validate import validate_checkpoint
+
+    return functools.partial(validate_checkpoint, checkpoint=checkpoint)

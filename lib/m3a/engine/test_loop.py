@@ -6,7 +6,10 @@ Outputs (rank 0, each written atomically) in ``OUTPUT_DIR``:
   (videos scored), ``num_views`` (views per video), ``failed_videos`` (count of videos that
   failed to decode and were left out), ``classes_without_positives`` (classes no scored test
   video has: left out of ``map_class``), ``failed_paths``, ``checkpoint`` (the tested file) and
-  ``epoch`` (its completed epochs), ``ensemble_method``.
+  ``epoch`` (its completed epochs), ``weights`` (``model`` or ``ema``: which of its weights),
+  ``ensemble_method``, ``threshold`` (TEST.THRESHOLD) and the precision / recall / F1 at it:
+  ``precision_micro``, ``recall_micro``, ``f1_micro``, ``precision_macro``, ``recall_macro``,
+  ``f1_macro`` (m3a.engine.evaluation.threshold_metrics).
 - ``test_predictions.npz``: ``scores`` (V, N) float32 combined per-video scores, ``labels``
   (V, N) multi-hot or (V,) class indices, ``paths`` (V,) video paths, ``indices`` (V,) list rows.
 - ``per_class_ap.csv``: ``class_index,class_name,ap,positives`` (AP empty for classes without a
@@ -31,7 +34,8 @@ from fvcore.common.config import CfgNode
 
 from m3a.engine import amp
 from m3a.datasets.loader import list_dataset
-from m3a.engine.evaluation import class_coverage, compute_metrics, gather_failed, gather_predictions, require_decoded
+from m3a.engine.evaluation import (class_coverage, compute_metrics, gather_failed, gather_predictions, prf_text,
+                                   require_decoded, threshold_metrics)
 from m3a.engine.inputs import flatten_views, to_device
 from m3a.engine import extra_scores
 from m3a.engine.train_loop import progress_bar, set_seed
@@ -108,7 +112,7 @@ def trained_model_source(cfg: CfgNode) -> Tuple[str, int]:
 
 
 def write_test_outputs(
-    cfg: CfgNode, results: Dict, dataset_paths: List[str], checkpoint: str, epoch: int
+    cfg: CfgNode, results: Dict, dataset_paths: List[str], checkpoint: str, epoch: int, weights: str = "model"
 ) -> Dict:
     """Write metrics, predictions, per-class AP and the results pickle; return the metrics dict."""
     scores, labels = results["scores"], results["labels"]
@@ -124,8 +128,10 @@ def write_test_outputs(
             "checkpoint": checkpoint,
             "epoch": int(epoch),
             "ensemble_method": cfg.DATA.ENSEMBLE_METHOD,
+            "weights": weights,
         }
     )
+    summary.update(threshold_metrics(cfg, scores, labels, int(results["num_views"])))
     out = cfg.OUTPUT_DIR
     summary.update(extra_scores.summary_metrics(results))
     atomic_write_text(os.path.join(out, METRICS_FILE), json.dumps(summary, indent=2) + "\n")
@@ -193,6 +199,7 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
         # The file this run saved, when there is one: every process then tests the same weights
         # and BN statistics (under DDP each process's in-memory BN statistics are its own).
         checkpoint = checkpoint if os.path.isfile(checkpoint) else None
+    weights = "ema" if cfg.TRAIN.EMA.ENABLE and cfg.TEST.WEIGHTS != "model" else "model"  # trained_model's
     if checkpoint is None:
         model, checkpoint = trained_model, "(model trained in this run, not saved)"
         logger.info("testing the model trained in this run (not saved)")
@@ -201,28 +208,30 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
 
         # Zero-shot: the model is the checkpoint's own; only the class names come from cfg.
         loaded = load_trained_model(checkpoint, None if cfg.TEST.ZERO_SHOT else cfg, device=device)
-        model, epoch = loaded.model, loaded.epoch
+        model, epoch, weights = loaded.model, loaded.epoch, loaded.weights
         logger.info("testing checkpoint %s", checkpoint)
     if cfg.TEST.ZERO_SHOT:
         model = zero_shot(model, cfg)
     results = run_multiview_inference(loader, model, cfg, device)
     summary = None
     if du.is_master_proc():
-        summary = write_test_outputs(cfg, results, list(loader.dataset.paths), checkpoint, epoch)
+        summary = write_test_outputs(cfg, results, list(loader.dataset.paths), checkpoint, epoch, weights)
         log_json_stats({"_type": "test", **{k: v for k, v in summary.items() if k != "failed_paths"}}, cfg.OUTPUT_DIR)
         logger.info(
-            "test results: class-wise mAP %.4f | sample-wise mAP %.4f | top-1 %.4f | top-5 %.4f | "
-            "%d videos x %d views | %d failed to decode%s | %s (epoch %d)%s",
+            "test results: class-wise mAP %.4f | sample-wise mAP %.4f | top-1 %.4f | top-5 %.4f | %s | "
+            "%d videos x %d views | %d failed to decode%s | %s (epoch %d) | %s weights%s",
             summary["map_class"],
             summary["map_sample"],
             summary["top1"],
             summary["top5"],
+            prf_text(summary),
             summary["num_videos"],
             summary["num_views"],
             summary["failed_videos"],
             f" (listed in {METRICS_FILE})" if summary["failed_videos"] else "",
             summary["checkpoint"],
             summary["epoch"],
+            summary["weights"],
             extra_scores.result_text(summary),
         )
         _log_classes_left_out(summary["classes_without_positives"], cfg.MODEL.NUM_CLASSES)

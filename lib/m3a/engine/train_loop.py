@@ -6,7 +6,7 @@ import os
 import random
 import sys
 import time
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -16,10 +16,15 @@ from fvcore.common.config import CfgNode
 from fvcore.nn.precise_bn import get_bn_modules, update_bn_stats
 from tqdm import tqdm
 
-from m3a.engine import amp
+from m3a.engine import accumulation, amp
+from m3a.engine.accumulation import FULL_STEP, MicroBatch
+from m3a.engine.ema import ModelEma, build_ema, ema_fields
+from m3a.engine.epoch_summary import epoch_summary
+from m3a.engine.mixup import Mixup, build_mixup
 from m3a.engine.inputs import Inputs, batch_size, to_device
 from m3a.datasets.loader import list_dataset
-from m3a.engine.evaluation import compute_metrics, gather_failed, gather_predictions, require_decoded
+from m3a.engine.evaluation import (compute_metrics, gather_failed, gather_predictions, require_decoded,
+                                   threshold_metrics)
 from m3a.engine.lr_policy import get_lr_at_epoch
 from m3a.engine.optimizer import clip_gradients, construct_optimizer, set_lr
 from m3a.models.losses import compute_loss, get_loss_func, prepare_targets
@@ -38,11 +43,9 @@ def set_seed(seed: int) -> None:
 
 
 def epoch_iterations(loader, cfg: CfgNode) -> int:
-    """Iterations per epoch: the loader's length, capped by ``TRAIN.MAX_ITERS_PER_EPOCH``."""
-    iters = len(loader)
-    if cfg.TRAIN.MAX_ITERS_PER_EPOCH > 0:
-        iters = min(iters, cfg.TRAIN.MAX_ITERS_PER_EPOCH)
-    return iters
+    """Iterations (optimizer steps) per epoch: the loader's micro-batches in groups of
+    ``TRAIN.ACCUM_STEPS``, capped by ``TRAIN.MAX_ITERS_PER_EPOCH`` (m3a.engine.accumulation)."""
+    return accumulation.optimizer_steps(len(loader), cfg)
 
 
 def count_failed(meta) -> int:
@@ -66,8 +69,13 @@ def train_step(
     scaler: torch.amp.GradScaler,
     cfg: CfgNode,
     device: torch.device,
+    micro: MicroBatch = FULL_STEP,
 ) -> float:
     """One optimisation step (autocast forward, scaled backward, clipping); returns the loss.
+
+    ``micro``: this batch's place in an accumulated step (m3a.engine.accumulation): only the
+    first clears the gradients, the loss is backpropagated times ``micro.weight``, only the last
+    clips and steps.
 
     ``inputs``: the batch's tensor, or its list of pathway tensors, passed to the model as is. The
     loss is the model's ``training_loss(outputs, targets, loss_fn)`` when it defines one that
@@ -81,13 +89,36 @@ def train_step(
         loss = compute_loss(loss_fn, outputs, targets, cfg.MODEL.LOSS_FUNC)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"training loss is {loss.item()}; lower SOLVER.BASE_LR or enable clipping")
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    if micro.first:
+        optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss * micro.weight).backward()
+    if not micro.last:
+        return loss.item()
     scaler.unscale_(optimizer)
     clip_gradients(model.parameters(), cfg)
     scaler.step(optimizer)
     scaler.update()
     return loss.item()
+
+
+def train_iteration(
+    model: nn.Module, group: List, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler, cfg: CfgNode, device: torch.device, mixup: Optional[Mixup] = None,
+) -> Tuple[float, int, int]:
+    """One optimizer step over ``group``, the loader batches (micro-batches) it accumulates, each
+    mixed by ``mixup`` when given; return (mean loss over the videos, videos, failed videos)."""
+    loss_sum, videos, failed = 0.0, 0, 0
+    for (inputs, labels, _, meta), micro in zip(group, accumulation.positions(len(group))):
+        failed += count_failed(meta)
+        inputs = to_device(inputs, device, non_blocking=True)
+        targets = prepare_targets(labels, cfg.MODEL.NUM_CLASSES, cfg.MODEL.LOSS_FUNC).to(device)
+        if mixup is not None:
+            inputs, targets, _ = mixup(inputs, targets)
+        with accumulation.sync_context(model, micro):
+            loss = train_step(model, inputs, targets, loss_fn, optimizer, scaler, cfg, device, micro)
+        loss_sum += loss * batch_size(inputs)
+        videos += batch_size(inputs)
+    return loss_sum / max(videos, 1), videos, failed
 
 
 def progress_bar(iterable, total: int, desc: str):
@@ -115,25 +146,31 @@ def train_epoch(
     cfg: CfgNode,
     device: torch.device,
     writer=None,
+    ema: Optional[ModelEma] = None,
+    mixup: Optional[Mixup] = None,
 ) -> Dict[str, float]:
-    """Train one epoch; log JSON stats every ``LOG_PERIOD`` iterations; return epoch stats."""
+    """Train one epoch; log JSON stats every ``LOG_PERIOD`` iterations; return epoch stats.
+
+    An iteration is one optimizer step over ``TRAIN.ACCUM_STEPS`` loader batches (see
+    :func:`train_iteration`); ``ema`` is updated after each step."""
     model.train()
     iters = epoch_iterations(loader, cfg)
     loss_sum, samples, failed = 0.0, 0, 0
     window_loss: List[float] = []
     iter_times: List[float] = []
     end = time.perf_counter()
-    batches = itertools.islice(loader, iters)
-    for cur_iter, (inputs, labels, _, meta) in enumerate(progress_bar(batches, iters, f"epoch {cur_epoch + 1}")):
+    batches = accumulation.groups(itertools.islice(loader, accumulation.micro_batches_used(len(loader), cfg)),
+                                  cfg.TRAIN.ACCUM_STEPS)
+    for cur_iter, group in enumerate(progress_bar(batches, iters, f"epoch {cur_epoch + 1}")):
         data_time = time.perf_counter() - end
-        failed += count_failed(meta)
-        inputs = to_device(inputs, device, non_blocking=True)
-        targets = prepare_targets(labels, cfg.MODEL.NUM_CLASSES, cfg.MODEL.LOSS_FUNC).to(device)
         lr = get_lr_at_epoch(cfg, cur_epoch + cur_iter / iters)
         set_lr(optimizer, lr)
-        loss = train_step(model, inputs, targets, loss_fn, optimizer, scaler, cfg, device)
-        loss_sum += loss * batch_size(inputs)
-        samples += batch_size(inputs)
+        loss, videos, group_failed = train_iteration(model, group, loss_fn, optimizer, scaler, cfg, device, mixup)
+        if ema is not None:
+            ema.update(model)
+        failed += group_failed
+        loss_sum += loss * videos
+        samples += videos
         window_loss.append(loss)
         iter_time = time.perf_counter() - end
         iter_times.append(iter_time)
@@ -176,15 +213,35 @@ def train_epoch(
     logger.info("epoch %d: %d video(s) failed to decode and were replaced", cur_epoch + 1, int(failed))
     if writer is not None:
         writer.add_scalar("Train/epoch_loss", epoch_loss, cur_epoch + 1)
-    return {"loss": epoch_loss, "failed_videos": int(failed)}
+    return {"loss": epoch_loss, "failed_videos": int(failed), "lr": optimizer.param_groups[0]["lr"]}
+
+
+# Fields of the validation results that are counts or settings, not metrics.
+VAL_COUNTS = ("num_videos", "failed_videos", "threshold")
+
+
+def eval_epoch(
+    loader, model: nn.Module, cur_epoch: int, cfg: CfgNode, device: torch.device, writer=None,
+    weights: str = "model",
+) -> Dict[str, float]:
+    """Validate (:func:`validation_results`), log the ``val_epoch`` stats (``weights``: model or
+    ema, the weights scored) and return the results."""
+    results = validation_results(loader, model, cfg, device)
+    stats = {"_type": "val_epoch", "epoch": cur_epoch + 1, "weights": weights}
+    stats.update(results)
+    log_json_stats(stats, cfg.OUTPUT_DIR)
+    if writer is not None:
+        for key, value in results.items():
+            if key not in VAL_COUNTS:
+                writer.add_scalar(f"Val/{key}", value, cur_epoch + 1)
+    return results
 
 
 @torch.no_grad()
-def eval_epoch(
-    loader, model: nn.Module, cur_epoch: int, cfg: CfgNode, device: torch.device, writer=None
-) -> Dict[str, float]:
-    """Validate single clips: class-/sample-wise mAP, top-1, top-5 over the val list's videos
-    that decode; those that fail are counted (``failed_videos``), never replaced."""
+def validation_results(loader, model: nn.Module, cfg: CfgNode, device: torch.device) -> Dict[str, float]:
+    """Score one clip per val-list video that decodes: class-/sample-wise mAP, top-1, top-5,
+    precision/recall/F1 at TEST.THRESHOLD (micro, macro), ``num_videos``; those that fail are
+    counted (``failed_videos``), never replaced."""
     model.eval()
     indices, scores, labels, failed = [], [], [], []
     for inputs, batch_labels, batch_idx, ok in progress_bar(loader, len(loader), "val"):
@@ -198,14 +255,9 @@ def eval_epoch(
     gathered = gather_predictions(indices, scores, labels)
     failed_idx = gather_failed(failed)
     require_decoded(len(gathered["indices"]), failed_idx, list_dataset(loader))
-    results = compute_metrics(gathered["scores"], gathered["labels"])
-    stats = {"_type": "val_epoch", "epoch": cur_epoch + 1, "num_videos": int(len(gathered["indices"])),
-             "failed_videos": int(len(failed_idx))}
-    stats.update(results)
-    log_json_stats(stats, cfg.OUTPUT_DIR)
-    if writer is not None:
-        for key, value in results.items():
-            writer.add_scalar(f"Val/{key}", value, cur_epoch + 1)
+    results = {"num_videos": int(len(gathered["indices"])), "failed_videos": int(len(failed_idx))}
+    results.update(compute_metrics(gathered["scores"], gathered["labels"]))
+    results.update(threshold_metrics(cfg, gathered["scores"], gathered["labels"]))
     return results
 
 
@@ -343,14 +395,17 @@ def clean_checkpoint_folder(cfg: CfgNode) -> None:
 
 
 def save_epoch_checkpoint(
-    cfg: CfgNode, model: nn.Module, optimizer, scaler, epochs_done: int, class_names: List[str]
+    cfg: CfgNode, model: nn.Module, optimizer, scaler, epochs_done: int, class_names: List[str],
+    ema: Optional[ModelEma] = None,
 ) -> None:
-    """Save the checkpoint of ``epochs_done`` epochs, then prune to TRAIN.CHECKPOINT_KEEP (rank 0)."""
+    """Save the checkpoint of ``epochs_done`` epochs (with ``ema``'s weights as ``ema_state``),
+    then prune to TRAIN.CHECKPOINT_KEEP (rank 0)."""
     from m3a.utils import checkpoint as cu
 
     if not du.is_master_proc():
         return
-    path = cu.save_checkpoint(cfg.OUTPUT_DIR, model, optimizer, scaler, epochs_done, cfg, class_names)
+    path = cu.save_checkpoint(cfg.OUTPUT_DIR, model, optimizer, scaler, epochs_done, cfg, class_names,
+                              extra=ema_fields(ema))
     logger.info("saved checkpoint %s", path)
     removed = cu.prune_checkpoints(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP, epochs_done)
     if removed:
@@ -374,8 +429,9 @@ class BestTracker:
             self.best = float(record["value"])
             logger.info("best %s so far: %.6g after epoch %d", self.METRIC, self.best, record["epoch"])
 
-    def update(self, results: Dict[str, float], model: nn.Module, optimizer, scaler, epochs_done: int) -> None:
-        """Save the best checkpoint (rank 0) when ``results`` beat the best so far."""
+    def update(self, results: Dict[str, float], model: nn.Module, optimizer, scaler, epochs_done: int,
+               ema: Optional[ModelEma] = None) -> None:
+        """Save the best checkpoint (rank 0, with ``ema``'s weights) when ``results`` beat the best so far."""
         from m3a.utils import checkpoint as cu
 
         value = results.get(self.METRIC, float("nan"))
@@ -384,7 +440,7 @@ class BestTracker:
         self.best = value
         if du.is_master_proc():
             path = cu.save_best_checkpoint(self.cfg.OUTPUT_DIR, model, optimizer, scaler, epochs_done,
-                                           self.cfg, self.METRIC, value, self.class_names)
+                                           self.cfg, self.METRIC, value, self.class_names, extra=ema_fields(ema))
             logger.info("new best %s %.6g after epoch %d: saved %s", self.METRIC, value, epochs_done, path)
 
 
@@ -396,7 +452,8 @@ def _is_epoch(cur_epoch: int, period: int, max_epoch: int) -> bool:
 
 
 def train(cfg: CfgNode) -> nn.Module:
-    """Train the model described by ``cfg``; return the trained (unwrapped) model."""
+    """Train the model described by ``cfg``; return the trained (unwrapped) model, or its EMA
+    model (TRAIN.EMA.ENABLE, unless TEST.WEIGHTS is ``model``), as testing uses it."""
     from m3a.datasets.loader import construct_loader, derived_seed, shuffle_dataset
 
     set_seed(cfg.RNG_SEED)
@@ -422,6 +479,10 @@ def train(cfg: CfgNode) -> nn.Module:
                     start_epoch, cfg.SOLVER.MAX_EPOCH, _resumed_from(cfg))
         return model
     best = BestTracker(cfg, resumed=start_epoch > 0, class_names=class_names)
+    ema = build_ema(cfg, model, _resumed_from(cfg) if start_epoch > 0 else None)
+    mixup = build_mixup(cfg, model, du.get_rank())
+    if cfg.TRAIN.ACCUM_STEPS > 1:
+        logger.info(accumulation.describe(len(train_loader), cfg, du.get_world_size()))
     loss_fn = get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean")
     if du.get_world_size() > 1:
         ids = [device] if device.type == "cuda" else None
@@ -438,17 +499,34 @@ def train(cfg: CfgNode) -> nn.Module:
         # Everything random in an epoch follows (RNG_SEED, epoch): resuming changes nothing.
         set_seed(derived_seed(cfg.RNG_SEED, cur_epoch, du.get_rank()))
         shuffle_dataset(train_loader, cur_epoch)
-        train_epoch(train_loader, train_model, loss_fn, optimizer, scaler, cur_epoch, cfg, device, writer)
+        if mixup is not None:
+            mixup.set_epoch(cur_epoch)
+        epoch_start = time.perf_counter()
+        train_stats = train_epoch(train_loader, train_model, loss_fn, optimizer, scaler, cur_epoch, cfg, device,
+                                  writer, ema, mixup)
         is_eval = val_loader is not None and _is_epoch(cur_epoch, cfg.TRAIN.EVAL_PERIOD, cfg.SOLVER.MAX_EPOCH)
         is_ckpt = _is_epoch(cur_epoch, cfg.TRAIN.CHECKPOINT_PERIOD, cfg.SOLVER.MAX_EPOCH)
         if use_precise_bn and (is_eval or is_ckpt):
             calculate_precise_bn(train_loader, model, cfg.BN.NUM_BATCHES_PRECISE, device)
+            if ema is not None:
+                calculate_precise_bn(train_loader, ema.module.train(), cfg.BN.NUM_BATCHES_PRECISE, device)
+                ema.module.eval()
         if is_ckpt:
-            save_epoch_checkpoint(cfg, model, optimizer, scaler, cur_epoch + 1, class_names)
+            save_epoch_checkpoint(cfg, model, optimizer, scaler, cur_epoch + 1, class_names, ema)
             du.synchronize()
+        results, val_start = None, time.perf_counter()
         if is_eval:
-            results = eval_epoch(val_loader, model, cur_epoch, cfg, device, writer)
-            best.update(results, model, optimizer, scaler, cur_epoch + 1)
+            results = eval_epoch(val_loader, ema.module if ema is not None else model, cur_epoch, cfg, device,
+                                 writer, "ema" if ema is not None else "model")
+            best.update(results, model, optimizer, scaler, cur_epoch + 1, ema)
+        logger.info(epoch_summary(cfg, cur_epoch, train_stats, results, val_start - epoch_start,
+                                  time.perf_counter() - val_start, ema is not None))
     if writer is not None:
         writer.close()
-    return model
+    return tested_model(cfg, model, ema)
+
+
+def tested_model(cfg: CfgNode, model: nn.Module, ema: Optional[ModelEma]) -> nn.Module:
+    """The trained model as testing uses it: the EMA model when there is one and TEST.WEIGHTS is
+    not ``model``, else ``model``."""
+    return ema.module if ema is not None and cfg.TEST.WEIGHTS != "model" else model

@@ -14,6 +14,8 @@ knows no family's key names.
 Our checkpoints are self-contained: besides the weights they hold ``cfg`` (the resolved config as
 YAML text) and, when known, ``class_names`` and ``model_inputs`` (the tensors the head was built
 with, e.g. the M3A lexicons and adjacency), so a model can be rebuilt without the data folder.
+With ``TRAIN.EMA`` they also hold ``ema_state``, the EMA model's state dict (same keys as
+``model_state``; m3a.engine.predict loads it as TEST.WEIGHTS says).
 
 Housekeeping of ``OUTPUT_DIR/checkpoints``: leftover temporary files of interrupted saves are
 removed (:func:`remove_temporary_files`), old epochs pruned (:func:`prune_checkpoints`), the best
@@ -46,7 +48,7 @@ _NAME = re.compile(r"checkpoint_epoch_(\d+)\.pyth")
 _STATE_FIELDS = ("model_state", "state_dict", "model_state_dict", "model")
 # Fields returned by load_checkpoint in place of the raw extra fields.
 _WEIGHT_FIELDS = ("model_state", "state_dict", "model_state_dict", "model", "optimizer_state",
-                  "optimizer_state_dict", "scaler_state", "model_inputs")
+                  "optimizer_state_dict", "scaler_state", "model_inputs", "ema_state")
 
 
 class CheckpointError(RuntimeError):
@@ -65,9 +67,10 @@ def checkpoint_path(output_dir: str, epoch: int) -> str:
 
 
 def _training_state(model: nn.Module, optimizer: Optional[torch.optim.Optimizer], scaler, epoch: int,
-                    cfg, class_names: Optional[List[str]] = None) -> dict:
+                    cfg, class_names: Optional[List[str]] = None, extra: Optional[dict] = None) -> dict:
     """The fields of a checkpoint: weights, optimizer/scaler state, epoch, config, the model's
-    ``checkpoint_inputs()`` as ``model_inputs`` and ``class_names`` (when given)."""
+    ``checkpoint_inputs()`` as ``model_inputs``, ``class_names`` (when given) and the ``extra``
+    fields (e.g. ``ema_state``, the EMA weights)."""
     inner = unwrap_model(model)
     inputs = getattr(inner, "checkpoint_inputs", None)
     state = {
@@ -81,6 +84,7 @@ def _training_state(model: nn.Module, optimizer: Optional[torch.optim.Optimizer]
         state["class_names"] = list(class_names)
     if scaler is not None:
         state["scaler_state"] = scaler.state_dict()
+    state.update(extra or {})
     return state
 
 
@@ -127,15 +131,16 @@ def write_checkpoint(state: dict, path: str) -> str:
 
 def save_checkpoint(
     output_dir: str, model: nn.Module, optimizer: Optional[torch.optim.Optimizer],
-    scaler, epoch: int, cfg, class_names: Optional[List[str]] = None,
+    scaler, epoch: int, cfg, class_names: Optional[List[str]] = None, extra: Optional[dict] = None,
 ) -> str:
     """Write ``model_state`` (unwrapped from DDP), ``optimizer_state``, ``scaler_state`` (if a
     scaler is given), ``epoch``, ``cfg`` (YAML text), ``model_inputs`` (the model's
-    ``checkpoint_inputs()``) and ``class_names`` (when given) atomically; return the file path.
+    ``checkpoint_inputs()``), ``class_names`` (when given) and the ``extra`` fields (``ema_state``
+    with TRAIN.EMA) atomically; return the file path.
 
     The caller decides which process saves. See :func:`write_checkpoint` for a full disk.
     """
-    return write_checkpoint(_training_state(model, optimizer, scaler, epoch, cfg, class_names),
+    return write_checkpoint(_training_state(model, optimizer, scaler, epoch, cfg, class_names, extra),
                             checkpoint_path(output_dir, epoch))
 
 
@@ -147,10 +152,11 @@ def best_checkpoint_path(output_dir: str) -> str:
 def save_best_checkpoint(
     output_dir: str, model: nn.Module, optimizer: Optional[torch.optim.Optimizer],
     scaler, epoch: int, cfg, metric: str, value: float, class_names: Optional[List[str]] = None,
+    extra: Optional[dict] = None,
 ) -> str:
     """Write the state after ``epoch`` epochs as ``checkpoint_best.pyth`` (atomically), recording
     ``best = {"epoch": epoch, "metric": metric, "value": value}``; return the path."""
-    state = _training_state(model, optimizer, scaler, epoch, cfg, class_names)
+    state = _training_state(model, optimizer, scaler, epoch, cfg, class_names, extra)
     state["best"] = {"epoch": int(epoch), "metric": metric, "value": float(value)}
     return write_checkpoint(state, best_checkpoint_path(output_dir))
 
@@ -232,7 +238,7 @@ def _tensors(value, prefix: str) -> Iterator[Tuple[str, torch.Tensor]]:
 def first_nonfinite(ckpt: dict) -> Optional[str]:
     """Name (e.g. ``model_state.fc.weight``) of the first floating-point tensor of the model or
     optimizer state holding NaN or Inf, or None when all are finite."""
-    for field in _STATE_FIELDS + ("optimizer_state",):
+    for field in _STATE_FIELDS + ("optimizer_state", "ema_state"):
         for name, tensor in _tensors(ckpt.get(field), field):
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                 return name

@@ -173,3 +173,31 @@ def topk_accuracy(preds: ArrayLike, labels: ArrayLike, k: int) -> float:
     top = np.argpartition(-p, k - 1, axis=1)[:, :k]
     hit = np.take_along_axis(y, top, axis=1).max(axis=1)
     return float(hit.mean()) if len(hit) else 0.0
+
+
+def threshold_prf(probs: ArrayLike, labels: ArrayLike, threshold: float) -> dict:
+    """Precision, recall and F1 of the decisions ``probs >= threshold`` against multi-hot
+    ``labels`` (videos, classes), micro- (pooled counts) and macro-averaged (mean over every class).
+
+    As scikit-learn's ``precision_recall_fscore_support(..., zero_division=0)``: a ratio with a
+    zero denominator is 0 (precision of a class never predicted, recall of a class without
+    positives, F1 of a class with neither), and such classes still count in the macro mean.
+    Keys: ``precision_micro``, ``recall_micro``, ``f1_micro``, ``precision_macro``,
+    ``recall_macro``, ``f1_macro``.
+    """
+    p, y = _check(probs, labels)
+    pred = p >= threshold
+    tp = (pred & y).sum(axis=0).astype(np.float64)
+    fp = (pred & ~y).sum(axis=0).astype(np.float64)
+    fn = (~pred & y).sum(axis=0).astype(np.float64)
+
+    def ratio(num, den):
+        return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
+
+    out = {}
+    for name, (t, f_p, f_n) in (("micro", (tp.sum(keepdims=True), fp.sum(keepdims=True), fn.sum(keepdims=True))),
+                                ("macro", (tp, fp, fn))):
+        out[f"precision_{name}"] = float(ratio(t, t + f_p).mean()) if len(t) else 0.0
+        out[f"recall_{name}"] = float(ratio(t, t + f_n).mean()) if len(t) else 0.0
+        out[f"f1_{name}"] = float(ratio(2 * t, 2 * t + f_p + f_n).mean()) if len(t) else 0.0
+    return out

@@ -22,6 +22,9 @@ Launch styles:
         torchrun --nproc_per_node N [--nnodes K --node_rank i --master_addr HOST0 \\
         --master_port PORT] run_net.py --cfg FILE NUM_GPUS N
   several CPU processes (gloo DDP):                run_net.py --cfg FILE NUM_GPUS 0 NUM_CPU_PROCESSES 2
+
+Validation only (score one checkpoint on the validation list; writes OUTPUT_DIR/val_metrics.json):
+  run_net.py --cfg FILE --validate CHECKPOINT [KEY VALUE ...]
 """
 
 
@@ -37,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--list-models", action="store_true",
         help="print the registered compositions, backbones, necks and heads (the values of "
              "MODEL.MODEL_NAME / BACKBONE / NECK / HEAD) and exit",
+    )
+    parser.add_argument(
+        "--validate", metavar="CHECKPOINT", default=None,
+        help="only score CHECKPOINT on the validation list (strict loading, the metrics of the val phase; "
+             "writes OUTPUT_DIR/val_metrics.json); no training, no testing",
     )
     parser.add_argument(
         "--num_shards", type=int, default=None, help="number of nodes of a --init_method run (sets NUM_SHARDS)"
