@@ -243,7 +243,7 @@ def run_models(args: argparse.Namespace) -> int:
     """The ``models`` subcommand."""
     from m3a.engine.compare import compare_models, markdown_table, summary_line, write_outputs
 
-    if min(args.batch, args.steps, args.epochs or 1) < 1:
+    if min(args.batch, args.steps, 1 if args.epochs is None else args.epochs) < 1:
         print("error: --batch, --steps and --epochs must be at least 1", file=sys.stderr)
         return 2
     results = compare_models(args.cfg, args.opts, args.data_dir, args.epochs, args.out, args.batch, args.steps)
