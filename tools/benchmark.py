@@ -30,17 +30,19 @@ scores (float32, rounded to 3 decimals so that many tie; --videos x --classes, d
 313 as the M-MiT validation set), with the largest difference between the two results. The
 last line is ``class_speedup=<x> sample_speedup=<y>``.
 models: for every --cfg, parameters, GFLOPs (fvcore, one clip at the test size), CPU training and
-inference clips/s (synthetic clips, --batch items) and, with --data-dir, the test class-wise and
-sample-wise mAP after training with the engine (--epochs, the same schedule for every config)
-into <out>/<name>. Writes <out>/models.md (markdown table) and <out>/models.png (mAP against
-GFLOPs); the last line is ``<name>_gflops=<x> <name>_map_class=<y> <name>_map_sample=<z> ...``.
+inference clips/s (synthetic clips of --batch items, --threads torch threads) and, with
+--data-dir, the test class-wise and sample-wise mAP after training with the engine (--epochs,
+the same schedule for every config) into <out>/<name>. Writes <out>/models.md (markdown table)
+and <out>/models.png (mAP against GFLOPs); the last line is ``<name>_gflops=<x>
+<name>_map_class=<y> <name>_map_sample=<z> ...``.
 Options may come in any order; KEY VALUE config overrides come last.
 
-Examples (the second after `make demo`):
+Examples (the second and the last after `make demo`):
   python tools/benchmark.py data --make short --videos 2 --rounds 1
   python tools/benchmark.py data --cfg configs/demo/demo.yaml --videos 4 DATA.PATH_TO_DATA_DIR demo_data
   python tools/benchmark.py metrics --videos 2000
-  python tools/benchmark.py models --cfg configs/demo/families/video_resnet_fc.yaml --cfg configs/demo/families/video_resnet_gcn.yaml --data-dir demo_data --epochs 2
+  python tools/benchmark.py models --cfg configs/demo/families/video_resnet_fc.yaml \
+      --cfg configs/demo/families/video_resnet_gcn.yaml --data-dir demo_data --epochs 2
 """
 import argparse
 import os
@@ -236,6 +238,9 @@ def _add_models_parser(subparsers) -> None:
     parser.add_argument("--out", default="output/compare", help="output folder (default output/compare)")
     parser.add_argument("--batch", type=int, default=8, help="clips per timed step (default 8)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up (default 3)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of this process, for the timed steps and the training (default 1: on a "
+                             "shared machine extra threads wait on each other; the loader workers decode alongside)")
     parser.set_defaults(run=run_models)
 
 
@@ -243,9 +248,10 @@ def run_models(args: argparse.Namespace) -> int:
     """The ``models`` subcommand."""
     from m3a.engine.compare import compare_models, markdown_table, summary_line, write_outputs
 
-    if min(args.batch, args.steps, 1 if args.epochs is None else args.epochs) < 1:
-        print("error: --batch, --steps and --epochs must be at least 1", file=sys.stderr)
+    if min(args.batch, args.steps, args.threads, 1 if args.epochs is None else args.epochs) < 1:
+        print("error: --batch, --steps, --threads and --epochs must be at least 1", file=sys.stderr)
         return 2
+    torch.set_num_threads(args.threads)
     results = compare_models(args.cfg, args.opts, args.data_dir, args.epochs, args.out, args.batch, args.steps)
     written = write_outputs(results, args.out)
     print("\n" + markdown_table(results).rstrip())
