@@ -6,7 +6,7 @@ DEMO_DATA ?= demo_data
 DEMO_OUT ?= output/demo
 MOTION_DATA ?= demo_motion
 
-.PHONY: install demo demo-motion test clean
+.PHONY: install demo demo-motion demo-families test clean
 
 install: $(VENV)/.installed
 
@@ -33,8 +33,14 @@ demo-motion: $(MOTION_DATA)/.complete
 	    DATA.CLASS_NAMES_FILE $(MOTION_DATA)/classes.txt OUTPUT_DIR output/motion_$$v || exit 1; \
 	done
 
+# FC, GCN and transformer heads on four model families, compared on the demo data
+# (GETTING_STARTED.md, section 1): table and plot in output/demo_families/.
+DEMO_FAMILIES := $(foreach f,video_resnet action_resnet xshift_rgb clip_vit,$(foreach h,fc gcn trsfmr,--cfg configs/demo/families/$(f)_$(h).yaml))
+demo-families: $(DEMO_DATA)/.complete
+	$(PY) tools/benchmark.py models $(DEMO_FAMILIES) --data-dir $(DEMO_DATA) --out output/demo_families
+
 test: $(VENV)/.installed
 	$(PY) -m pytest tests
 
 clean:
-	rm -rf $(DEMO_DATA) $(DEMO_OUT) $(MOTION_DATA) output/motion_tsn output/motion_tsm output/motion_action
+	rm -rf $(DEMO_DATA) $(DEMO_OUT) $(MOTION_DATA) output/motion_tsn output/motion_tsm output/motion_action output/demo_families

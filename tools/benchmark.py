@@ -29,12 +29,20 @@ scikit-learn's average_precision_score called per class / per video, on the same
 scores (float32, rounded to 3 decimals so that many tie; --videos x --classes, default 10,000 x
 313 as the M-MiT validation set), with the largest difference between the two results. The
 last line is ``class_speedup=<x> sample_speedup=<y>``.
+models: for every --cfg, parameters, GFLOPs (fvcore, one clip at the test size), CPU training and
+inference clips/s (synthetic clips of --batch items, --threads torch threads) and, with
+--data-dir, the test class-wise and sample-wise mAP after training with the engine (--epochs,
+the same schedule for every config) into <out>/<name>. Writes <out>/models.md (markdown table)
+and <out>/models.png (mAP against GFLOPs); the last line is ``<name>_gflops=<x>
+<name>_map_class=<y> <name>_map_sample=<z> ...``.
 Options may come in any order; KEY VALUE config overrides come last.
 
-Examples (the second after `make demo`):
+Examples (the second and the last after `make demo`):
   python tools/benchmark.py data --make short --videos 2 --rounds 1
   python tools/benchmark.py data --cfg configs/demo/demo.yaml --videos 4 DATA.PATH_TO_DATA_DIR demo_data
   python tools/benchmark.py metrics --videos 2000
+  python tools/benchmark.py models --cfg configs/demo/families/video_resnet_fc.yaml \
+      --cfg configs/demo/families/video_resnet_gcn.yaml --data-dir demo_data --epochs 2
 """
 import argparse
 import os
@@ -219,12 +227,46 @@ def run_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_models_parser(subparsers) -> None:
+    parser = subparsers.add_parser("models", help="parameters, GFLOPs, CPU speed and mAP of several configs")
+    parser.add_argument("--cfg", action="append", required=True, help="config YAML of one model (repeat the option)")
+    parser.add_argument("opts", nargs="*", metavar="KEY VALUE", help="config overrides applied to every config")
+    parser.add_argument("--data-dir", default=None,
+                        help="data set (DATA.PATH_TO_DATA_DIR): train and test every config on it")
+    parser.add_argument("--epochs", type=int, default=None, help="SOLVER.MAX_EPOCH of every config (default: each "
+                                                                 "config's own)")
+    parser.add_argument("--out", default="output/compare", help="output folder (default output/compare)")
+    parser.add_argument("--batch", type=int, default=8, help="clips per timed step (default 8)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up (default 3)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of this process, for the timed steps and the training (default 1: on a "
+                             "shared machine extra threads wait on each other; the loader workers decode alongside)")
+    parser.set_defaults(run=run_models)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    """The ``models`` subcommand."""
+    from m3a.engine.compare import compare_models, markdown_table, summary_line, write_outputs
+
+    if min(args.batch, args.steps, args.threads, 1 if args.epochs is None else args.epochs) < 1:
+        print("error: --batch, --steps, --threads and --epochs must be at least 1", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    results = compare_models(args.cfg, args.opts, args.data_dir, args.epochs, args.out, args.batch, args.steps)
+    written = write_outputs(results, args.out)
+    print("\n" + markdown_table(results).rstrip())
+    print("wrote " + " and ".join(written.values()))
+    print(summary_line(results))
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Parse the subcommand and run it; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data_parser = _add_data_parser(subparsers)
     _add_metrics_parser(subparsers)
+    _add_models_parser(subparsers)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["data"]:  # options in any order, KEY VALUE overrides last
         args = parse_with_overrides(data_parser, argv[1:])

@@ -15,6 +15,9 @@ paths such as ``demo_data`` and ``output/demo`` mean what they mean for a user. 
   by ``_make_mmit_standin``: M-MiT itself is tens of GB behind a request form.
 - the motion demo (``--kind motion``) is made with 4 clips of 8 frames per class and its
   ``configs/demo/motion.yaml`` runs get the same short schedule (``MOTION_TRAIN``);
+- the family comparison (``benchmark.py models`` on ``configs/demo/families/``) gets the tiny
+  demo's class count, one test view, one epoch of two iterations and one timed step per model
+  appended (``FAMILIES_SMALL``): the documented run trains twelve models for 8 epochs each;
 - Something-Something V2, Jester and EgoGesture commands run on stand-ins in the official layouts
   (``_make_frames_standins``: a few demo videos, annotation files, frame folders).
 - Charades commands run on a stand-in of the download (``_make_charades_standin``: the official
@@ -38,6 +41,9 @@ TINY_DEMO_ARGS = "--videos 24 --classes 4 --duration 1.5 --size 64 --workers 1"
 DEMO_SMALL = "MODEL.NUM_CLASSES 4 TEST.NUM_ENSEMBLE_VIEWS 1 TEST.NUM_SPATIAL_CROPS 1"
 DEMO_TRAIN = ("SOLVER.MAX_EPOCH 1 TRAIN.MAX_ITERS_PER_EPOCH 2 TRAIN.BATCH_SIZE 4 TEST.BATCH_SIZE 4 "
               "DATA_LOADER.NUM_WORKERS 0 DATA_LOADER.PERSISTENT_WORKERS False LOG_MODEL_INFO False")
+FAMILIES_SMALL = ("--batch 2 --steps 1 MODEL.NUM_CLASSES 4 TEST.NUM_ENSEMBLE_VIEWS 1 SOLVER.MAX_EPOCH 1 "
+                  "TRAIN.MAX_ITERS_PER_EPOCH 2 TRAIN.CHECKPOINT_PERIOD 1 TRAIN.BATCH_SIZE 4 TEST.BATCH_SIZE 4 "
+                  "DATA_LOADER.NUM_WORKERS 0 DATA_LOADER.PERSISTENT_WORKERS False")
 MOTION_SMALL = "--clips-per-class 4 --frames 8 --size 32"
 MOTION_TRAIN = ("SOLVER.MAX_EPOCH 1 TRAIN.MAX_ITERS_PER_EPOCH 2 TRAIN.BATCH_SIZE 4 TEST.BATCH_SIZE 4 "
                 "DATA_LOADER.NUM_WORKERS 0 DATA_LOADER.PERSISTENT_WORKERS False LOG_MODEL_INFO False")
@@ -165,6 +171,8 @@ def adjusted(command: str) -> str:
         return f"{command} {POSE_DEMO_ARGS}"
     if "configs/EPAM/DEMO_EPAM.yaml" in command and "tools/run_net.py" in command:
         return f"{command} {POSE_DEMO_TRAIN}"
+    if "tools/benchmark.py models" in command and "configs/demo/families/" in command:
+        return f"{command} {FAMILIES_SMALL}"
     command = command.replace("checkpoint_epoch_00024", "checkpoint_epoch_00001")
     if "configs/demo/demo.yaml" in command:
         command += f" {DEMO_SMALL}"
@@ -437,3 +445,14 @@ def test_make_demo_is_the_two_getting_started_commands(workspace):
     assert done.returncode == 0, done.stderr
     planned = [line.replace(".venv/bin/python", "python") for line in done.stdout.splitlines()]
     assert planned == [DEMO_DATA_CMD, DEMO_TRAIN_CMD.replace(" NUM_GPUS 0", "")]
+
+
+def test_make_demo_families_is_the_documented_comparison(workspace):
+    """`make demo-families` runs the family comparison command of GETTING_STARTED section 1."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-B", "-o", ".venv/.installed", "demo-families"],
+                          cwd=workspace.path, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    planned = [line.replace(".venv/bin/python", "python") for line in done.stdout.splitlines()]
+    compare = [c for c in doc_commands()["GETTING_STARTED.md"] if c.startswith("python tools/benchmark.py models")]
+    assert planned == [DEMO_DATA_CMD, compare[0]]

@@ -11,6 +11,8 @@ outside mixed precision).
 - :class:`TextAdapter`: x + fc2(GELU(fc1(x))); the release keeps PyTorch's default weight init,
   so it is *not* the identity at init (faithful).
 """
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -38,7 +40,7 @@ class DifferenceBranch(nn.Module):
     def forward(self, patches: torch.Tensor, frames: int) -> torch.Tensor:
         """(B*T, P, D) patch tokens (P = H*W, square grid) -> (B*T, P, D)."""
         bt, p, _ = patches.shape
-        side = int(round(p ** 0.5))
+        side = math.isqrt(int(p))  # int(): p is a tensor while fvcore traces the model
         x = patches.unflatten(0, (bt // frames, frames))
         delta = x - torch.cat([x[:, :1], x[:, :-1]], dim=1)
         h = self.fc1(delta).unflatten(2, (side, side)).permute(0, 4, 1, 2, 3)
