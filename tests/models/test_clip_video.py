@@ -13,7 +13,7 @@ from m3a.models.clip.model import CLIP
 from m3a.models.clip_video import ClipVideo
 from m3a.models.m2clip import clip_spec
 from m3a.models.recognizer import Recognizer
-from m3a.utils.checkpoint import load_checkpoint
+from m3a.utils.checkpoint import load_checkpoint, save_checkpoint
 
 LAYOUTS = os.path.join(os.path.dirname(__file__), "m2clip_layout.json")
 
@@ -69,6 +69,24 @@ def test_openai_and_m2clip_files_load_with_nothing_unexpected(tmp_path):
     info = load_checkpoint(path, model)
     assert info["layout"] == "m2clip" and info["unexpected_keys"] == []
     assert info["missing_keys"] == ["projection.weight", "projection.bias"]
+
+
+@pytest.mark.parametrize("mode", ["NONE", "GRAPH"])
+def test_own_checkpoint_with_a_head_loads_back_strictly(tmp_path, mode):
+    """A checkpoint of clip_video with the FC or M3A head (keys outside visual.*) is ours."""
+    cfg = clip_video_cfg()
+    if mode == "GRAPH":
+        cfg.MODEL.HEAD, cfg.M3A.MODE, cfg.M3A.MODAL_TYPE = "m3a", "GRAPH", "RGB"
+    torch.manual_seed(0)
+    model = build_model(cfg, inputs={})
+    assert any(not k.startswith("visual.") for k in model.state_dict())
+    path = save_checkpoint(str(tmp_path), model, None, None, 1, cfg)
+    torch.manual_seed(1)
+    fresh = build_model(cfg, inputs={})
+    info = load_checkpoint(path, fresh)
+    assert info["layout"] == "native" and info["missing_keys"] == [] and info["unexpected_keys"] == []
+    for key, value in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
 
 
 def test_adapters_start_as_identity_on_openai_weights(tmp_path):

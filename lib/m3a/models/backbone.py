@@ -26,9 +26,8 @@ Inputs = Union[torch.Tensor, Sequence[torch.Tensor]]
 # Feature layouts a backbone can declare.
 LAYOUTS = ("map3d", "frames2d", "tokens", "streams", "video_text")
 # Layouts whose necks give pooled clip features (B, C) / (B, P, C): those a head accepts unless
-# it declares its own ``LAYOUTS``. "pooled" is no backbone's layout: a neck that turns another
-# layout into clip features declares it as its ``OUTPUT_LAYOUT`` (e.g. ``clip_frames``).
-POOLED_LAYOUTS = ("map3d", "frames2d", "tokens", "streams", "pooled")
+# it declares its own ``LAYOUTS``.
+POOLED_LAYOUTS = ("map3d", "frames2d", "tokens", "streams")
 
 
 class Backbone(nn.Module):

@@ -132,20 +132,14 @@ def check_model_cfg(cfg: CfgNode) -> None:
             f"backbone {component_names(cfg).backbone} gives {backbone.LAYOUT}; necks for it: "
             + ", ".join(sorted(n for n, c in NECK_REGISTRY if backbone.LAYOUT in c.LAYOUTS))
         )
-    head_layouts, fed = head_layouts_of(head), fed_layout(backbone, neck)
-    if fed not in head_layouts:
-        names = component_names(cfg)
-        source = f"backbone {names.backbone}" + (f" with neck {names.neck}" if fed != backbone.LAYOUT else "")
+    head_layouts = head_layouts_of(head)
+    if backbone.LAYOUT not in head_layouts:
         raise ConfigError(
-            f"MODEL.HEAD {names.head} works on {', '.join(head_layouts)} backbones, but {source} gives {fed}; "
-            "heads for it: " + ", ".join(sorted(n for n, c in HEAD_REGISTRY if fed in head_layouts_of(c)))
+            f"MODEL.HEAD {component_names(cfg).head} works on {', '.join(head_layouts)} backbones, but "
+            f"backbone {component_names(cfg).backbone} gives {backbone.LAYOUT}; heads for it: "
+            + ", ".join(sorted(n for n, c in HEAD_REGISTRY if backbone.LAYOUT in head_layouts_of(c)))
         )
     head.check_config(cfg, backbone.feature_dim(cfg))
-
-
-def fed_layout(backbone: type, neck: type) -> str:
-    """Layout of the features a head receives: the neck's ``OUTPUT_LAYOUT``, else the backbone's."""
-    return getattr(neck, "OUTPUT_LAYOUT", None) or backbone.LAYOUT
 
 
 def head_layouts_of(head: type) -> tuple:

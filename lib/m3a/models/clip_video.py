@@ -32,6 +32,10 @@ from m3a.models.m2clip import M2Clip, _last_blocks, add_m2clip_config, check_m2c
 TRAIN_CHOICES = ("adapters", "all")
 # Keys of an M2CLIP checkpoint's image tower that belong to its own classifier.
 M2CLIP_CLASSIFIER = "visual.adapter_fc."
+# Key prefixes of CLIP's text tower and M2CLIP's masked-LM head: a state dict with any of them is
+# a CLIP or M2CLIP file, not a checkpoint of this backbone with a head.
+CLIP_TEXT_SIDE = ("token_embedding.", "positional_embedding", "transformer.", "ln_final.", "text_projection",
+                  "logit_scale", "mlm_adapter.")
 
 
 @register(BACKBONE_REGISTRY, "clip_video")
@@ -83,9 +87,10 @@ class ClipVideo(Backbone):
         return clip_spec(cfg).embed_dim
 
     def convert_state_dict(self, state: Dict[str, torch.Tensor]):
-        """OpenAI's CLIP files (``openai_clip``) and M2CLIP checkpoints (``m2clip``): keep their
-        image tower; other state dicts are ours (``native``)."""
-        if not any(not k.startswith("visual.") for k in state):
+        """OpenAI's CLIP files (``openai_clip``) and M2CLIP checkpoints (``m2clip``), recognised by
+        their text side: keep their image tower; other state dicts (ours: ``visual.*`` and the
+        head's keys) are ``native``."""
+        if not any(k.startswith(CLIP_TEXT_SIDE) for k in state):
             return state, "native"
         layout = "openai_clip" if is_openai_clip_state(state) and not any("adapter" in k for k in state) else "m2clip"
         kept = type(state)((k, v) for k, v in state.items()

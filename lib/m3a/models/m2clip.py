@@ -30,7 +30,7 @@ from fvcore.common.config import CfgNode
 
 from m3a.config.errors import ConfigError
 from m3a.models.backbone import Backbone, Inputs
-from m3a.models.build import BACKBONE_REGISTRY, NECK_REGISTRY, component_names, register
+from m3a.models.build import BACKBONE_REGISTRY, NECK_REGISTRY, register
 from m3a.models.clip.adapters import TEDAdapter, TemporalAdapter, TextAdapter
 from m3a.models.clip.layers import ADAPTER_SLOTS
 from m3a.models.clip.model import CLIP_SPECS, ClipSpec, ClipTowers, convert_openai_state, is_openai_clip_state
@@ -208,12 +208,8 @@ class M2Clip(Backbone, ClipTowers):
         self.visual.fc_dropout = nn.Dropout(m.FC_DROPOUT)
         self.mlm_adapter = MaskedLMHead(spec.transformer_width, m.MLM.VOCAB_SIZE)
         self._copy_mlm_block()
-        # With another head than m2clip (e.g. fc or m3a on the clip_frames neck) only the video
-        # adapters are used: the text adapters, masked-LM head and visual classifier stay frozen.
-        video_only = component_names(cfg).head != "m2clip"
         for name, param in self.named_parameters():
-            used = not video_only or (name.startswith("visual.") and not name.startswith("visual.adapter_fc."))
-            param.requires_grad_("adapter" in name and used)
+            param.requires_grad_("adapter" in name)
 
     @classmethod
     def add_config(cls, cfg: CfgNode) -> None:

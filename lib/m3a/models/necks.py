@@ -4,7 +4,7 @@ A neck returns ``(B, C)`` or ``(B, P, C)``: P pooled positions that the head red
 published way (the FC baseline scores every position and averages the activated scores; the M3A
 head averages the positions first).
 """
-from typing import Dict, Optional, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn as nn
@@ -30,9 +30,6 @@ class Neck(nn.Module):
     ``cls(cfg, backbone)``."""
 
     LAYOUTS: Sequence[str] = ()
-    # Layout of what the head receives: None = the backbone's (pooled by this neck), "pooled" for
-    # a neck that turns a non-pooled layout (e.g. video_text) into clip features.
-    OUTPUT_LAYOUT: Optional[str] = None
 
     def __init__(self, cfg: CfgNode, backbone: Backbone) -> None:
         super().__init__()
@@ -112,16 +109,3 @@ class TokenMean(Neck):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, N, D) -> (B, D)."""
         return x.mean(dim=(1, 2))
-
-
-@register(NECK_REGISTRY, "clip_frames")
-class ClipFrames(Neck):
-    """The frame embeddings of a ``video_text`` backbone as pooled positions -> (B, T, E), so
-    that the heads of pooled features (fc, m3a) run on a CLIP video encoder."""
-
-    LAYOUTS = ("video_text",)
-    OUTPUT_LAYOUT = "pooled"
-
-    def forward(self, x: Dict[str, torch.Tensor]) -> torch.Tensor:
-        """{"frames": (B, T, E), ...} -> (B, T, E)."""
-        return x["frames"]
