@@ -57,6 +57,7 @@ _CHOICES = {
     "SOLVER.OPTIMIZING_METHOD": ("sgd", "adamw"),
     "DIST_BACKEND": ("", "nccl", "gloo"),
     "TRAIN.CPU_AMP": ("auto", "on", "off"),
+    "TRAIN.AMP_DTYPE": ("auto", "bfloat16", "float16"),
 }
 
 
@@ -140,8 +141,21 @@ def _check_paths(cfg: CfgNode) -> None:
         _fail(f"SHARD_ID must be in [0, NUM_SHARDS = {cfg.NUM_SHARDS}), got {cfg.SHARD_ID}")
 
 
+def _check_speed_switches(cfg: CfgNode) -> None:
+    """TRAIN.AMP_DTYPE float16 needs CUDA; MODEL.COMPILE needs inductor's compiler (C++ on CPU,
+    Triton on CUDA)."""
+    from m3a.engine.amp import check_amp_dtype
+    from m3a.engine.speed import check_compile_support
+
+    device_type = "cuda" if cfg.NUM_GPUS > 0 else "cpu"
+    check_amp_dtype(cfg, device_type)
+    if cfg.MODEL.COMPILE:
+        check_compile_support(device_type)
+
+
 # The checks in order; each raises ConfigError on the first bad value it finds.
-CHECKS: Tuple[Callable[[CfgNode], None], ...] = (_check_ranges, _check_lists, _check_names, _check_paths)
+CHECKS: Tuple[Callable[[CfgNode], None], ...] = (_check_ranges, _check_lists, _check_names, _check_paths,
+                                                  _check_speed_switches)
 
 
 def assert_and_infer_cfg(cfg: CfgNode) -> CfgNode:
