@@ -34,8 +34,9 @@ train: clips per second of the engine's training step (forward, loss, backward, 
 fed by the real loader (DATA_LOADER.NUM_WORKERS workers, or --workers), against the same step
 replaying the first batch from memory, and their ratio (how much of the step's speed the loader
 keeps); --compare measures model speed switches on the replayed batch (channels_last, bf16,
-fp16 on CUDA, compile; combine with +). The last line is ``real_clips_per_s=<a>
-synthetic_clips_per_s=<b> loader_ratio=<a/b> workers=<n>`` followed by ``<switch>_speedup=<x>``.
+fp16 on CUDA, compile; combine with +). The loader alone (no step) is measured too. The last line
+is ``real_clips_per_s=<a> synthetic_clips_per_s=<b> loader_ratio=<a/b> loader_only_clips_per_s=<c>
+workers=<n>`` followed by ``<switch>_speedup=<x>``.
 Options may come in any order; KEY VALUE config overrides come last.
 
 Examples (the second after `make demo`):
@@ -276,6 +277,7 @@ def run_train(args: argparse.Namespace) -> int:
     report = throughput.measure(make_cfg, args.compare, args.warmup, args.iters, args.rounds,
                                 on_block=lambda name: print(f"  measuring: {name}", flush=True))
     base = report.synthetic
+    print(f"loader alone ({cfg.DATA_LOADER.NUM_WORKERS} workers, no training step): {report.loader.per_second:.1f} clips/s")
     print(f"real input (loader, {cfg.DATA_LOADER.NUM_WORKERS} workers): {report.real.per_second:.1f} clips/s")
     print(f"replayed batch (in memory): {base.per_second:.1f} clips/s; loader keeps x{report.loader_ratio:.2f}")
     for name, result in report.switches.items():

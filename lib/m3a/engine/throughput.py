@@ -9,9 +9,13 @@ are compared on the replayed batch, each with its own model built from the same 
 replayed run of the base config), so their losses after the same steps show that a switch keeps
 the results.
 
+The loader alone (batches taken, no step) is measured too: on CPU, where the step and the loader
+workers share the cores, ``loader_ratio`` is at most about loader-alone / replayed clips/s, and
+lower when the step's threads and the workers compete for the same cores.
+
 Every block of iterations starts with unmeasured warm-up iterations (they also empty the loader's
-prefetched queue); blocks of the real and the replayed input alternate for ``rounds`` rounds so
-that load from other processes hits both alike.
+prefetched queue); blocks of the loader alone, the real and the replayed input alternate for
+``rounds`` rounds so that load from other processes hits them alike.
 """
 import itertools
 import time
@@ -119,6 +123,16 @@ def run_block(trainer: Trainer, batches: Iterator, warmup: int, iters: int, resu
     result.seconds += time.perf_counter() - start
 
 
+def run_loader_block(batches: Iterator, warmup: int, iters: int, result: Throughput) -> None:
+    """Like :func:`run_block` without the training step: the loader's own clips/s."""
+    for _ in range(warmup):
+        next(batches)
+    start = time.perf_counter()
+    for _ in range(iters):
+        result.clips += batch_size(next(batches)[0])
+    result.seconds += time.perf_counter() - start
+
+
 def loader_epochs(loader) -> Iterator:
     """The loader's batches, epoch after epoch (each epoch in its own order), without end."""
     from m3a.datasets.loader import shuffle_dataset
@@ -130,9 +144,11 @@ def loader_epochs(loader) -> Iterator:
 
 @dataclass
 class Report:
-    """Results of :func:`measure`: real and replayed input of the base config, then each switch."""
+    """Results of :func:`measure`: real and replayed input of the base config, then each switch;
+    ``loader`` is the loader alone (no training step)."""
 
     real: Throughput
+    loader: Throughput
     synthetic: Throughput
     switches: Dict[str, Throughput]
 
@@ -162,15 +178,17 @@ def measure(
     trainers = {"": Trainer.build(cfg, device)}
     for spec in compare:
         trainers[spec] = Trainer.build(make_cfg(switch_overrides(spec)), device)
-    real, results = Throughput(), {name: Throughput() for name in trainers}
+    real, alone, results = Throughput(), Throughput(), {name: Throughput() for name in trainers}
     for _ in range(rounds):
+        on_block("loader alone")
+        run_loader_block(real_batches, warmup, iters, alone)
         on_block("real input")
         run_block(real_trainer, real_batches, warmup, iters, real)
         for name, trainer in trainers.items():
             on_block(f"replayed batch{', ' + name if name else ''}")
             run_block(trainer, replay, warmup, iters, results[name])
     synthetic = results.pop("")
-    return Report(real, synthetic, results)
+    return Report(real, alone, synthetic, results)
 
 
 def describe(cfg: CfgNode) -> str:
@@ -194,7 +212,8 @@ def mean_loss(result: Throughput, last: int = 5) -> float:
 def summary_pairs(report: Report, workers: int) -> Dict[str, float]:
     """The ``name=value`` pairs of the last line."""
     pairs = {"real_clips_per_s": report.real.per_second, "synthetic_clips_per_s": report.synthetic.per_second,
-             "loader_ratio": report.loader_ratio, "workers": workers}
+             "loader_ratio": report.loader_ratio, "loader_only_clips_per_s": report.loader.per_second,
+             "workers": workers}
     for name, result in report.switches.items():
         pairs[f"{name}_speedup"] = result.per_second / report.synthetic.per_second
     return pairs
