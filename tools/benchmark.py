@@ -29,12 +29,22 @@ scikit-learn's average_precision_score called per class / per video, on the same
 scores (float32, rounded to 3 decimals so that many tie; --videos x --classes, default 10,000 x
 313 as the M-MiT validation set), with the largest difference between the two results. The
 last line is ``class_speedup=<x> sample_speedup=<y>``.
+
 models: for every --cfg, parameters, GFLOPs (fvcore, one clip at the test size), CPU training and
 inference clips/s (synthetic clips of --batch items, --threads torch threads) and, with
 --data-dir, the test class-wise and sample-wise mAP after training with the engine (--epochs,
 the same schedule for every config) into <out>/<name>. Writes <out>/models.md (markdown table)
 and <out>/models.png (mAP against GFLOPs); the last line is ``<name>_gflops=<x>
 <name>_map_class=<y> <name>_map_sample=<z> ...``.
+
+train: clips per second of the engine's training step (forward, loss, backward, optimizer step)
+fed by the real loader (DATA_LOADER.NUM_WORKERS workers, or --workers), against the same step
+replaying the first batch from memory, and their ratio (how much of the step's speed the loader
+keeps); --compare measures model speed switches on the replayed batch (channels_last, bf16,
+fp16 on CUDA, compile; combine with +). The loader alone (no step) is measured too. The last line
+is ``real_clips_per_s=<a> synthetic_clips_per_s=<b> loader_ratio=<a/b> loader_only_clips_per_s=<c>
+workers=<n>`` followed by ``<switch>_speedup=<x>``.
+
 Options may come in any order; KEY VALUE config overrides come last.
 
 Examples (the second and the last after `make demo`):
@@ -59,6 +69,7 @@ from m3a.datasets import benchmark, decoder_anchors
 from m3a.datasets.decoder import check_video
 from m3a.datasets.video_dataset import ClipLoader, build_dataset
 from m3a.datasets.video_list import ListFormatError
+from m3a.engine import throughput
 from m3a.prep.transcode import TRAINING_COPY, TRAINING_COPY_SIZE, rescale_video
 from m3a.utils import metrics
 from m3a.utils.cli import parse_with_overrides
@@ -260,6 +271,66 @@ def run_models(args: argparse.Namespace) -> int:
     return 0
 
 
+TRAIN_EXAMPLE = """Example (after `make demo`):
+  python tools/benchmark.py train --cfg configs/demo/demo.yaml --iters 4 --warmup 1 --rounds 1 \\
+      DATA.PATH_TO_DATA_DIR demo_data
+"""
+
+
+def _add_train_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "train", help="training clips/s on the real loader against replayed input; speed switches",
+        description=throughput.__doc__ + "\n" + TRAIN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--cfg", required=True, help="training config YAML")
+    parser.add_argument("opts", nargs="*", metavar="KEY VALUE", help="config overrides, e.g. TRAIN.BATCH_SIZE 8")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="loader workers (default: the config's DATA_LOADER.NUM_WORKERS)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of the training process (default: torch's, one per core); on CPU "
+                        "the workers need cores of their own")
+    parser.add_argument("--iters", type=int, default=20, help="measured iterations per block (default 20)")
+    parser.add_argument("--warmup", type=int, default=5,
+                        help="unmeasured iterations at the start of every block (default 5)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of alternating real / replayed blocks (default 2)")
+    parser.add_argument("--compare", nargs="+", default=[], metavar="SWITCH",
+                        help=f"speed switches to measure on the replayed batch: {', '.join(throughput.SWITCHES)} "
+                        "(combine with +, e.g. channels_last+bf16)")
+    parser.set_defaults(run=run_train)
+    return parser
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """The ``train`` subcommand."""
+    if args.iters < 1 or args.warmup < 0 or (args.workers is not None and args.workers < 0):
+        raise ValueError("--iters must be at least 1, --warmup and --workers at least 0")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError("--threads must be at least 1")
+        torch.set_num_threads(args.threads)
+    opts = list(args.opts) + ([] if args.workers is None else ["DATA_LOADER.NUM_WORKERS", str(args.workers)])
+    opts += ["LOG_MODEL_INFO", "False"]
+    for spec in args.compare:
+        throughput.switch_overrides(spec)  # an unknown switch fails before anything is built
+    make_cfg = lambda extra: load_config(args.cfg, opts + list(extra))  # noqa: E731
+    cfg = make_cfg(())
+    print(throughput.describe(cfg))
+    print(f"{args.rounds} round(s) of {args.warmup} warm-up + {args.iters} measured iterations per block")
+    report = throughput.measure(make_cfg, args.compare, args.warmup, args.iters, args.rounds,
+                                on_block=lambda name: print(f"  measuring: {name}", flush=True))
+    base = report.synthetic
+    print(f"loader alone ({cfg.DATA_LOADER.NUM_WORKERS} workers, no training step): {report.loader.per_second:.1f} clips/s")
+    print(f"real input (loader, {cfg.DATA_LOADER.NUM_WORKERS} workers): {report.real.per_second:.1f} clips/s")
+    print(f"replayed batch (in memory): {base.per_second:.1f} clips/s; loader keeps x{report.loader_ratio:.2f}")
+    for name, result in report.switches.items():
+        print(f"{name}: {result.per_second:.1f} clips/s on the replayed batch, x{result.per_second / base.per_second:.2f}; "
+              f"mean loss of the last 5 steps {throughput.mean_loss(result):.5f} (without: {throughput.mean_loss(base):.5f})")
+    pairs = throughput.summary_pairs(report, cfg.DATA_LOADER.NUM_WORKERS)
+    print(" ".join(f"{key}={value:.2f}" if isinstance(value, float) else f"{key}={value}" for key, value in pairs.items()))
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Parse the subcommand and run it; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -267,10 +338,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     data_parser = _add_data_parser(subparsers)
     _add_metrics_parser(subparsers)
     _add_models_parser(subparsers)
+    with_overrides = {"data": data_parser, "train": _add_train_parser(subparsers)}
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["data"]:  # options in any order, KEY VALUE overrides last
-        args = parse_with_overrides(data_parser, argv[1:])
-        args.command = "data"
+    if argv[:1] and argv[0] in with_overrides:  # options in any order, KEY VALUE overrides last
+        args = parse_with_overrides(with_overrides[argv[0]], argv[1:])
+        args.command = argv[0]
     else:
         args = parser.parse_args(argv)
     if min(getattr(args, key, 1) for key in ("videos", "rounds", "classes")) < 1:

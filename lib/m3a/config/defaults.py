@@ -43,6 +43,12 @@ _C.TRAIN.ENABLE_AMP = False
 # bf16 autocast on CPU when ENABLE_AMP is True: auto (only if the CPU has native bf16, flags
 # avx512_bf16 / amx_bf16 / bf16; emulated bf16 is ~2.5x slower than fp32), on (always), off (fp32).
 _C.TRAIN.CPU_AMP = "auto"
+# Autocast dtype when ENABLE_AMP is True: auto (float16 on CUDA, bfloat16 on CPU), bfloat16 (CPU
+# or CUDA, no gradient scaler) or float16 (CUDA only, with a gradient scaler; a ConfigError on CPU).
+_C.TRAIN.AMP_DTYPE = "auto"
+# Channels-last weights and inputs for training: channels_last_3d for 5-D tensors (video
+# convolutions), channels_last for 4-D ones; same results, often faster convolutions.
+_C.TRAIN.CHANNELS_LAST = False
 # Stop each epoch after this many iterations (0 = the whole epoch). For smoke tests and demos.
 _C.TRAIN.MAX_ITERS_PER_EPOCH = 0
 # Gradient accumulation: each optimizer step sums the gradients of this many micro-batches of
@@ -129,6 +135,11 @@ _C.MODEL.NUM_CLASSES = 313
 _C.MODEL.LOSS_FUNC = "bce_logit"
 # Activation applied at eval: sigmoid (multi-label) or softmax (single-label).
 _C.MODEL.HEAD_ACT = "sigmoid"
+# torch.compile the training model (forward and backward; validation, testing and saved
+# checkpoints use the plain model, so checkpoint keys are unchanged). Inductor needs a C++
+# compiler on CPU (g++, or the one CXX names) and Triton on CUDA; without them a ConfigError
+# says so. The first iterations compile (tens of seconds or more).
+_C.MODEL.COMPILE = False
 # Each registered component adds its own keys when a config is created (get_cfg): the video
 # ResNet MODEL.ARCH, DEPTH, BASE_WIDTH, STAGE_BLOCKS, SE_RATIO (m3a/models/video_resnet.py), the
 # FC head MODEL.DROPOUT_RATE (m3a/models/heads.py), the M3A head the M3A section

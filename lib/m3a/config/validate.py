@@ -69,8 +69,8 @@ _CHOICES = {
     "DATA.TRAIN_CROP": ("random", "multi_scale", "random_resized"),
     "DATA.TEST_RESIZE": ("short_side", "square"),
     "TEST.CROP_OFFSETS": ("even", "quarter_steps"),
-
     "TEST.WEIGHTS": ("auto", "ema", "model"),
+    "TRAIN.AMP_DTYPE": ("auto", "bfloat16", "float16"),
 }
 
 
@@ -169,9 +169,16 @@ def _check_training_extras(cfg: CfgNode) -> None:
               "and ignores the mixed label weights); use bce_logit or disable mixup")
 
 
-# The checks in order; each raises ConfigError on the first bad value it finds.
-CHECKS: Tuple[Callable[[CfgNode], None], ...] = (_check_ranges, _check_lists, _check_names, _check_paths,
-                                                 _check_training_extras)
+def _check_speed_switches(cfg: CfgNode) -> None:
+    """TRAIN.AMP_DTYPE float16 needs CUDA; MODEL.COMPILE needs inductor's compiler (C++ on CPU,
+    Triton on CUDA)."""
+    from m3a.engine.amp import check_amp_dtype
+    from m3a.engine.speed import check_compile_support
+
+    device_type = "cuda" if cfg.NUM_GPUS > 0 else "cpu"
+    check_amp_dtype(cfg, device_type)
+    if cfg.MODEL.COMPILE:
+        check_compile_support(device_type)
 
 
 def _check_augmentation(cfg: CfgNode) -> None:
@@ -196,7 +203,10 @@ def _check_augmentation(cfg: CfgNode) -> None:
             _fail(f"DATA.RAND_AUGMENT: {err}")
 
 
-CHECKS += (_check_augmentation,)
+# The checks in order; each raises ConfigError on the first bad value it finds.
+CHECKS: Tuple[Callable[[CfgNode], None], ...] = (_check_ranges, _check_lists, _check_names, _check_paths,
+                                                 _check_training_extras, _check_speed_switches, _check_augmentation)
+
 
 
 def assert_and_infer_cfg(cfg: CfgNode) -> CfgNode:

@@ -1,5 +1,7 @@
 """Mixed precision (``TRAIN.ENABLE_AMP``): fp16 autocast + GradScaler on CUDA; on CPU bf16
-autocast only where it pays (``TRAIN.CPU_AMP``).
+autocast only where it pays (``TRAIN.CPU_AMP``). ``TRAIN.AMP_DTYPE`` picks the autocast dtype:
+``auto`` (fp16 on CUDA, bf16 on CPU), ``bfloat16`` (CPU or CUDA; no gradient scaler) or
+``float16`` (CUDA only, with the gradient scaler; a ConfigError on CPU).
 
 bf16 autocast on a CPU without native bf16 instructions is emulated and about 2.5x slower than
 fp32, so with ``TRAIN.CPU_AMP auto`` (the default) a CPU run uses bf16 only when the CPU
@@ -16,6 +18,7 @@ from fvcore.common.config import CfgNode
 from m3a.config.loading import ConfigError
 
 CPU_AMP_MODES = ("auto", "on", "off")
+AMP_DTYPES = ("auto", "bfloat16", "float16")
 # CPU feature flags (/proc/cpuinfo "flags" on x86, "Features" on ARM) of native bf16 arithmetic.
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
@@ -49,12 +52,25 @@ def cpu_autocast_decision(mode: str, flags: Iterable[str]) -> Tuple[bool, str]:
     return False, "this CPU has no native bf16 instructions (set TRAIN.CPU_AMP on to force bf16)"
 
 
+def check_amp_dtype(cfg: CfgNode, device_type: str) -> None:
+    """ConfigError when ``TRAIN.AMP_DTYPE`` is unknown, or float16 under AMP off CUDA."""
+    dtype = cfg.TRAIN.AMP_DTYPE
+    if dtype not in AMP_DTYPES:
+        raise ConfigError(f"TRAIN.AMP_DTYPE must be one of {', '.join(AMP_DTYPES)}, got '{dtype}'")
+    if cfg.TRAIN.ENABLE_AMP and dtype == "float16" and device_type != "cuda":
+        raise ConfigError(
+            "TRAIN.AMP_DTYPE float16 needs CUDA (NUM_GPUS > 0; it trains with a gradient scaler); "
+            "on CPU use TRAIN.AMP_DTYPE bfloat16 or auto"
+        )
+
+
 def autocast_dtype(cfg: CfgNode, device: torch.device) -> Optional[torch.dtype]:
     """The autocast dtype of ``device`` under ``cfg`` (None: full fp32)."""
     if not cfg.TRAIN.ENABLE_AMP:
         return None
+    check_amp_dtype(cfg, device.type)
     if device.type == "cuda":
-        return torch.float16
+        return torch.bfloat16 if cfg.TRAIN.AMP_DTYPE == "bfloat16" else torch.float16
     use_bf16, _ = cpu_autocast_decision(cfg.TRAIN.CPU_AMP, cpu_flags())
     return torch.bfloat16 if use_bf16 else None
 
@@ -64,7 +80,10 @@ def describe_precision(cfg: CfgNode, device: torch.device) -> str:
     if not cfg.TRAIN.ENABLE_AMP:
         return "precision: fp32 (TRAIN.ENABLE_AMP False)"
     if device.type == "cuda":
+        if autocast_dtype(cfg, device) == torch.bfloat16:
+            return "precision: bf16 autocast on CUDA, no gradient scaling (TRAIN.AMP_DTYPE bfloat16)"
         return "precision: fp16 autocast with gradient scaling (TRAIN.ENABLE_AMP True, CUDA)"
+    check_amp_dtype(cfg, device.type)
     use_bf16, why = cpu_autocast_decision(cfg.TRAIN.CPU_AMP, cpu_flags())
     if use_bf16:
         return f"precision: bf16 autocast on CPU (TRAIN.ENABLE_AMP True; {why})"
@@ -80,6 +99,6 @@ def autocast(cfg: CfgNode, device: torch.device) -> ContextManager:
 
 
 def build_grad_scaler(cfg: CfgNode, device: torch.device) -> torch.amp.GradScaler:
-    """Gradient scaler, enabled only for fp16 on CUDA (bf16 on CPU needs none)."""
-    enabled = bool(cfg.TRAIN.ENABLE_AMP) and device.type == "cuda"
+    """Gradient scaler, enabled only for fp16 on CUDA (bf16 needs none)."""
+    enabled = autocast_dtype(cfg, device) == torch.float16
     return torch.amp.GradScaler(device.type if enabled else "cpu", enabled=enabled)

@@ -16,7 +16,7 @@ from fvcore.common.config import CfgNode
 from fvcore.nn.precise_bn import get_bn_modules, update_bn_stats
 from tqdm import tqdm
 
-from m3a.engine import accumulation, amp
+from m3a.engine import accumulation, amp, speed
 from m3a.engine.accumulation import FULL_STEP, MicroBatch
 from m3a.engine.ema import ModelEma, build_ema, ema_fields
 from m3a.engine.epoch_summary import epoch_summary
@@ -81,6 +81,7 @@ def train_step(
     loss is the model's ``training_loss(outputs, targets, loss_fn)`` when it defines one that
     returns a tensor (a head with a multi-task loss), else ``MODEL.LOSS_FUNC`` of the outputs.
     """
+    inputs = speed.convert_inputs(inputs, cfg)  # channels-last when TRAIN.CHANNELS_LAST
     own_loss = getattr(getattr(model, "module", model), "training_loss", None)  # (D)DP-wrapped or not
     with amp.autocast(cfg, device):
         outputs = model(inputs)
@@ -378,7 +379,7 @@ def build_model_for_training(cfg: CfgNode, device: torch.device) -> nn.Module:
 
     if cfg.BN.NORM_TYPE == "sync_batchnorm" and du.get_world_size() > 1 and device.type != "cuda":
         raise ConfigError("BN.NORM_TYPE sync_batchnorm needs GPUs; use BN.NORM_TYPE batchnorm on CPU")
-    return build_model(cfg, device)
+    return speed.convert_model(build_model(cfg, device), cfg)
 
 
 def clean_checkpoint_folder(cfg: CfgNode) -> None:
@@ -491,6 +492,7 @@ def train(cfg: CfgNode) -> nn.Module:
                                                           find_unused_parameters=bool(skips and skips()))
     else:
         train_model = model
+    train_model = speed.compile_model(train_model, cfg, device)  # checkpoints save `model`
     writer = _tensorboard_writer(cfg)
     use_precise_bn = cfg.BN.USE_PRECISE_STATS and len(get_bn_modules(model)) > 0
 

@@ -56,7 +56,9 @@ class CheckpointError(RuntimeError):
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The model inside a DistributedDataParallel / DataParallel wrapper (or ``model``)."""
+    """The model inside a torch.compile and/or DistributedDataParallel / DataParallel wrapper
+    (or ``model``)."""
+    model = getattr(model, "_orig_mod", model)  # torch.compile's wrapper
     wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
     return model.module if isinstance(model, wrappers) else model
 
