@@ -96,4 +96,5 @@ def test_every_epoch_ends_with_a_summary_line(trained):
     total, train_s, val_s = (float(x) for x in
                              timing.replace("(train ", "").replace(" s,", "").replace("val ", "").replace(" s)", "")
                              .replace(" s", "").split())
-    assert train_s > 0 and val_s > 0 and total == pytest.approx(train_s + val_s, abs=0.11)
+    # Times are printed to 0.1 s: a fast validation of 4 videos may show 0.0 s.
+    assert train_s > 0 and val_s >= 0 and total == pytest.approx(train_s + val_s, abs=0.11)
