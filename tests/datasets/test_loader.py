@@ -1,5 +1,7 @@
 """Loaders: batch layout, failure reporting, seeded workers, distributed sampling, view combining."""
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -174,3 +176,24 @@ def test_combine_views():
         combine_views(scores, "mean")
     with pytest.raises(ValueError, match="batch, views, classes"):
         combine_views(scores[0], "sum")
+
+
+def test_worker_threads_stay_quiet_when_the_main_process_goes_away():
+    """A loader worker's thread that loses its connection (the main process stopped while fetching a
+    batch) prints nothing; other errors of its threads are reported as usual; SIGINT is ignored."""
+    script = (
+        "import signal, threading\n"
+        "from m3a.datasets.loader import prepare_worker\n"
+        "prepare_worker(0)\n"
+        "assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN\n"
+        "def fail(exc):\n"
+        "    raise exc\n"
+        "for exc in (ConnectionResetError(104, 'Connection reset by peer'), BrokenPipeError(32, 'pipe'),\n"
+        "            EOFError(), ValueError('a real bug')):\n"
+        "    t = threading.Thread(target=fail, args=(exc,)); t.start(); t.join()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "ValueError: a real bug" in done.stderr
+    assert "ConnectionResetError" not in done.stderr and "BrokenPipeError" not in done.stderr
+    assert "EOFError" not in done.stderr

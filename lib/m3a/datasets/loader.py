@@ -23,6 +23,7 @@ import contextlib
 import os
 import random
 import signal
+import threading
 from typing import Iterator, List, Sequence, Tuple, Union
 
 import numpy as np
@@ -167,15 +168,30 @@ def construct_loader(cfg: CfgNode, split: str) -> DataLoader:
         # Worker base seeds come from here, not from the global generator (samples seed themselves).
         generator=torch.Generator().manual_seed(cfg.RNG_SEED + rank),
         persistent_workers=workers > 0 and cfg.DATA_LOADER.PERSISTENT_WORKERS,
-        worker_init_fn=ignore_sigint,
+        worker_init_fn=prepare_worker,
     )
 
 
-def ignore_sigint(worker_id: int) -> None:
-    """Loader workers leave Ctrl-C to their process: killed by the terminal's SIGINT while passing
-    a batch, a worker made the main process print a ConnectionResetError traceback; now the main
-    process stops and shuts its workers down."""
+def prepare_worker(worker_id: int) -> None:
+    """Loader workers leave Ctrl-C to their process, which stops and shuts them down, and stay
+    quiet when it goes away mid-transfer.
+
+    Killed by the terminal's SIGINT while passing a batch, a worker made the main process print a
+    ConnectionResetError traceback. And a batch's tensors travel as file descriptors that the main
+    process fetches from a listener thread of the worker: when the main process stops during that
+    hand-over, the thread's ConnectionResetError would be printed as a 20-line traceback under the
+    one-line message; connection errors of a worker's threads are therefore not printed.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.excepthook = _quiet_connection_errors
+
+
+def _quiet_connection_errors(args: threading.ExceptHookArgs) -> None:
+    """``threading.excepthook`` of a loader worker: connection errors (the main process is gone)
+    pass silently, anything else is reported as usual."""
+    if issubclass(args.exc_type, (ConnectionError, EOFError)):
+        return
+    threading.__excepthook__(args)
 
 
 def list_dataset(loader: DataLoader) -> Dataset:
