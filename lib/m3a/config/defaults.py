@@ -137,8 +137,9 @@ _C.MODEL.LOSS_FUNC = "bce_logit"
 _C.MODEL.HEAD_ACT = "sigmoid"
 # torch.compile the training model (forward and backward; validation, testing and saved
 # checkpoints use the plain model, so checkpoint keys are unchanged). Inductor needs a C++
-# compiler on CPU (g++, or the one CXX names) and Triton on CUDA; without them a ConfigError
-# says so. The first iterations compile (tens of seconds or more).
+# compiler on CPU (g++, or the one CXX names) and Triton on CUDA; without them training stops
+# with a ConfigError that says so (testing and prediction need neither). The first iterations
+# compile (tens of seconds or more).
 _C.MODEL.COMPILE = False
 # Each registered component adds its own keys when a config is created (get_cfg): the video
 # ResNet MODEL.ARCH, DEPTH, BASE_WIDTH, STAGE_BLOCKS, SE_RATIO (m3a/models/video_resnet.py), the
