@@ -26,7 +26,7 @@ from fvcore.common.config import CfgNode
 
 from m3a.datasets import decoder
 from m3a.datasets.pose import PoseClip, clip_frames, label_tuple, load_annotations, prepare_pose_clip
-from m3a.datasets.video_dataset import DATASET_REGISTRY, SPLITS
+from m3a.datasets.video_dataset import DATASET_REGISTRY, SPLITS, label_target
 from m3a.datasets.video_list import VideoEntry
 
 logger = logging.getLogger(__name__)
@@ -109,13 +109,8 @@ class PoseRGBDataset(torch.utils.data.Dataset):
                                  f"not below MODEL.NUM_CLASSES {self.num_classes}")
 
     def label(self, index: int) -> torch.Tensor:
-        """The target of sample ``index``: multi-hot float32 (N,) or an int64 scalar."""
-        labels = self.entries[index].labels
-        if self.multi_label:
-            target = torch.zeros(self.num_classes, dtype=torch.float32)
-            target[list(labels)] = 1.0
-            return target
-        return torch.tensor(labels[0], dtype=torch.int64)
+        """The target of sample ``index`` (see :func:`m3a.datasets.video_dataset.label_target`)."""
+        return label_target(self.entries[index].labels, self.num_classes, self.multi_label)
 
     def __getitem__(self, index: int) -> Tuple:
         if self.split != "train":

@@ -117,6 +117,16 @@ class ClipLoader:
         return clip_pipeline.test_views(decoded.frames, clip_rows, self.cfg.DATA, self.cfg.TEST)
 
 
+def label_target(labels: Tuple[int, ...], num_classes: int, multi_label: bool) -> torch.Tensor:
+    """A sample's target: multi-hot float32 (num_classes,) when ``multi_label``, else the first
+    label as an int64 scalar."""
+    if multi_label:
+        target = torch.zeros(num_classes, dtype=torch.float32)
+        target[list(labels)] = 1.0
+        return target
+    return torch.tensor(labels[0], dtype=torch.int64)
+
+
 class VideoDataset(torch.utils.data.Dataset):
     """Clips (train/val) or multi-view stacks (test) of the videos of one list file.
 
@@ -180,13 +190,8 @@ class VideoDataset(torch.utils.data.Dataset):
         return len(self.entries)
 
     def label(self, index: int) -> torch.Tensor:
-        """Return the target of entry ``index``: multi-hot float32 (N,) or an int64 scalar."""
-        labels = self.entries[index].labels
-        if self.multi_label:
-            target = torch.zeros(self.num_classes, dtype=torch.float32)
-            target[list(labels)] = 1.0
-            return target
-        return torch.tensor(labels[0], dtype=torch.int64)
+        """Return the target of entry ``index`` (see :func:`label_target`)."""
+        return label_target(self.entries[index].labels, self.num_classes, self.multi_label)
 
     def _empty_clip(self) -> torch.Tensor:
         size = self.cfg.DATA.TRAIN_CROP_SIZE
