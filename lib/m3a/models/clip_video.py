@@ -24,9 +24,9 @@ from fvcore.common.config import CfgNode
 from m3a.config.errors import ConfigError
 from m3a.models.backbone import Backbone, Inputs
 from m3a.models.build import BACKBONE_REGISTRY, register
-from m3a.models.clip.adapters import TEDAdapter, TemporalAdapter
 from m3a.models.clip.model import VisionTransformer, is_openai_clip_state
-from m3a.models.m2clip import M2Clip, _last_blocks, add_m2clip_config, check_m2clip_config, clip_spec
+from m3a.models.m2clip import (M2Clip, add_m2clip_config, check_m2clip_config, clip_spec, temporal_adapter,
+                               video_adapters)
 
 # What trains (CLIP_VIDEO.TRAIN).
 TRAIN_CHOICES = ("adapters", "all")
@@ -49,13 +49,10 @@ class ClipVideo(Backbone):
     def __init__(self, cfg: CfgNode) -> None:
         spec = clip_spec(cfg)
         super().__init__(spec.embed_dim, cfg.DATA.NUM_FRAMES)
-        m = cfg.M2CLIP
-        frames = cfg.DATA.NUM_FRAMES
-        adapters = _last_blocks(m.VIS_ADAPTER_POS, m.VIS_ADAPTER_LAYERS, spec.vision_layers,
-                                lambda: TEDAdapter(spec.vision_width, m.ADAPTER_WIDTH, frames, difference=m.USE_DIFF))
         self.visual = VisionTransformer(spec.image_resolution, spec.vision_patch_size, spec.vision_width,
-                                        spec.vision_layers, spec.vision_heads, spec.embed_dim, adapters)
-        self.visual.t_adapter = TemporalAdapter(spec.embed_dim, m.T_ADAPTER_WIDTH or spec.embed_dim // 2, frames)
+                                        spec.vision_layers, spec.vision_heads, spec.embed_dim,
+                                        video_adapters(cfg, spec))
+        self.visual.t_adapter = temporal_adapter(cfg, spec)
         if cfg.CLIP_VIDEO.TRAIN == "adapters":
             for name, param in self.named_parameters():
                 param.requires_grad_("adapter" in name)

@@ -86,6 +86,20 @@ def _last_blocks(positions: List[str], layers: int, total: int, factory):
     return lambda i: {slot: factory for slot in positions} if i >= total - layers else {}
 
 
+def video_adapters(cfg: CfgNode, spec: ClipSpec):
+    """Adapter factories of the visual blocks: TED adapters at ``M2CLIP.VIS_ADAPTER_POS`` of the
+    last ``M2CLIP.VIS_ADAPTER_LAYERS`` blocks."""
+    m = cfg.M2CLIP
+    return _last_blocks(m.VIS_ADAPTER_POS, m.VIS_ADAPTER_LAYERS, spec.vision_layers,
+                        lambda: TEDAdapter(spec.vision_width, m.ADAPTER_WIDTH, cfg.DATA.NUM_FRAMES,
+                                           difference=m.USE_DIFF))
+
+
+def temporal_adapter(cfg: CfgNode, spec: ClipSpec) -> TemporalAdapter:
+    """The temporal adapter over the frame embeddings (``visual.t_adapter``)."""
+    return TemporalAdapter(spec.embed_dim, cfg.M2CLIP.T_ADAPTER_WIDTH or spec.embed_dim // 2, cfg.DATA.NUM_FRAMES)
+
+
 def add_m2clip_config(cfg: CfgNode) -> None:
     """The M2CLIP.* keys (shared by the m2clip backbone and head)."""
     if "M2CLIP" in cfg:
@@ -195,13 +209,11 @@ class M2Clip(Backbone, ClipTowers):
         spec = clip_spec(cfg)
         super().__init__(spec.embed_dim, cfg.DATA.NUM_FRAMES)
         m = cfg.M2CLIP
-        frames, text_blocks = cfg.DATA.NUM_FRAMES, spec.transformer_layers + 1
-        vis = _last_blocks(m.VIS_ADAPTER_POS, m.VIS_ADAPTER_LAYERS, spec.vision_layers,
-                           lambda: TEDAdapter(spec.vision_width, m.ADAPTER_WIDTH, frames, difference=m.USE_DIFF))
+        text_blocks = spec.transformer_layers + 1
         text = _last_blocks(m.TEXT_ADAPTER_POS, m.TEXT_ADAPTER_LAYERS, text_blocks,
                             lambda: TextAdapter(spec.transformer_width, m.TEXT_ADAPTER_WIDTH))
-        self.build_towers(spec, vis, text, text_blocks)
-        self.visual.t_adapter = TemporalAdapter(spec.embed_dim, m.T_ADAPTER_WIDTH or spec.embed_dim // 2, frames)
+        self.build_towers(spec, video_adapters(cfg, spec), text, text_blocks)
+        self.visual.t_adapter = temporal_adapter(cfg, spec)
         self.visual.adapter_fc = nn.Linear(spec.vision_width, cfg.MODEL.NUM_CLASSES)
         nn.init.normal_(self.visual.adapter_fc.weight, std=0.02)
         nn.init.zeros_(self.visual.adapter_fc.bias)
