@@ -54,6 +54,21 @@ def _ema_cfg(data_dir: str, out: str, decay: float):
     return cfg
 
 
+def test_ema_follows_a_compiled_or_ddp_wrapped_model():
+    """MODEL.COMPILE hands the EMA the torch.compile wrapper (keys `_orig_mod.*`): it averages
+    the weights inside, as for the plain model."""
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    plain, wrapped = ModelEma(model, 0.5), ModelEma(torch.compile(model), 0.5)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    plain.update(model)
+    wrapped.update(torch.compile(model))
+    for key, value in plain.state_dict().items():
+        assert torch.equal(wrapped.state_dict()[key], value), key
+    assert not torch.equal(plain.state_dict()["weight"], model.weight)
+
+
 def test_training_saves_ema_and_testing_uses_it(tiny_data, tmp_path):
     out = str(tmp_path / "run")
     cfg = _ema_cfg(tiny_data, out, 0.5)

@@ -14,14 +14,12 @@ import torch
 import torch.nn as nn
 from fvcore.common.config import CfgNode
 
+from m3a.utils.checkpoint import strip_ddp_prefix, unwrap_model
+
 logger = logging.getLogger(__name__)
 
 # Checkpoint field holding the EMA model's state dict.
 EMA_FIELD = "ema_state"
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
 
 
 class ModelEma:
@@ -29,14 +27,14 @@ class ModelEma:
 
     def __init__(self, model: nn.Module, decay: float):
         self.decay = float(decay)
-        self.module = copy.deepcopy(_unwrap(model)).eval()
+        self.module = copy.deepcopy(unwrap_model(model)).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """One EMA step towards ``model``'s current weights."""
-        current = _unwrap(model).state_dict()
+        current = unwrap_model(model).state_dict()
         for name, value in self.module.state_dict().items():
             new = current[name].detach()
             if value.is_floating_point():
@@ -50,8 +48,6 @@ class ModelEma:
 
     def load_state_dict(self, state: dict) -> None:
         """Load an ``ema_state`` (strict: the keys must be the model's)."""
-        from m3a.utils.checkpoint import strip_ddp_prefix
-
         self.module.load_state_dict(strip_ddp_prefix(state), strict=True)
 
 
