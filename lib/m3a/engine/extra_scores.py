@@ -48,8 +48,13 @@ def set_metrics(scores: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
     ``mean_class_accuracy`` when ``labels`` are class indices (single-label)."""
     out = compute_metrics(scores, labels)
     if np.asarray(labels).ndim == 1:
-        out["mean_class_accuracy"] = metrics.mean_class_accuracy(scores, labels) if len(scores) else 0.0
+        out["mean_class_accuracy"] = _mean_class_accuracy(scores, labels)
     return out
+
+
+def _mean_class_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Mean class accuracy of single-label ``labels`` (0.0 without videos)."""
+    return metrics.mean_class_accuracy(scores, labels) if len(scores) else 0.0
 
 
 class ExtraScores:
@@ -91,7 +96,7 @@ def summary_metrics(results: Dict) -> Dict:
     scores, labels = results["scores"], results["labels"]
     out: Dict = {}
     if np.asarray(labels).ndim == 1:
-        out["mean_class_accuracy"] = set_metrics(scores, labels)["mean_class_accuracy"]
+        out["mean_class_accuracy"] = _mean_class_accuracy(scores, labels)  # the rest is already computed
     extra = results.get(EXTRA_KEY) or {}
     if extra:
         out[EXTRA_KEY] = {name: set_metrics(s, labels) for name, s in extra.items()}
