@@ -20,6 +20,7 @@ _RANGES = {
     "TRAIN.CHECKPOINT_PERIOD": (lambda v: v >= 0, ">= 0"),
     "TRAIN.MAX_ITERS_PER_EPOCH": (lambda v: v >= 0, ">= 0 (0 = whole epochs)"),
     "TRAIN.CHECKPOINT_KEEP": (lambda v: v >= 0, ">= 0 (0 keeps all)"),
+    "DATA.MULTI_SCALE_MAX_DISTORT": (lambda v: v >= 0, ">= 0"),
     "TRAIN.ACCUM_STEPS": (lambda v: v >= 1, "an integer >= 1"),
     "TRAIN.EMA.DECAY": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "MIXUP.ALPHA": (lambda v: v >= 0, ">= 0 (0 disables mixup)"),
@@ -185,8 +186,6 @@ def _check_augmentation(cfg: CfgNode) -> None:
     scales = list(data.MULTI_SCALES)
     if not scales or any(not 0 < s <= 1 for s in scales):
         _fail(f"DATA.MULTI_SCALES must list scales in (0, 1], got {scales}")
-    if data.MULTI_SCALE_MAX_DISTORT < 0:
-        _fail(f"DATA.MULTI_SCALE_MAX_DISTORT must be >= 0, got {data.MULTI_SCALE_MAX_DISTORT}")
     area, ratio = list(data.RRC_SCALE), list(data.RRC_RATIO)
     if len(area) != 2 or not 0 < area[0] <= area[1] <= 1:
         _fail(f"DATA.RRC_SCALE must be [min, max] with 0 < min <= max <= 1, got {area}")
