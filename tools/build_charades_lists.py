@@ -28,6 +28,7 @@ import os
 import sys
 
 from m3a.prep import charades
+from m3a.utils.file_io import write_lines
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -74,8 +75,8 @@ def build(args: argparse.Namespace) -> str:
     lists = {split: charades.list_lines(result.videos, args.video_dir, args.ext) for split, result in splits.items()}
     lists["val"] = lists["test"]
     for split, lines in lists.items():
-        charades.write_lines(os.path.join(args.out_dir, f"{split}.csv"), lines)
-    charades.write_lines(os.path.join(args.out_dir, f"categories-{args.version}.txt"), charades.class_names(classes))
+        write_lines(os.path.join(args.out_dir, f"{split}.csv"), lines)
+    write_lines(os.path.join(args.out_dir, f"categories-{args.version}.txt"), charades.class_names(classes))
     lines = [split_summary(split, result, len(classes)) for split, result in splits.items()]
     lines.append(f"{len(classes)} classes -> {os.path.join(args.out_dir, f'categories-{args.version}.txt')}; "
                  f"lists train.csv, val.csv (= test.csv), test.csv in {args.out_dir}")

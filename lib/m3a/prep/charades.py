@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple
 
 from m3a.utils.errors import InputError
-from m3a.utils.file_io import atomic_write_text
 
 # The columns the conversion reads; the other official columns are allowed and ignored.
 REQUIRED_COLUMNS = ("id", "actions")
@@ -188,8 +187,3 @@ def list_lines(videos: Sequence[Video], video_dir: str, ext: str) -> List[str]:
         path = os.path.join(video_dir, video.video_id + ext) if video_dir else video.video_id + ext
         lines.append(",".join([path.replace(os.sep, "/"), *map(str, video.labels)]))
     return lines
-
-
-def write_lines(path: str, lines: Sequence[str]) -> None:
-    """Write ``lines`` (one per line) atomically."""
-    atomic_write_text(path, "".join(line + "\n" for line in lines))

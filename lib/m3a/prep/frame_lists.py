@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Sequence, Tuple
 
-from m3a.utils.file_io import atomic_write_text
+from m3a.utils.file_io import write_lines
 
 # Files counted as frames.
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -133,12 +133,12 @@ def folder_entries(videos: Sequence[Tuple[str, int]], frames_root: str) -> Tuple
 
 def write_list(path: str, entries: Sequence[FrameEntry]) -> None:
     """Write a frame-folder list atomically."""
-    atomic_write_text(path, "".join(e.line() + "\n" for e in entries))
+    write_lines(path, (e.line() for e in entries))
 
 
 def write_class_names(path: str, classes: Sequence[str]) -> None:
     """One class name per line, in label order (DATA.CLASS_NAMES_FILE)."""
-    atomic_write_text(path, "".join(c + "\n" for c in classes))
+    write_lines(path, classes)
 
 
 # ---------------------------------------------------------------------------------------------

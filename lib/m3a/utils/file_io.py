@@ -2,7 +2,7 @@
 import contextlib
 import os
 import tempfile
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -34,3 +34,8 @@ def atomic_write_text(path: str, text: str) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
             f.write(text)
+
+
+def write_lines(path: str, lines: Iterable[str]) -> None:
+    """Write ``lines``, each ended by a newline, to ``path`` atomically."""
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
