@@ -13,25 +13,19 @@ import argparse
 import os
 import sys
 
-from m3a.datasets.video_list import ListFormatError
 from m3a.prep.frame_extraction import extract_frames_job
-from m3a.prep.media_files import list_media, run_media_jobs
+from m3a.prep.media_files import add_media_arguments, failed_list_path, media_paths_or_none, run_media_jobs
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos-root", required=True, help="folder of the source videos")
-    parser.add_argument("--out-root", required=True, help="folder for the frame folders (same relative paths)")
-    parser.add_argument("--list", default=None, help="only the videos of this list 'path,label...'")
-    parser.add_argument("--separator", default=",", help="list separator between path and labels")
+    add_media_arguments(parser, "folder of the source videos", "folder for the frame folders (same relative paths)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--short-side", type=int, default=0, help="resize the short side to this (0 = keep)")
     size.add_argument("--height", type=int, default=0, help="resize the height to this (0 = keep)")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality 1-95 (default 95)")
     parser.add_argument("--template", default="{:06d}.jpg", help="frame file names, 1-based (default {:06d}.jpg)")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes")
-    parser.add_argument("--failed-list", default=None, help="write failed videos here (default OUT_ROOT/failed.txt)")
     return parser.parse_args(argv)
 
 
@@ -41,14 +35,12 @@ def main(argv=None) -> int:
     if not 1 <= args.quality <= 95 or args.short_side < 0 or args.height < 0:
         print("error: --quality must be in 1..95 and sizes >= 0", file=sys.stderr)
         return 2
-    try:
-        paths = list_media(args.videos_root, args.list, args.separator)
-    except (ListFormatError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    paths = media_paths_or_none(args)
+    if paths is None:
         return 2
     jobs = [(os.path.join(args.videos_root, p), os.path.join(args.out_root, os.path.splitext(p)[0]),
              args.short_side, args.height, args.quality, args.template) for p in paths]
-    failed_list = args.failed_list or os.path.join(args.out_root, "failed.txt")
+    failed_list = failed_list_path(args)
     run = run_media_jobs(extract_frames_job, jobs, paths, args.workers, "extracting frames", failed_list)
     print(run.report(failed_list))
     return 0

@@ -19,8 +19,7 @@ import os
 import sys
 
 
-from m3a.datasets.video_list import ListFormatError
-from m3a.prep.media_files import list_media, run_media_jobs
+from m3a.prep.media_files import add_media_arguments, failed_list_path, media_paths_or_none, run_media_jobs
 from m3a.prep.transcode import TRAINING_COPY, TRAINING_COPY_SIZE, Encoding, rescale_job
 
 
@@ -29,30 +28,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--videos-root", required=True, help="folder of the source videos")
-    parser.add_argument("--out-root", required=True,
-                        help="folder for the rescaled videos (same relative paths)")
-    parser.add_argument("--list", default=None, help="only the videos of this list 'path,label...'")
-    parser.add_argument("--separator", default=",", help="list separator between path and labels")
+    add_media_arguments(parser, "folder of the source videos",
+                        "folder for the rescaled videos (same relative paths)")
     parser.add_argument("--size", type=int, default=None,
                         help=f"target short side in pixels (default 256; {TRAINING_COPY_SIZE} with --training-copy)")
     parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor (default 23)")
     parser.add_argument("--upscale", action="store_true", help="also re-encode videos smaller than --size")
     parser.add_argument("--training-copy", action="store_true",
                         help="fast-decoding training copies (see above)")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes")
-    parser.add_argument("--failed-list", default=None,
-                        help="write failed videos here (default OUT_ROOT/failed.txt)")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     """Convert every video and print a summary."""
     args = parse_args(argv)
-    try:
-        paths = list_media(args.videos_root, args.list, args.separator)
-    except (ListFormatError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    paths = media_paths_or_none(args)
+    if paths is None:
         return 2
     if args.training_copy:
         size = args.size or TRAINING_COPY_SIZE
@@ -64,7 +55,7 @@ def main(argv=None) -> int:
          not args.training_copy)
         for p in paths
     ]
-    failed_list = args.failed_list or os.path.join(args.out_root, "failed.txt")
+    failed_list = failed_list_path(args)
     run = run_media_jobs(rescale_job, jobs, paths, args.workers, "rescaling", failed_list)
     print(run.report(failed_list))
     return 0

@@ -32,6 +32,18 @@ def test_extract_audio_from_list_reports_missing(video_set, tmp_path):
                     video_set["list"])
     assert proc.returncode == 0 and "failed: 1" in proc.stdout
     assert "c4/missing.mp4" in (out / "failed.txt").read_text()
+    elsewhere = tmp_path / "lists" / "audio-failed.txt"
+    proc = run_tool("extract_audio", "--videos-root", video_set["root"], "--out-root", out, "--list",
+                    video_set["list"], "--failed-list", elsewhere)
+    assert f"1 failed, listed in {elsewhere}" in proc.stdout
+    assert "c4/missing.mp4" in elsewhere.read_text()
+
+
+def test_media_tools_name_a_missing_videos_root(tmp_path):
+    for tool in ("extract_audio", "rescale_videos", "extract_frames"):
+        proc = run_tool(tool, "--videos-root", tmp_path / "nowhere", "--out-root", tmp_path / "out", check=False)
+        assert proc.returncode == 2, tool
+        assert f"error: videos root not found: {tmp_path / 'nowhere'}" in proc.stderr, tool
 
 
 def test_rescale_keeps_audio_and_aspect(video_set, tmp_path):
