@@ -3,20 +3,19 @@
 box per video around every person's joints in all frames (25 % padding, square, clipped), every
 frame cut to it and resized to --size x --size (H.264, source frame rate). Example:
   python tools/crop_person_videos.py --ann /data/ntu/ntu60_2d.pkl --videos /data/ntu/videos \\
-      --out /data/ntu/cropped
+      --out /data/ntu/cropped --workers 8
 writes cropped/<frame_dir>_rgb.mp4 for videos/<frame_dir>_rgb.avi; train with
 POSE.VIDEOS_CROPPED True, POSE.VIDEO_TEMPLATE "{}_rgb.mp4" and DATA.PATH_PREFIX .../cropped.
 Existing outputs are skipped (re-run to resume); a video that cannot be read is reported and
-the others are still written (exit status 1).
+the others are still written (exit status 1). --workers crops several videos at once.
 """
 import argparse
 import os
 import sys
 
-import av
-
 from m3a.datasets.pose import PoseDataError, load_annotations
-from m3a.prep.person_crop import DONE, crop_person_video
+from m3a.prep.person_crop import DONE, FAILED, SKIPPED, crop_job
+from m3a.utils.parallel import parallel_imap
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,6 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out-template", default="{}_rgb.mp4", help="output video of a frame_dir")
     parser.add_argument("--size", type=int, default=224, help="output width and height")
     parser.add_argument("--split", default=None, help="only the samples of this split")
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     return parser.parse_args(argv)
 
 
@@ -42,17 +42,13 @@ def main(argv=None) -> int:
     except (PoseDataError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    done = skipped = 0
-    failed = []
-    for ann in annotations:
-        src = os.path.join(args.videos, args.template.format(ann["frame_dir"]))
-        dst = os.path.join(args.out, args.out_template.format(ann["frame_dir"]))
-        try:
-            status = crop_person_video(src, dst, ann["keypoint"], ann["img_shape"], args.size)
-        except (av.error.FFmpegError, OSError, IndexError) as err:
-            failed.append(f"{src}: {err}")
-            continue
-        done, skipped = done + (status == DONE), skipped + (status != DONE)
+    jobs = [(os.path.join(args.videos, args.template.format(ann["frame_dir"])),
+             os.path.join(args.out, args.out_template.format(ann["frame_dir"])),
+             ann["keypoint"], ann["img_shape"], args.size) for ann in annotations]
+    outcomes = list(parallel_imap(crop_job, jobs, max(1, args.workers), desc="cropping", unit="video"))
+    done = sum(status == DONE for status, _ in outcomes)
+    skipped = sum(status == SKIPPED for status, _ in outcomes)
+    failed = [message for status, message in outcomes if status == FAILED]
     for line in failed:
         print(f"failed: {line}", file=sys.stderr)
     print(f"{done} videos cropped, {skipped} already there, {len(failed)} failed -> {args.out}")

@@ -132,7 +132,7 @@ SKIP = {
     "python tools/ntu_skeletons_to_pickle.py --skeletons /data/nturgb+d_skeletons --benchmark ntu60 "
     "--out /data/ntu/ntu60_2d.pkl": _NTU,
     "python tools/crop_person_videos.py --ann /data/ntu/ntu60_2d.pkl --videos /data/ntu/videos "
-    "--out /data/ntu/cropped": _NTU,
+    "--out /data/ntu/cropped --workers 8": _NTU,
     "python tools/run_net.py --cfg configs/M2CLIP/K400_VITB16_8F.yaml TRAIN.ENABLE False TEST.ZERO_SHOT True "
     "TEST.CHECKPOINT_FILE_PATH output/m2clip_k400_vitb16_8f/checkpoints/checkpoint_epoch_00012.pyth "
     "DATA.PATH_TO_DATA_DIR /data/ucf101 DATA.CLASS_NAMES_FILE /data/ucf101/class_names.txt MODEL.NUM_CLASSES 101 "

@@ -59,3 +59,9 @@ def test_crops_every_frame_to_the_persons(tmp_path, capsys):
     assert len(decoded) == 12 and decoded[0].shape == (32, 32, 3)
     assert all(f[4:-4, 4:-4].mean() > 180 for f in decoded)  # the bright person fills the crop
     assert tool.main(args) == 1 and "0 videos cropped, 1 already there" in capsys.readouterr().out
+    two = str(tmp_path / "two")
+    assert tool.main([a if a != str(out) else two for a in args] + ["--workers", "2"]) == 1
+    assert "1 videos cropped, 0 already there, 1 failed" in capsys.readouterr().out
+    with av.open(os.path.join(two, "S001C001P001R001A001_rgb.mp4")) as container:
+        again = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert all(np.array_equal(a, b) for a, b in zip(again, decoded)) and len(again) == 12

@@ -5,7 +5,7 @@ cut to it and resized to ``size`` x ``size``, written as H.264 at the source fra
 Use such videos with ``POSE.VIDEOS_CROPPED True``.
 """
 import os
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import av
 import numpy as np
@@ -14,7 +14,7 @@ from m3a.datasets.pose import Box, person_box
 from m3a.utils.file_io import atomic_path
 from m3a.utils.video_writer import add_h264_stream
 
-DONE, SKIPPED = "done", "skipped"
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 
 
 def video_box(keypoints: np.ndarray, img_shape: Sequence[int], frame_shape: Sequence[int]) -> Box:
@@ -50,3 +50,12 @@ def crop_person_video(
                 out.mux(vout.encode(scaled))
             out.mux(vout.encode(None))
     return DONE
+
+
+def crop_job(job: tuple) -> Tuple[str, str]:
+    """One video for a process pool: ``job`` holds :func:`crop_person_video`'s arguments; returns
+    its status and ``""``, or ``FAILED`` and ``"<source>: <error>"`` for an unreadable video."""
+    try:
+        return crop_person_video(*job), ""
+    except (av.error.FFmpegError, OSError, IndexError) as err:
+        return FAILED, f"{job[0]}: {err}"
