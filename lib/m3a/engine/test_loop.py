@@ -38,7 +38,7 @@ from m3a.engine.evaluation import (class_coverage, compute_metrics, gather_faile
                                    require_decoded, threshold_metrics)
 from m3a.engine.inputs import flatten_views, to_device
 from m3a.engine import extra_scores
-from m3a.engine.train_loop import progress_bar, set_seed
+from m3a.engine.train_loop import progress_bar, run_weights, set_seed
 from m3a.utils import distributed as du
 from m3a.utils import metrics
 from m3a.utils.class_names import load_class_names
@@ -199,9 +199,8 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
         # The file this run saved, when there is one: every process then tests the same weights
         # and BN statistics (under DDP each process's in-memory BN statistics are its own).
         checkpoint = checkpoint if os.path.isfile(checkpoint) else None
-    weights = "ema" if cfg.TRAIN.EMA.ENABLE and cfg.TEST.WEIGHTS != "model" else "model"  # trained_model's
     if checkpoint is None:
-        model, checkpoint = trained_model, "(model trained in this run, not saved)"
+        model, checkpoint, weights = trained_model, "(model trained in this run, not saved)", run_weights(cfg)
         logger.info("testing the model trained in this run (not saved)")
     else:
         from m3a.engine.predict import load_trained_model
