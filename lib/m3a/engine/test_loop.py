@@ -34,7 +34,7 @@ from fvcore.common.config import CfgNode
 
 from m3a.engine import amp
 from m3a.datasets.loader import list_dataset
-from m3a.engine.evaluation import (class_coverage, compute_metrics, gather_failed, gather_predictions, prf_text,
+from m3a.engine.evaluation import (class_coverage, compute_metrics, gather_failed, prf_text,
                                    require_decoded, threshold_metrics)
 from m3a.engine.inputs import flatten_views, to_device
 from m3a.engine import extra_scores
@@ -95,8 +95,7 @@ def run_multiview_inference(loader, model: nn.Module, cfg: CfgNode, device: torc
         scores.append(video_scores[ok].numpy())
         labels.append(batch_labels[ok].cpu().numpy())
         indices.append(batch_idx[ok].cpu().numpy())
-    gathered = gather_predictions(indices, scores, labels)
-    gathered[extra_scores.EXTRA_KEY] = extras.gather(indices, labels)
+    gathered = extras.gather(indices, scores, labels)  # the main scores and the extra sets
     gathered["failed"] = gather_failed(failed)
     require_decoded(len(gathered["indices"]), gathered["failed"], list_dataset(loader))
     gathered["num_views"] = max(du.all_gather_objects(num_views))
