@@ -104,7 +104,7 @@ def test_charades_multi_label_and_absolute_paths(tmp_path, video_dir):
 
 
 def test_multi_label_list_with_single_label_config_fails_at_start(tmp_path, video_dir):
-    with pytest.raises(ValueError, match="train-t.csv"):
+    with pytest.raises(ValueError, match=r"train-t.csv: entry 2 \('b.mp4'\) has 2 labels but DATA.MULTI_LABEL is False"):
         _mmit(tmp_path, video_dir, {"a.mp4": (0,), "b.mp4": (1, 2)}, MULTI_LABEL=False)
 
 

@@ -7,11 +7,13 @@ import pytest
 import torch
 import torch.nn as nn
 
-from m3a.engine.ema import ModelEma
+from m3a.config.errors import ConfigError
+from m3a.engine import test_loop
+from m3a.engine.ema import ModelEma, choose_weights
 from m3a.engine.predict import load_trained_model
 from m3a.engine.run import train_and_test
 from m3a.engine.test_loop import METRICS_FILE
-from m3a.engine.train_loop import set_seed
+from m3a.engine.train_loop import set_seed, train
 from m3a.models import build_model
 from m3a.utils import checkpoint as cu
 from m3a.utils.checkpoint import CheckpointError
@@ -111,8 +113,40 @@ def test_ema_weights_of_a_checkpoint_without_them_is_an_error(tiny_data, tmp_pat
     train_and_test(cfg)
     path = cu.checkpoint_path(out, 1)
     assert load_trained_model(path).weights == "model"  # auto: the model weights
-    with pytest.raises(CheckpointError, match="TEST.WEIGHTS ema, but the checkpoint holds no EMA weights"):
+    with pytest.raises(CheckpointError, match=f"TEST.WEIGHTS ema, but the checkpoint {path} holds no EMA weights"):
         load_trained_model(path, opts=["TEST.WEIGHTS", "ema"])
+
+
+@pytest.mark.parametrize("mode, has_ema, expected", [
+    ("auto", True, "ema"), ("auto", False, "model"), ("ema", True, "ema"),
+    ("model", True, "model"), ("model", False, "model"),
+])
+def test_one_rule_selects_the_tested_weights(mode, has_ema, expected):
+    assert choose_weights(mode, has_ema, "x", ValueError) == expected
+
+
+def test_training_for_ema_weights_without_ema_stops_before_training(tiny_data, tmp_path):
+    """TEST.WEIGHTS ema with TRAIN.EMA.ENABLE False: the run stops at once by the rule a
+    checkpoint without EMA weights meets, rather than training and then testing the model's
+    weights (unsaved model) or failing after training (saved one)."""
+    out = str(tmp_path / "run")
+    cfg = _ema_cfg(tiny_data, out, 0.5)
+    cfg.TRAIN.EMA.ENABLE, cfg.TRAIN.EVAL_PERIOD, cfg.TRAIN.CHECKPOINT_PERIOD = False, 0, 0
+    cfg.TEST.WEIGHTS = "ema"
+    with pytest.raises(ConfigError, match="TEST.WEIGHTS ema, but the model this run trains holds no EMA weights"):
+        train_and_test(cfg)
+    assert not os.path.exists(os.path.join(out, METRICS_FILE)) and not os.path.exists(os.path.join(out, "stdout.log"))
+
+
+@pytest.mark.parametrize("mode, expected", [("auto", "ema"), ("model", "model")])
+def test_unsaved_trained_model_is_tested_and_named_by_the_same_rule(tiny_data, tmp_path, mode, expected):
+    out = str(tmp_path / "run")
+    cfg = _ema_cfg(tiny_data, out, 0.5)
+    cfg.TRAIN.EVAL_PERIOD, cfg.TRAIN.CHECKPOINT_PERIOD, cfg.TEST.WEIGHTS = 0, 0, mode
+    set_seed(cfg.RNG_SEED)
+    model = train(cfg)
+    metrics = test_loop.test(cfg, model)
+    assert metrics["checkpoint"] == "(model trained in this run, not saved)" and metrics["weights"] == expected
 
 
 def test_resuming_a_run_without_ema_starts_the_average_from_its_weights(tiny_data, tmp_path, caplog):

@@ -81,12 +81,35 @@ def test_sets_are_combined_over_views_and_failed_videos_left_out_like_the_main_s
         main = collector.forward(x)
         collector.keep(3, 2, ok)
     torch.testing.assert_close(main, model(x))
-    gathered = collector.gather([np.array([5, 6, 7])[ok.numpy()]], [np.array([0, 1, 2])[ok.numpy()]])
     combine = (lambda t: t.sum(1)) if method == "sum" else (lambda t: t.max(1).values)
+    main_per_video = combine(main.reshape(3, 2, 4))[ok].numpy()
+    gathered = collector.gather([np.array([5, 6, 7])[ok.numpy()]], [main_per_video], [np.array([0, 1, 2])[ok.numpy()]])
     with torch.no_grad():
         a, b = (torch.softmax(s, -1).reshape(3, 2, 4) for s in model.streams(x))
-    np.testing.assert_allclose(gathered["a"], combine(a)[ok].numpy(), rtol=1e-6)
-    np.testing.assert_allclose(gathered["b"], combine(b)[ok].numpy(), rtol=1e-6)
+    sets = gathered[extra_scores.EXTRA_KEY]
+    np.testing.assert_allclose(sets["a"], combine(a)[ok].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(sets["b"], combine(b)[ok].numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(gathered["scores"], main_per_video)
+    assert gathered["indices"].tolist() == [5, 7] and gathered["labels"].tolist() == [0, 2]
+
+
+def test_main_scores_and_all_sets_are_gathered_in_one_exchange(monkeypatch):
+    """The sets ride with the main scores: one all-gather of indices, labels and scores, rows
+    matched across processes' padded repeats, whatever the number of sets."""
+    from m3a.utils import distributed as du
+
+    exchanges = []
+    real = du.all_gather_objects
+    monkeypatch.setattr(du, "all_gather_objects", lambda obj: exchanges.append(obj) or real(obj))
+    collector = ExtraScores(TwoSets(("a", "b")).eval(), "sum")
+    collector.parts = {"a": [np.full((2, 4), 1.0), np.full((1, 4), 2.0)], "b": [np.full((2, 4), 3.0), np.full((1, 4), 4.0)]}
+    main = [np.full((2, 4), 5.0), np.full((1, 4), 6.0)]
+    gathered = collector.gather([np.array([4, 1]), np.array([4])], main, [np.array([0, 1]), np.array([0])])
+    assert len(exchanges) == 1
+    assert gathered["indices"].tolist() == [1, 4] and gathered["labels"].tolist() == [1, 0]
+    assert gathered["scores"][:, 0].tolist() == [5.0, 5.0]
+    sets = gathered[extra_scores.EXTRA_KEY]
+    assert sets["a"].tolist() == [[1.0] * 4] * 2 and sets["b"].tolist() == [[3.0] * 4] * 2
 
 
 def test_a_model_without_the_hook_is_called_as_usual():
@@ -95,7 +118,8 @@ def test_a_model_without_the_hook_is_called_as_usual():
     x = torch.randn(2, 3)
     torch.testing.assert_close(collector.forward(x), model(x))
     collector.keep(2, 1, torch.ones(2, dtype=torch.bool))
-    assert collector.names == [] and collector.gather([np.arange(2)], [np.arange(2)]) == {}
+    gathered = collector.gather([np.arange(2)], [np.ones((2, 4))], [np.arange(2)])
+    assert collector.names == [] and gathered[extra_scores.EXTRA_KEY] == {} and gathered["scores"].shape == (2, 4)
     # Wrapped (e.g. DataParallel) models are looked through.
     assert ExtraScores(nn.DataParallel(TwoSets()), "sum").names == ["a", "b"]
 

@@ -11,7 +11,7 @@ from m3a.models import build_model
 from m3a.models.build import check_model_cfg
 from m3a.models.clip.model import CLIP
 from m3a.models.clip_video import ClipVideo
-from m3a.models.m2clip import clip_spec
+from m3a.models.m2clip import M2Clip, clip_spec
 from m3a.models.recognizer import Recognizer
 from m3a.utils.checkpoint import load_checkpoint, save_checkpoint
 
@@ -118,3 +118,31 @@ def test_train_all_fine_tunes_the_whole_tower_and_bad_values_are_config_errors()
     assert sum(p.requires_grad for p in frozen.parameters()) < sum(1 for _ in frozen.parameters())
     with pytest.raises(ConfigError, match="CLIP_VIDEO.TRAIN must be one of adapters, all"):
         check_model_cfg(clip_video_cfg("some"))
+
+
+def test_only_the_image_tower_keys_are_checked():
+    """clip_video has no text tower, masked-LM head or visual classifier: their M2CLIP keys are not
+    its concern; the image tower's still fail with M2CLIP's messages."""
+    cfg = clip_video_cfg()
+    cfg.M2CLIP.CUSTOM.TEXT_WIDTH = 24  # != EMBED_DIM 16: only M2CLIP's masked-LM block needs them equal
+    cfg.M2CLIP.TEXT_ADAPTER_LAYERS, cfg.M2CLIP.TEXT_ADAPTER_POS, cfg.M2CLIP.TEXT_ADAPTER_WIDTH = 99, ["nowhere"], 0
+    cfg.M2CLIP.MLM.VOCAB_SIZE, cfg.M2CLIP.FC_DROPOUT = 0, 1.5
+    check_model_cfg(cfg)
+    assert build_model(cfg, inputs={}).backbone.out_dim == 16
+    with pytest.raises(ConfigError, match="M2CLIP.TEXT_ADAPTER_POS must list distinct values"):
+        M2Clip.check_config(cfg)  # M2CLIP itself, with its text tower, still checks them
+    for key, value, message in (
+        ("VIS_ADAPTER_LAYERS", 3, r"M2CLIP.VIS_ADAPTER_LAYERS must be in \[0, 2\], got 3"),
+        ("VIS_ADAPTER_POS", ["pre_mlp", "pre_mlp"], "M2CLIP.VIS_ADAPTER_POS must list distinct values"),
+        ("ADAPTER_WIDTH", 0, "M2CLIP.ADAPTER_WIDTH must be >= 1, got 0"),
+        ("T_ADAPTER_WIDTH", -1, "M2CLIP.T_ADAPTER_WIDTH must be >= 0, got -1"),
+        ("ARCH", "ViT-X", "M2CLIP.ARCH must be one of"),
+    ):
+        bad = clip_video_cfg()
+        bad.M2CLIP[key] = value
+        with pytest.raises(ConfigError, match=message):
+            check_model_cfg(bad)
+    bad = clip_video_cfg()
+    bad.DATA.TEST_CROP_SIZE = 32
+    with pytest.raises(ConfigError, match="DATA.TEST_CROP_SIZE must be 16 for M2CLIP.ARCH custom, got 32"):
+        check_model_cfg(bad)

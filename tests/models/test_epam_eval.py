@@ -68,6 +68,19 @@ def test_the_stream_sets_are_each_classifier_alone():
     torch.testing.assert_close(fused, model(x))
 
 
+def test_the_stream_classifiers_run_once_per_test_batch():
+    """The fused scores and the stream sets share one pass of each stream's classifier."""
+    cfg = demo_cfg("unused", "unused")
+    model = build_model(cfg).eval()
+    calls = []
+    for stream in ("rgb", "pose"):
+        getattr(model.head, f"{stream}_cls_head").register_forward_hook(lambda m, i, o, s=stream: calls.append(s))
+    x = [torch.randn(2, *t.shape[1:]) for t in model.example_inputs(cfg, 2)]
+    with torch.no_grad():
+        model.forward_with_extra_scores(x)
+    assert calls == ["rgb", "pose"]
+
+
 def test_per_stream_and_fused_metrics_in_every_test_output(demo_run):
     _, out = demo_run
     summary, preds = read(out)

@@ -96,7 +96,9 @@ _C.TEST.ZERO_SHOT = False
 # max with max) is >= THRESHOLD.
 _C.TEST.THRESHOLD = 0.5
 # Weights a checkpoint is tested (and predicted, visualised, validated) with: auto (its EMA
-# weights ema_state when it holds them, else model_state), ema (an error without them) or model.
+# weights ema_state when it holds them, else model_state), ema (an error without them; training
+# with ema but without TRAIN.EMA.ENABLE stops before the first epoch) or model. The model a run
+# trains and tests is selected the same way (m3a.engine.ema.choose_weights).
 _C.TEST.WEIGHTS = "auto"
 
 # ---------------------------------------------------------------------------------------------

@@ -173,9 +173,9 @@ def _check_training_extras(cfg: CfgNode) -> None:
 def _check_speed_switches(cfg: CfgNode) -> None:
     """TRAIN.AMP_DTYPE float16 needs CUDA. (MODEL.COMPILE's compiler is checked when training
     starts, so that testing or predicting with such a config works on a machine without one.)"""
-    from m3a.engine.amp import check_amp_dtype
-
-    check_amp_dtype(cfg, "cuda" if cfg.NUM_GPUS > 0 else "cpu")
+    if cfg.TRAIN.ENABLE_AMP and cfg.TRAIN.AMP_DTYPE == "float16" and cfg.NUM_GPUS <= 0:
+        _fail("TRAIN.AMP_DTYPE float16 needs CUDA (NUM_GPUS > 0; it trains with a gradient scaler); "
+              "on CPU use TRAIN.AMP_DTYPE bfloat16 or auto")
 
 
 def _check_augmentation(cfg: CfgNode) -> None:

@@ -26,7 +26,7 @@ from fvcore.common.config import CfgNode
 
 from m3a.datasets import decoder
 from m3a.datasets.pose import PoseClip, clip_frames, label_tuple, load_annotations, prepare_pose_clip
-from m3a.datasets.video_dataset import DATASET_REGISTRY, SPLITS, label_target
+from m3a.datasets.video_dataset import DATASET_REGISTRY, SPLITS, check_label_counts, label_target
 from m3a.datasets.video_list import VideoEntry
 
 logger = logging.getLogger(__name__)
@@ -99,13 +99,13 @@ class PoseRGBDataset(torch.utils.data.Dataset):
 
     def _check_labels(self, path: str) -> None:
         """ValueError naming the sample whose labels do not fit DATA.MULTI_LABEL / NUM_CLASSES."""
+        def name(number: int) -> str:
+            return f"{path}: annotation {number} ({self.annotations[number]['frame_dir']})"
+
+        check_label_counts(self.entries, self.multi_label, name)
         for number, entry in enumerate(self.entries):
-            name = self.annotations[number]["frame_dir"]
-            if not self.multi_label and len(entry.labels) != 1:
-                raise ValueError(f"{path}: annotation {number} ({name}) has {len(entry.labels)} labels "
-                                 "but DATA.MULTI_LABEL is False")
             if max(entry.labels) >= self.num_classes:
-                raise ValueError(f"{path}: annotation {number} ({name}) has label {max(entry.labels)}, "
+                raise ValueError(f"{name(number)} has label {max(entry.labels)}, "
                                  f"not below MODEL.NUM_CLASSES {self.num_classes}")
 
     def label(self, index: int) -> torch.Tensor:

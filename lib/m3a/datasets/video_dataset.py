@@ -31,7 +31,7 @@ it lives in loader worker processes).
 """
 import logging
 import os
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from fvcore.common.config import CfgNode
@@ -127,6 +127,16 @@ def label_target(labels: Tuple[int, ...], num_classes: int, multi_label: bool) -
     return torch.tensor(labels[0], dtype=torch.int64)
 
 
+def check_label_counts(entries: Sequence[VideoEntry], multi_label: bool, name: Callable[[int], str]) -> None:
+    """ValueError naming the first entry (``name(i)`` of entry ``i``, e.g. ``list.csv: entry 3
+    ('a.mp4')``) without exactly one label when ``multi_label`` (DATA.MULTI_LABEL) is False."""
+    if multi_label:
+        return
+    for i, entry in enumerate(entries):
+        if len(entry.labels) != 1:
+            raise ValueError(f"{name(i)} has {len(entry.labels)} labels but DATA.MULTI_LABEL is False")
+
+
 class VideoDataset(torch.utils.data.Dataset):
     """Clips (train/val) or multi-view stacks (test) of the videos of one list file.
 
@@ -144,13 +154,8 @@ class VideoDataset(torch.utils.data.Dataset):
         self.entries: List[VideoEntry] = read_list(list_path, cfg, list_format)
         if not self.entries:
             raise ValueError(f"{list_path}: the list holds no videos")
-        if not self.multi_label:
-            for number, entry in enumerate(self.entries, start=1):
-                if len(entry.labels) != 1:
-                    raise ValueError(
-                        f"{list_path}: entry {number} ('{entry.path}') has {len(entry.labels)} "
-                        "labels but DATA.MULTI_LABEL is False"
-                    )
+        check_label_counts(self.entries, self.multi_label,
+                           lambda i: f"{list_path}: entry {i + 1} ('{self.entries[i].path}')")
         self.paths = [resolve_path(e.path, cfg) for e in self.entries]
         self._handle_duplicates()
         self.clips = ClipLoader(cfg)

@@ -7,6 +7,10 @@ bf16 autocast on a CPU without native bf16 instructions is emulated and about 2.
 fp32, so with ``TRAIN.CPU_AMP auto`` (the default) a CPU run uses bf16 only when the CPU
 advertises native bf16 (x86 ``avx512_bf16`` / ``amx_bf16``, ARM ``bf16``); ``on`` forces bf16 and
 ``off`` forces fp32. :func:`describe_precision` is the line the engine logs.
+
+The settings are checked by config validation (m3a.config.validate: the choices of
+TRAIN.AMP_DTYPE and TRAIN.CPU_AMP, float16 only with NUM_GPUS > 0); the dtype of a setting is
+resolved once (:func:`autocast_dtype` is called at every forward).
 """
 import contextlib
 import functools
@@ -15,10 +19,6 @@ from typing import ContextManager, FrozenSet, Iterable, Optional, Tuple
 import torch
 from fvcore.common.config import CfgNode
 
-from m3a.config.loading import ConfigError
-
-CPU_AMP_MODES = ("auto", "on", "off")
-AMP_DTYPES = ("auto", "bfloat16", "float16")
 # CPU feature flags (/proc/cpuinfo "flags" on x86, "Features" on ARM) of native bf16 arithmetic.
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
@@ -38,10 +38,8 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> FrozenSet[str]:
 
 
 def cpu_autocast_decision(mode: str, flags: Iterable[str]) -> Tuple[bool, str]:
-    """Whether CPU AMP runs bf16 autocast under ``TRAIN.CPU_AMP`` ``mode`` on a CPU with
-    ``flags``, and why (for the log)."""
-    if mode not in CPU_AMP_MODES:
-        raise ConfigError(f"TRAIN.CPU_AMP must be one of {', '.join(CPU_AMP_MODES)}, got '{mode}'")
+    """Whether CPU AMP runs bf16 autocast under ``TRAIN.CPU_AMP`` ``mode`` (auto, on, off) on a
+    CPU with ``flags``, and why (for the log)."""
     if mode == "on":
         return True, "TRAIN.CPU_AMP on"
     if mode == "off":
@@ -52,26 +50,18 @@ def cpu_autocast_decision(mode: str, flags: Iterable[str]) -> Tuple[bool, str]:
     return False, "this CPU has no native bf16 instructions (set TRAIN.CPU_AMP on to force bf16)"
 
 
-def check_amp_dtype(cfg: CfgNode, device_type: str) -> None:
-    """ConfigError when ``TRAIN.AMP_DTYPE`` is unknown, or float16 under AMP off CUDA."""
-    dtype = cfg.TRAIN.AMP_DTYPE
-    if dtype not in AMP_DTYPES:
-        raise ConfigError(f"TRAIN.AMP_DTYPE must be one of {', '.join(AMP_DTYPES)}, got '{dtype}'")
-    if cfg.TRAIN.ENABLE_AMP and dtype == "float16" and device_type != "cuda":
-        raise ConfigError(
-            "TRAIN.AMP_DTYPE float16 needs CUDA (NUM_GPUS > 0; it trains with a gradient scaler); "
-            "on CPU use TRAIN.AMP_DTYPE bfloat16 or auto"
-        )
-
-
 def autocast_dtype(cfg: CfgNode, device: torch.device) -> Optional[torch.dtype]:
     """The autocast dtype of ``device`` under ``cfg`` (None: full fp32)."""
-    if not cfg.TRAIN.ENABLE_AMP:
+    return _resolved_dtype(cfg.TRAIN.ENABLE_AMP, cfg.TRAIN.AMP_DTYPE, cfg.TRAIN.CPU_AMP, device.type)
+
+
+@functools.lru_cache(maxsize=None)
+def _resolved_dtype(enabled: bool, amp_dtype: str, cpu_mode: str, device_type: str) -> Optional[torch.dtype]:
+    if not enabled:
         return None
-    check_amp_dtype(cfg, device.type)
-    if device.type == "cuda":
-        return torch.bfloat16 if cfg.TRAIN.AMP_DTYPE == "bfloat16" else torch.float16
-    use_bf16, _ = cpu_autocast_decision(cfg.TRAIN.CPU_AMP, cpu_flags())
+    if device_type == "cuda":
+        return torch.bfloat16 if amp_dtype == "bfloat16" else torch.float16
+    use_bf16, _ = cpu_autocast_decision(cpu_mode, cpu_flags())
     return torch.bfloat16 if use_bf16 else None
 
 
@@ -83,7 +73,6 @@ def describe_precision(cfg: CfgNode, device: torch.device) -> str:
         if autocast_dtype(cfg, device) == torch.bfloat16:
             return "precision: bf16 autocast on CUDA, no gradient scaling (TRAIN.AMP_DTYPE bfloat16)"
         return "precision: fp16 autocast with gradient scaling (TRAIN.ENABLE_AMP True, CUDA)"
-    check_amp_dtype(cfg, device.type)
     use_bf16, why = cpu_autocast_decision(cfg.TRAIN.CPU_AMP, cpu_flags())
     if use_bf16:
         return f"precision: bf16 autocast on CPU (TRAIN.ENABLE_AMP True; {why})"

@@ -4,10 +4,13 @@ class-wise and sample-wise mAP after the same short training schedule.
 
 Speeds are measured in this process on synthetic clips at the test size (batch ``batch``; one
 warm-up step, then ``steps`` timed steps): a training step is the engine's ``train_step``
-(forward, loss, backward, optimiser step), an inference step an eval forward without gradients.
-The mAPs come from a real run of the engine: ``train`` then ``test`` of the config with its
-``OUTPUT_DIR`` set to ``<out>/<name>``.
+(forward, loss, backward, optimiser step) as ``tools/benchmark.py train`` runs it
+(:class:`m3a.engine.throughput.Trainer`, the model built as training builds it), an inference
+step an eval forward without gradients. The mAPs come from a real run of the engine
+(:func:`m3a.engine.run.train_and_test`) of the config with its ``OUTPUT_DIR`` set to
+``<out>/<name>``.
 """
+import itertools
 import math
 import os
 import time
@@ -18,6 +21,8 @@ import torch
 from fvcore.common.config import CfgNode
 
 from m3a.config import load_config
+from m3a.engine.run import train_and_test
+from m3a.engine.throughput import Throughput, Trainer, run_block
 from m3a.utils.file_io import atomic_path, atomic_write_text
 
 TABLE_FILE = "models.md"
@@ -60,8 +65,10 @@ def check_names(paths: Sequence[str]) -> None:
 def compare_config(path: str, opts: Sequence[str], data_dir: Optional[str], epochs: Optional[int],
                    out_dir: str) -> CfgNode:
     """The config of one compared model: ``opts`` applied, ``--data-dir`` and ``--epochs``
-    set, its output folder ``<out_dir>/<name>``; no model info logged at build."""
-    extra = ["OUTPUT_DIR", os.path.join(out_dir, model_name(path)), "LOG_MODEL_INFO", "False"]
+    set, its output folder ``<out_dir>/<name>``; no model info logged at build; trained and
+    tested."""
+    extra = ["OUTPUT_DIR", os.path.join(out_dir, model_name(path)), "LOG_MODEL_INFO", "False",
+             "TRAIN.ENABLE", "True", "TEST.ENABLE", "True"]
     if data_dir is not None:
         extra += ["DATA.PATH_TO_DATA_DIR", data_dir]
     if epochs is not None:
@@ -88,51 +95,34 @@ def _timed(step: Callable[[], None], steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def measure_speed(model: torch.nn.Module, cfg: CfgNode, batch: int, steps: int) -> Dict[str, float]:
-    """CPU training and inference clips/s of ``model`` on random clips of ``batch`` items."""
-    from m3a.engine import amp
-    from m3a.engine.optimizer import construct_optimizer
-    from m3a.engine.train_loop import train_step
-    from m3a.models.losses import get_loss_func, prepare_targets
-
-    device = torch.device("cpu")
+def measure_speed(trainer: Trainer, batch: int, steps: int) -> Dict[str, float]:
+    """CPU training and inference clips/s of ``trainer``'s model on random clips of ``batch``
+    items: training steps (:meth:`Trainer.step`) timed by :func:`m3a.engine.throughput.run_block`,
+    inference steps an eval forward without gradients; one warm-up step before each."""
+    cfg = trainer.cfg
     gen = torch.Generator().manual_seed(cfg.RNG_SEED)
-    inputs = [torch.randn(x.shape, generator=gen) for x in model.example_inputs(cfg, batch)]
+    inputs = [torch.randn(x.shape, generator=gen) for x in trainer.model.example_inputs(cfg, batch)]
     inputs = inputs[0] if len(inputs) == 1 else inputs
     labels = torch.randint(0, cfg.MODEL.NUM_CLASSES, (batch,), generator=gen)
-    targets = prepare_targets(labels, cfg.MODEL.NUM_CLASSES, cfg.MODEL.LOSS_FUNC)
-    loss_fn = get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean")
-    optimizer = construct_optimizer(model, cfg)
-    scaler = amp.build_grad_scaler(cfg, device)
-    model.train()
-    train_s = _timed(lambda: train_step(model, inputs, targets, loss_fn, optimizer, scaler, cfg, device), steps)
-    model.eval()
+    training = Throughput()
+    run_block(trainer, itertools.repeat((inputs, labels)), 1, steps, training)
+    trainer.model.eval()
     with torch.no_grad():
-        infer_s = _timed(lambda: model(inputs), steps)
-    return {"train": batch / train_s, "infer": batch / infer_s}
+        infer_s = _timed(lambda: trainer.model(inputs), steps)
+    return {"train": training.per_second, "infer": batch / infer_s}
 
 
 def measure_model(cfg: CfgNode, name: str, path: str, batch: int, steps: int) -> ModelResult:
-    """Parameters, GFLOPs and clips/s of a freshly built model of ``cfg``."""
-    from m3a.models import build_model
+    """Parameters, GFLOPs and clips/s of a freshly built model of ``cfg``, built on the CPU as
+    training builds it (:class:`m3a.engine.throughput.Trainer`)."""
     from m3a.models.build import component_names
     from m3a.models.model_info import gflops, params_count
 
-    torch.manual_seed(cfg.RNG_SEED)
-    model = build_model(cfg)
-    params, flops = params_count(model), gflops(model, cfg)
-    speed = measure_speed(model, cfg, batch, steps)
+    trainer = Trainer.build(cfg, torch.device("cpu"))
+    params, flops = params_count(trainer.model), gflops(trainer.model, cfg)
+    speed = measure_speed(trainer, batch, steps)
     return ModelResult(name, path, component_names(cfg).backbone, head_label(cfg), params, flops,
                        speed["train"], speed["infer"])
-
-
-def train_and_evaluate(cfg: CfgNode) -> Dict:
-    """Train ``cfg`` with the engine, test it, return the test metrics."""
-    from m3a.engine.test_loop import test
-    from m3a.engine.train_loop import train
-
-    model = train(cfg)
-    return test(cfg, model)
 
 
 def _fmt(value: Optional[float], spec: str) -> str:
@@ -218,7 +208,7 @@ def compare_models(paths: Sequence[str], opts: Sequence[str], data_dir: Optional
         if data_dir is not None:
             log(f"[{i}/{len(paths)}] {name}: training {cfg.SOLVER.MAX_EPOCH} epochs and testing into {cfg.OUTPUT_DIR}")
             start = time.perf_counter()
-            metrics = train_and_evaluate(cfg)
+            metrics = train_and_test(cfg)
             result.run_seconds = time.perf_counter() - start
             result.map_class, result.map_sample = float(metrics["map_class"]), float(metrics["map_sample"])
             log(f"[{i}/{len(paths)}] {name}: class-wise mAP {result.map_class:.4f}, sample-wise mAP "

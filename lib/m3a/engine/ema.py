@@ -8,7 +8,7 @@ resume. It lives in a separate model in eval mode, on the model's device.
 """
 import copy
 import logging
-from typing import Optional
+from typing import Optional, Type
 
 import torch
 import torch.nn as nn
@@ -73,3 +73,15 @@ def build_ema(cfg: CfgNode, model: nn.Module, resumed_from: Optional[str]) -> Op
 def ema_fields(ema: Optional[ModelEma]) -> dict:
     """Checkpoint fields of ``ema``: {"ema_state": ...}, or {} without EMA."""
     return {EMA_FIELD: ema.state_dict()} if ema is not None else {}
+
+
+def choose_weights(mode: str, has_ema: bool, source: str, error: Type[Exception]) -> str:
+    """``ema`` or ``model``: the weights of ``source`` (a checkpoint, or the model a run trains;
+    ``has_ema``: whether it holds EMA weights) that TEST.WEIGHTS ``mode`` selects for testing,
+    prediction, visualisation and validation. ``auto`` takes the EMA weights when there are
+    some, else the model's; ``model`` the model's; ``ema`` the EMA weights, and ``error`` naming
+    ``source`` when there are none (never a silent fallback to the model's)."""
+    if mode == "ema" and not has_ema:
+        raise error(f"TEST.WEIGHTS ema, but {source} holds no EMA weights (trained without TRAIN.EMA.ENABLE); "
+                    "use TEST.WEIGHTS auto or model")
+    return "ema" if has_ema and mode != "model" else "model"

@@ -84,10 +84,16 @@ class ExtraScores:
             self.parts[name].append(per_video[ok].numpy())
         self._batch = {}
 
-    def gather(self, indices: List[np.ndarray], labels: List[np.ndarray]) -> Dict[str, np.ndarray]:
-        """Every set's (V, N) scores over all processes, rows in the order of
-        :func:`gather_predictions` (sorted video index, each video once)."""
-        return {name: gather_predictions(indices, self.parts[name], labels)["scores"] for name in self.names}
+    def gather(self, indices: List[np.ndarray], scores: List[np.ndarray], labels: List[np.ndarray]) -> Dict:
+        """:func:`gather_predictions` of this process's batches of main ``scores``, with every
+        set's (V, N) scores, rows in the same order, under ``EXTRA_KEY``; one gather over the
+        processes for all of them (the sets travel as further columns of the main scores)."""
+        if not self.names:
+            return {**gather_predictions(indices, scores, labels), EXTRA_KEY: {}}
+        joined = [np.concatenate(batch, axis=1) for batch in zip(scores, *(self.parts[n] for n in self.names))]
+        gathered = gather_predictions(indices, joined, labels)
+        main, *sets = (np.ascontiguousarray(s) for s in np.split(gathered["scores"], 1 + len(self.names), axis=1))
+        return {**gathered, "scores": main, EXTRA_KEY: dict(zip(self.names, sets))}
 
 
 def summary_metrics(results: Dict) -> Dict:

@@ -11,7 +11,7 @@ from fvcore.common.config import CfgNode
 from m3a.datasets import decoder
 from m3a.datasets.video_dataset import ClipLoader
 from m3a.datasets.multiview import combine_views
-from m3a.engine.ema import EMA_FIELD
+from m3a.engine.ema import EMA_FIELD, choose_weights
 from m3a.engine.inputs import Inputs, batch_size, slice_items, to_device
 
 logger = logging.getLogger(__name__)
@@ -138,16 +138,12 @@ def load_trained_model(
 
 
 def weights_to_load(ckpt, mode: str, checkpoint: str) -> str:
-    """``ema`` or ``model``: the weights of ``ckpt`` that TEST.WEIGHTS ``mode`` (auto, ema, model)
-    selects; auto takes the EMA weights when the checkpoint holds them. CheckpointError for
-    ``ema`` without them."""
+    """``ema`` or ``model``: the weights of ``ckpt`` that TEST.WEIGHTS ``mode`` selects
+    (m3a.engine.ema.choose_weights); CheckpointError for ``ema`` without them."""
     from m3a.utils.checkpoint import CheckpointError
 
     has_ema = isinstance(ckpt, dict) and isinstance(ckpt.get(EMA_FIELD), dict)
-    if mode == "ema" and not has_ema:
-        raise CheckpointError(f"{checkpoint}: TEST.WEIGHTS ema, but the checkpoint holds no EMA weights "
-                              "(trained without TRAIN.EMA.ENABLE); use TEST.WEIGHTS model")
-    return "ema" if has_ema and mode != "model" else "model"
+    return choose_weights(mode, has_ema, f"the checkpoint {checkpoint}", CheckpointError)
 
 
 def changed_inputs(cfg: CfgNode, stored: dict) -> List[str]:

@@ -34,11 +34,11 @@ from fvcore.common.config import CfgNode
 
 from m3a.engine import amp
 from m3a.datasets.loader import list_dataset
-from m3a.engine.evaluation import (class_coverage, compute_metrics, gather_failed, gather_predictions, prf_text,
+from m3a.engine.evaluation import (class_coverage, compute_metrics, gather_failed, prf_text,
                                    require_decoded, threshold_metrics)
 from m3a.engine.inputs import flatten_views, to_device
 from m3a.engine import extra_scores
-from m3a.engine.train_loop import progress_bar, set_seed
+from m3a.engine.train_loop import progress_bar, run_weights, set_seed
 from m3a.utils import distributed as du
 from m3a.utils import metrics
 from m3a.utils.class_names import load_class_names
@@ -95,8 +95,7 @@ def run_multiview_inference(loader, model: nn.Module, cfg: CfgNode, device: torc
         scores.append(video_scores[ok].numpy())
         labels.append(batch_labels[ok].cpu().numpy())
         indices.append(batch_idx[ok].cpu().numpy())
-    gathered = gather_predictions(indices, scores, labels)
-    gathered[extra_scores.EXTRA_KEY] = extras.gather(indices, labels)
+    gathered = extras.gather(indices, scores, labels)  # the main scores and the extra sets
     gathered["failed"] = gather_failed(failed)
     require_decoded(len(gathered["indices"]), gathered["failed"], list_dataset(loader))
     gathered["num_views"] = max(du.all_gather_objects(num_views))
@@ -199,9 +198,8 @@ def test(cfg: CfgNode, trained_model: Optional[nn.Module] = None) -> Optional[Di
         # The file this run saved, when there is one: every process then tests the same weights
         # and BN statistics (under DDP each process's in-memory BN statistics are its own).
         checkpoint = checkpoint if os.path.isfile(checkpoint) else None
-    weights = "ema" if cfg.TRAIN.EMA.ENABLE and cfg.TEST.WEIGHTS != "model" else "model"  # trained_model's
     if checkpoint is None:
-        model, checkpoint = trained_model, "(model trained in this run, not saved)"
+        model, checkpoint, weights = trained_model, "(model trained in this run, not saved)", run_weights(cfg)
         logger.info("testing the model trained in this run (not saved)")
     else:
         from m3a.engine.predict import load_trained_model

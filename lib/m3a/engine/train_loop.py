@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from m3a.engine import accumulation, amp, speed
 from m3a.engine.accumulation import FULL_STEP, MicroBatch
-from m3a.engine.ema import ModelEma, build_ema, ema_fields
+from m3a.engine.ema import ModelEma, build_ema, ema_fields, choose_weights
 from m3a.engine.epoch_summary import epoch_summary
 from m3a.engine.mixup import Mixup, build_mixup
 from m3a.engine.inputs import Inputs, batch_size, to_device
@@ -454,9 +454,10 @@ def _is_epoch(cur_epoch: int, period: int, max_epoch: int) -> bool:
 
 def train(cfg: CfgNode) -> nn.Module:
     """Train the model described by ``cfg``; return the trained (unwrapped) model, or its EMA
-    model (TRAIN.EMA.ENABLE, unless TEST.WEIGHTS is ``model``), as testing uses it."""
+    model, as testing uses it (:func:`run_weights`)."""
     from m3a.datasets.loader import construct_loader, derived_seed, shuffle_dataset
 
+    weights = run_weights(cfg)  # TEST.WEIGHTS ema without TRAIN.EMA.ENABLE stops before training
     set_seed(cfg.RNG_SEED)
     setup_logging(cfg.OUTPUT_DIR)
     device = du.get_device(cfg)
@@ -525,10 +526,13 @@ def train(cfg: CfgNode) -> nn.Module:
                                   time.perf_counter() - val_start, ema is not None))
     if writer is not None:
         writer.close()
-    return tested_model(cfg, model, ema)
+    return ema.module if weights == "ema" else model
 
 
-def tested_model(cfg: CfgNode, model: nn.Module, ema: Optional[ModelEma]) -> nn.Module:
-    """The trained model as testing uses it: the EMA model when there is one and TEST.WEIGHTS is
-    not ``model``, else ``model``."""
-    return ema.module if ema is not None and cfg.TEST.WEIGHTS != "model" else model
+def run_weights(cfg: CfgNode) -> str:
+    """``ema`` or ``model``: the weights of the model this run trains that testing uses
+    (TEST.WEIGHTS, m3a.engine.ema.choose_weights); ConfigError for ``ema`` without
+    TRAIN.EMA.ENABLE."""
+    from m3a.config.errors import ConfigError
+
+    return choose_weights(cfg.TEST.WEIGHTS, cfg.TRAIN.EMA.ENABLE, "the model this run trains", ConfigError)

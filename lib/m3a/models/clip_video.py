@@ -25,7 +25,7 @@ from m3a.config.errors import ConfigError
 from m3a.models.backbone import Backbone, Inputs
 from m3a.models.build import BACKBONE_REGISTRY, register
 from m3a.models.clip.model import VisionTransformer, is_openai_clip_state
-from m3a.models.m2clip import (M2Clip, add_m2clip_config, check_m2clip_config, clip_spec, temporal_adapter,
+from m3a.models.m2clip import (M2Clip, add_m2clip_config, check_clip_vision_config, clip_spec, temporal_adapter,
                                video_adapters)
 
 # What trains (CLIP_VIDEO.TRAIN).
@@ -67,8 +67,9 @@ class ClipVideo(Backbone):
 
     @classmethod
     def check_config(cls, cfg: CfgNode) -> None:
-        """Validate the M2CLIP.* keys, the crop sizes and CLIP_VIDEO.TRAIN."""
-        check_m2clip_config(cfg)
+        """Validate the image tower's M2CLIP.* keys, the crop sizes and CLIP_VIDEO.TRAIN (the text
+        tower's, masked-LM head's and visual classifier's keys are M2CLIP's, not used here)."""
+        check_clip_vision_config(cfg)
         if cfg.CLIP_VIDEO.TRAIN not in TRAIN_CHOICES:
             raise ConfigError(f"CLIP_VIDEO.TRAIN must be one of {', '.join(TRAIN_CHOICES)}, "
                               f"got '{cfg.CLIP_VIDEO.TRAIN}'")

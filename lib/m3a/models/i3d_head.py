@@ -90,18 +90,24 @@ class I3DHead(Head):
         their own at test; ``[]`` for one stream (its scores are the model's)."""
         return [stream for stream, _ in self.streams] if len(self.streams) > 1 else []
 
-    def extra_scores(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Each stream's scores alone: MODEL.HEAD_ACT of its logits (B, NUM_CLASSES), by stream
-        name. The model's scores are HEAD_ACT of the logits' sum; with softmax they equal
-        softmax(sum of the log stream scores)."""
+    def forward_with_extra_scores(self, x: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """The scores of :meth:`forward` and each stream's scores alone (MODEL.HEAD_ACT of its
+        logits (B, NUM_CLASSES), by stream name; only with several streams), from one pass of the
+        stream classifiers. The model's scores are HEAD_ACT of the logits' sum; with softmax they
+        equal softmax(sum of the log stream scores)."""
+        logits = self.stream_logits(x)
         names = self.extra_score_names()
-        return {s: self.act(logits) for s, logits in self.stream_logits(x).items() if s in names}
+        return self._fuse(logits), {s: self.act(part) for s, part in logits.items() if s in names}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Summed logits in training (per-stream logits (B, S, N) under MODEL.LOSS_FUNC
         stream_cross_entropy); the activation of the summed logits at eval."""
-        streams = torch.stack(list(self.stream_logits(x).values()), dim=1)
+        return self._fuse(self.stream_logits(x))
+
+    def _fuse(self, logits: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """The head's output from the streams' logits (see :meth:`forward`)."""
+        streams = torch.stack(list(logits.values()), dim=1)
         if self.training and self.per_stream_outputs:
             return streams
-        logits = streams.sum(dim=1)
-        return logits if self.training else self.act(logits)
+        fused = streams.sum(dim=1)
+        return fused if self.training else self.act(fused)

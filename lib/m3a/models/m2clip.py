@@ -167,34 +167,46 @@ def add_m2clip_config(cfg: CfgNode) -> None:
     cfg.M2CLIP.CUSTOM.TEXT_LAYERS = 0
 
 
-def check_m2clip_config(cfg: CfgNode) -> None:
-    """ConfigError for invalid M2CLIP.* values."""
+def check_clip_vision_config(cfg: CfgNode) -> None:
+    """ConfigError for invalid M2CLIP.* values of the image tower (architecture, TED and temporal
+    adapters) and crop sizes: the checks of every backbone built on it (m2clip, clip_video)."""
     m = cfg.M2CLIP
     if m.ARCH not in list(CLIP_SPECS) + ["custom"]:
         raise ConfigError(f"M2CLIP.ARCH must be one of {', '.join(CLIP_SPECS)}, custom; got '{m.ARCH}'")
     spec = clip_spec(cfg)
-    for key in ("VIS_ADAPTER_POS", "TEXT_ADAPTER_POS"):
-        bad = [p for p in m[key] if p not in ADAPTER_SLOTS]
-        if bad or len(set(m[key])) != len(m[key]):
-            raise ConfigError(f"M2CLIP.{key} must list distinct values of {', '.join(ADAPTER_SLOTS)}; got {m[key]}")
-    if not 0 <= m.VIS_ADAPTER_LAYERS <= spec.vision_layers:
-        raise ConfigError(f"M2CLIP.VIS_ADAPTER_LAYERS must be in [0, {spec.vision_layers}], got {m.VIS_ADAPTER_LAYERS}")
-    if not 0 <= m.TEXT_ADAPTER_LAYERS <= spec.transformer_layers + 1:
-        raise ConfigError(f"M2CLIP.TEXT_ADAPTER_LAYERS must be in [0, {spec.transformer_layers + 1}], "
-                          f"got {m.TEXT_ADAPTER_LAYERS}")
-    for key in ("ADAPTER_WIDTH", "TEXT_ADAPTER_WIDTH"):
-        if m[key] < 1:
-            raise ConfigError(f"M2CLIP.{key} must be >= 1, got {m[key]}")
-    if m.T_ADAPTER_WIDTH < 0 or m.MLM.VOCAB_SIZE < 1 or not 0.0 <= m.FC_DROPOUT < 1.0:
-        raise ConfigError("M2CLIP.T_ADAPTER_WIDTH must be >= 0, M2CLIP.MLM.VOCAB_SIZE >= 1 and M2CLIP.FC_DROPOUT "
-                          f"in [0, 1); got {m.T_ADAPTER_WIDTH}, {m.MLM.VOCAB_SIZE}, {m.FC_DROPOUT}")
-    if spec.embed_dim != spec.transformer_width:
-        raise ConfigError(f"M2CLIP needs the joint embedding width ({spec.embed_dim}) to equal the text width "
-                          f"({spec.transformer_width}): the masked-LM block attends from text to frame embeddings")
+    _check_adapters(m, "VIS_ADAPTER_POS", "VIS_ADAPTER_LAYERS", spec.vision_layers, "ADAPTER_WIDTH")
+    if m.T_ADAPTER_WIDTH < 0:
+        raise ConfigError(f"M2CLIP.T_ADAPTER_WIDTH must be >= 0, got {m.T_ADAPTER_WIDTH}")
     for key in ("TRAIN_CROP_SIZE", "TEST_CROP_SIZE"):
         if cfg.DATA[key] != spec.image_resolution:
             raise ConfigError(f"DATA.{key} must be {spec.image_resolution} for M2CLIP.ARCH {m.ARCH}, "
                               f"got {cfg.DATA[key]}")
+
+
+def check_m2clip_config(cfg: CfgNode) -> None:
+    """ConfigError for invalid M2CLIP.* values: the image tower's (:func:`check_clip_vision_config`),
+    the text tower's, the masked-LM head's and the visual classifier's."""
+    check_clip_vision_config(cfg)
+    m, spec = cfg.M2CLIP, clip_spec(cfg)
+    _check_adapters(m, "TEXT_ADAPTER_POS", "TEXT_ADAPTER_LAYERS", spec.transformer_layers + 1, "TEXT_ADAPTER_WIDTH")
+    if m.MLM.VOCAB_SIZE < 1 or not 0.0 <= m.FC_DROPOUT < 1.0:
+        raise ConfigError("M2CLIP.MLM.VOCAB_SIZE must be >= 1 and M2CLIP.FC_DROPOUT in [0, 1); "
+                          f"got {m.MLM.VOCAB_SIZE}, {m.FC_DROPOUT}")
+    if spec.embed_dim != spec.transformer_width:
+        raise ConfigError(f"M2CLIP needs the joint embedding width ({spec.embed_dim}) to equal the text width "
+                          f"({spec.transformer_width}): the masked-LM block attends from text to frame embeddings")
+
+
+def _check_adapters(m: CfgNode, pos_key: str, layers_key: str, blocks: int, width_key: str) -> None:
+    """One tower's adapters: distinct slots at ``pos_key``, ``layers_key`` in [0, ``blocks``],
+    ``width_key`` >= 1."""
+    bad = [p for p in m[pos_key] if p not in ADAPTER_SLOTS]
+    if bad or len(set(m[pos_key])) != len(m[pos_key]):
+        raise ConfigError(f"M2CLIP.{pos_key} must list distinct values of {', '.join(ADAPTER_SLOTS)}; got {m[pos_key]}")
+    if not 0 <= m[layers_key] <= blocks:
+        raise ConfigError(f"M2CLIP.{layers_key} must be in [0, {blocks}], got {m[layers_key]}")
+    if m[width_key] < 1:
+        raise ConfigError(f"M2CLIP.{width_key} must be >= 1, got {m[width_key]}")
 
 
 @register(BACKBONE_REGISTRY, "m2clip")

@@ -61,10 +61,11 @@ class Recognizer(nn.Module):
 
     def forward_with_extra_scores(self, x: Inputs) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """The eval scores of ``forward`` and the head's extra score sets {name: (B, NUM_CLASSES)}
-        from the same features (``{}`` when the head has none)."""
+        from the same features, both by the head's own ``forward_with_extra_scores`` (``{}`` when
+        the head has none)."""
         features = self.neck(self.forward_features(x))
-        own = getattr(self.head, "extra_scores", None)
-        return self.head(features), (own(features) if own is not None else {})
+        own = getattr(self.head, "forward_with_extra_scores", None)
+        return own(features) if own is not None else (self.head(features), {})
 
     def training_loss(self, outputs, targets: torch.Tensor, loss_fn: nn.Module) -> Optional[torch.Tensor]:
         """The head's own training loss of a training forward's ``outputs`` (e.g. M2CLIP's
