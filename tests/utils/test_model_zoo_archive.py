@@ -8,12 +8,13 @@ import zipfile
 
 import pytest
 import torch
+import yaml
 
 from m3a.models import build_model
 from m3a.utils.archive import ArchiveError, extract_member, select_member
 from m3a.utils.checkpoint_fit import check_fit
 from m3a.utils.download import DownloadError, Downloader
-from m3a.utils.model_zoo import ZooEntry, download_entry, read_recorded_hash
+from m3a.utils.model_zoo import ManifestError, ZooEntry, download_entry, load_manifest, read_recorded_hash
 from tests.models.test_action_net import tiny_cfg
 from tests.utils.local_http import FileHost
 
@@ -156,3 +157,19 @@ def test_member_size_limits(tmp_path):
     with pytest.raises(ArchiveError, match="cannot extract big.pth|holds more than its declared 1000 bytes"):
         extract_member(str(archive), "*.pth", str(tmp_path / "y"))
     assert info.file_size == 100_000
+
+
+@pytest.mark.parametrize("member, message", [
+    (5, "entry 'x': member must be a glob pattern or a list of them, got 5"),
+    ([], "entry 'x': member must be a glob pattern or a list of them, got \\[\\]"),
+    (["*.pth", ""], "entry 'x': member must be a glob pattern or a list of them"),
+])
+def test_manifest_member_is_validated(tmp_path, member, message):
+    fields = dict(title="t", dataset="jester", num_classes=27, backbone="b", config=None, m3a=None, published={},
+                  url="https://www.dropbox.com/sh/a/b?dl=0", sha256="", filename="x.pth", member=member)
+    (tmp_path / "zoo.yaml").write_text(yaml.safe_dump({"models": {"x": fields}}))
+    with pytest.raises(ManifestError, match=message):
+        load_manifest(str(tmp_path / "zoo.yaml"))
+    fields["member"] = "*.pth"
+    (tmp_path / "zoo.yaml").write_text(yaml.safe_dump({"models": {"x": fields}}))
+    assert load_manifest(str(tmp_path / "zoo.yaml"))["x"].member == "*.pth"

@@ -25,7 +25,7 @@ class ArchiveError(DownloadError):
 
 def as_patterns(member: Union[str, Sequence[str]]) -> List[str]:
     """``member`` (one glob pattern or a list of them) as a non-empty list of patterns."""
-    patterns = [member] if isinstance(member, str) else list(member or [])
+    patterns = [member] if isinstance(member, str) else list(member) if isinstance(member, (list, tuple)) else []
     if not patterns or not all(isinstance(p, str) and p.strip() for p in patterns):
         raise ValueError(f"member must be a glob pattern or a list of them, got {member!r}")
     return patterns
