@@ -64,6 +64,11 @@ _ZOO = "downloads a published checkpoint (network, hundreds of MB)"
 _GLOVE = "needs GloVe 6B (glove.6B.zip, 822 MB download)"
 _VGGISH = "needs the VGGish weights (downloaded files)"
 _ZOO_RUN = "needs a downloaded published checkpoint and the M-MiT data"
+_ZOO_DROPBOX = ("downloads a released ACTION-Net checkpoint (network: a zipped Dropbox folder); "
+                "tests/tools/test_download_model_zoo.py and tests/utils/test_model_zoo_archive.py run the same path "
+                "against a local server")
+_ZOO_ACTION_RUN = ("needs a downloaded released ACTION-Net checkpoint, the EgoGesture / Jester frames (tens of GB) and "
+                   "a GPU for the full 10-clip test")
 _NTU = "needs the NTU RGB+D skeletons / videos (downloads behind a request form)"
 SKIP = {
     "make demo": "creates .venv and installs torch (network); test_make_demo_is_the_two_getting_started_commands "
@@ -90,6 +95,15 @@ SKIP = {
     "python tools/download_model_zoo.py mmit-v1-baseline mmit-v1-g-vat --dir checkpoints": _ZOO,
     "python tools/download_model_zoo.py --all --dir checkpoints": _ZOO,
     "python tools/download_model_zoo.py --url URL --sha256 HEX --out FILE": "placeholders (URL, HEX, FILE)",
+    "python tools/download_model_zoo.py action-net-egogesture-r50-8f action-net-jester-r50-8f --dir checkpoints":
+        _ZOO_DROPBOX,
+    "python tools/download_model_zoo.py action-net-jester-r50-8f --dir checkpoints": _ZOO_DROPBOX,
+    "python tools/run_net.py --cfg configs/ActionNet/EGOGESTURE_ACTION_R50_8F.yaml TRAIN.ENABLE False "
+    "TEST.CHECKPOINT_FILE_PATH checkpoints/action-net-egogesture-r50-8f.pth.tar DATA.PATH_TO_DATA_DIR data/ego "
+    "DATA.PATH_PREFIX data/ego/clips OUTPUT_DIR output/action-net-egogesture NUM_GPUS 1": _ZOO_ACTION_RUN,
+    "python tools/run_net.py --cfg configs/ActionNet/JESTER_ACTION_R50_8F.yaml TRAIN.ENABLE False "
+    "TEST.CHECKPOINT_FILE_PATH checkpoints/action-net-jester-r50-8f.pth.tar DATA.PATH_TO_DATA_DIR data/jester "
+    "DATA.PATH_PREFIX data/jester/frames OUTPUT_DIR output/action-net-jester NUM_GPUS 1": _ZOO_ACTION_RUN,
     "python tools/run_net.py --cfg configs/Mmit/v1/R2PLUS1D_T_VAT.yaml TRAIN.ENABLE False "
     "TEST.CHECKPOINT_FILE_PATH checkpoints/mmit-v1-t-vat.pyth DATA.PATH_TO_DATA_DIR /data/mmit NUM_GPUS 1": _ZOO_RUN,
     "python tools/run_net.py --cfg configs/Mmit/v1/R2PLUS1D_T_VAT.yaml TRAIN.ENABLE False "

@@ -2,6 +2,8 @@
 
 Files are served with a strong ETag and a Last-Modified date derived from their content, and
 ``If-Range`` is honoured (a validator that does not match gets the whole file, as RFC 9110 says).
+Requests may also arrive through it as an HTTP proxy (absolute URIs such as
+``http://www.dropbox.com/sh/...``): only the path and query are used.
 """
 import email.utils
 import hashlib
@@ -27,6 +29,7 @@ class FileHost:
         self.no_length: set = set()  # names served without Content-Length (the body ends when the connection closes)
         self.trickle: Dict[str, Tuple[int, float]] = {}  # name -> (bytes per write, seconds between writes)
         self.slow_headers: Dict[str, float] = {}  # name -> seconds between the bytes of the header block
+        self.dropbox: Dict[str, str] = {}  # share path (sh/ID/KEY) -> file its dl=1 answer serves (serve_dropbox)
         self.drive_token = "t0k3n"
         self.drive_uuid = "u-123"
         host = self
@@ -59,6 +62,13 @@ class FileHost:
         self.server.shutdown()
         self.server.server_close()
 
+    def serve_dropbox(self, share_path: str, name: str) -> None:
+        """Answer ``share_path`` as Dropbox does: a preview page unless ``dl=1``, which redirects to
+        ``zip_download_get/NAME``, served without length or validators (an archive built on the fly)."""
+        self.dropbox[share_path.strip("/")] = name
+        self.no_length.add(name)
+        self.no_validators.add(name)
+
     def count(self, name: str) -> int:
         return sum(1 for r in self.requests if r["name"] == name)
 
@@ -67,8 +77,14 @@ class FileHost:
         query = dict(urllib.parse.parse_qsl(parts.query))
         route = parts.path.strip("/")
         name = query.get("id", route) if route.startswith("drive/") else route
+        if route.startswith("zip_download_get/"):
+            name = route.split("/", 1)[1]
         self.requests.append({"route": route, "name": name, "range": h.headers.get("Range"), "query": query,
                               "cookie": h.headers.get("Cookie"), "if_range": h.headers.get("If-Range")})
+        if route in self.dropbox:
+            if query.get("dl") != "1":
+                return self._send(h, 200, b"<!DOCTYPE html><html><body>Dropbox preview</body></html>", "text/html")
+            return self._send(h, 302, b"", "text/plain", {"Location": f"/zip_download_get/{self.dropbox[route]}"})
         if route == "page.html":
             return self._send(h, 200, b"<!DOCTYPE html><html><body>Sign in</body></html>", "text/html")
         if route == "drive/uc":

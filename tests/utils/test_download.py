@@ -16,6 +16,8 @@ from m3a.utils.download import (
     Downloader,
     confirmation_url,
     normalize_drive_url,
+    normalize_dropbox_url,
+    normalize_url,
     sha256_file,
 )
 from tests.utils.local_http import FileHost
@@ -167,6 +169,43 @@ def test_normalize_drive_url():
         "https://drive.google.com/uc?export=download&id=1ieR_2NpWhYCtz_AUezC80MoLEAyyMAqa"
     )
     assert normalize_drive_url("http://127.0.0.1:8000/a.bin") == "http://127.0.0.1:8000/a.bin"
+
+
+@pytest.mark.parametrize("share, direct", [
+    # The released ACTION-Net folder links (README of V-Sense/ACTION-Net).
+    ("https://www.dropbox.com/sh/v9373sopxmf3vwh/AACDx4E3exxR_gbHgFK7rsGXa?dl=0",
+     "https://www.dropbox.com/sh/v9373sopxmf3vwh/AACDx4E3exxR_gbHgFK7rsGXa?dl=1"),
+    # New-style links: rlkey (and st) must survive, dl moves to the end with value 1.
+    ("https://www.dropbox.com/scl/fo/abc123/h?rlkey=k3y&dl=0&st=xyz",
+     "https://www.dropbox.com/scl/fo/abc123/h?rlkey=k3y&st=xyz&dl=1"),
+    ("https://www.dropbox.com/scl/fi/abc123/model.pth?rlkey=k3y&raw=1",
+     "https://www.dropbox.com/scl/fi/abc123/model.pth?rlkey=k3y&dl=1"),
+    ("https://dropbox.com/s/abc123/model.pth", "https://dropbox.com/s/abc123/model.pth?dl=1"),
+    ("https://www.dropbox.com/s/abc123/model.pth?dl=1", "https://www.dropbox.com/s/abc123/model.pth?dl=1"),
+])
+def test_normalize_dropbox_url(share, direct):
+    assert normalize_dropbox_url(share) == direct
+    assert normalize_url(share) == direct
+
+
+@pytest.mark.parametrize("url", [
+    "https://www.dropbox.com.example.org/sh/abc/def?dl=0",  # not Dropbox
+    "https://www.dropbox.com/home/folder?dl=0",  # not a share link
+    "http://127.0.0.1:8000/sh/abc/def?dl=0",
+    "https://drive.google.com/uc?export=download&id=42",
+])
+def test_normalize_dropbox_url_leaves_other_urls(url):
+    assert normalize_dropbox_url(url) == url
+
+
+def test_dropbox_preview_page_is_an_error(host, tmp_path):
+    # Without the rewrite to dl=1 (a 127.0.0.1 URL is not Dropbox), the share link's answer is
+    # the preview page: an error, nothing saved.
+    host.serve_dropbox("sh/abc/def", "model.pyth")
+    out = str(tmp_path / "model.pyth")
+    with pytest.raises(DownloadError, match="HTML page instead of the file .*for Dropbox"):
+        _downloader().fetch(host.url("sh/abc/def?dl=0"), out)
+    assert os.listdir(tmp_path) == []
 
 
 # -- resuming only what belongs to the same remote file (issue 15 item 2) ---------------------

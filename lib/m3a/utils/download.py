@@ -19,6 +19,11 @@ Google Drive answers a large file's first request with an HTML page asking to co
 download (a ``download_warning`` cookie, a link carrying ``confirm=``, or a form posting to
 ``drive.usercontent.google.com/download`` with ``confirm``/``uuid`` fields); the page is parsed
 and followed. Any other HTML page served instead of a file is an error.
+
+Dropbox share links (``/s/``, ``/sh/``, ``/scl/fi/``, ``/scl/fo/`` on www.dropbox.com) open a
+preview page with ``dl=0``; they are rewritten to ``dl=1`` (other query fields such as ``rlkey``
+kept), which answers a file link with the file and a folder link with a ZIP archive of the folder
+(``m3a.utils.archive`` takes one file out of it).
 """
 import dataclasses
 import hashlib
@@ -55,6 +60,9 @@ _DRIVE_ID_PATTERNS = (
     re.compile(r"drive\.google\.com/open\?(?:.*&)?id=([A-Za-z0-9_-]+)"),
     re.compile(r"drive\.google\.com/uc\?(?:.*&)?id=([A-Za-z0-9_-]+)"),
 )
+DROPBOX_HOSTS = ("www.dropbox.com", "dropbox.com")
+# Share-link paths: files (/s/, /scl/fi/) and folders (/sh/, /scl/fo/).
+_DROPBOX_SHARE_PATHS = ("/s/", "/sh/", "/scl/fi/", "/scl/fo/")
 
 
 class DownloadError(RuntimeError):
@@ -91,6 +99,20 @@ def normalize_drive_url(url: str) -> str:
         if match:
             return f"https://drive.google.com/uc?export=download&id={match.group(1)}"
     return url
+
+
+def normalize_dropbox_url(url: str) -> str:
+    """A Dropbox share link with ``dl=1`` (direct download; other query fields kept); other URLs unchanged."""
+    parts = urllib.parse.urlsplit(url)
+    if (parts.hostname or "").lower() not in DROPBOX_HOSTS or not parts.path.startswith(_DROPBOX_SHARE_PATHS):
+        return url
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if k not in ("dl", "raw")]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query + [("dl", "1")])))
+
+
+def normalize_url(url: str) -> str:
+    """The direct-download form of a Google Drive or Dropbox share link; other URLs unchanged."""
+    return normalize_dropbox_url(normalize_drive_url(url))
 
 
 class _FormParser(HTMLParser):
@@ -349,7 +371,8 @@ class Downloader:
         if next_url is None or next_url == url:
             raise DownloadError(
                 f"{url} served an HTML page instead of the file (for Google Drive: the "
-                "file is not shared publicly or its download quota is exceeded)"
+                "file is not shared publicly or its download quota is exceeded; for Dropbox: the "
+                "link was removed or is not public)"
             )
         logger.info("Following download confirmation page to %s", next_url)
         self.url = next_url  # later attempts resume from the confirmed URL
@@ -462,7 +485,7 @@ class Downloader:
             logger.warning("%s does not match its SHA-256; moved it to %s and downloading again", out, corrupt)
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         part = out + ".part"
-        self._source = self.url = normalize_drive_url(url)
+        self._source = self.url = normalize_url(url)
         self._size = size
         self._cookies = http.cookiejar.CookieJar()
         self._watch = transfer_watch.TransferWatch(self.deadline, self.stall_bytes, self.stall_seconds)

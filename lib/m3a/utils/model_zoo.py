@@ -3,18 +3,29 @@
 Entries without a published SHA-256 are verified by "trust on first download": the first
 download records the file's hash in ``FILE.sha256`` (``sha256sum`` format) beside the file,
 and every later call checks the file against that record.
+
+An entry with ``member`` names a file inside the ZIP archive its link answers with (a Dropbox
+folder link): the archive is downloaded to ``FILE.zip``, the member is extracted to ``FILE``
+(``m3a.utils.archive``: one matching member, bounded, atomic rename) and the archive removed.
+Its ``sha256`` (published or trusted on first download) and ``size`` are those of the extracted
+file: Dropbox builds folder archives on the fly, so the archive's own bytes need not repeat.
 """
 import dataclasses
+import logging
 import os
 import re
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Union
 
 import yaml
 
-from m3a.utils.download import Downloader, DownloadResult
-from m3a.utils.file_io import atomic_write_text
+from m3a.utils.archive import as_patterns, extract_member
+from m3a.utils.download import Downloader, DownloadError, DownloadResult, sha256_file
+from m3a.utils.file_io import atomic_path, atomic_write_text
 
-DEFAULT_MANIFEST = os.path.join(os.path.dirname(__file__), "..", "..", "..", "configs", "model_zoo.yaml")
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+DEFAULT_MANIFEST = os.path.join(REPO_ROOT, "configs", "model_zoo.yaml")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _FIELDS = ("title", "dataset", "num_classes", "backbone", "config", "m3a", "published", "url", "sha256", "filename")
 
@@ -39,6 +50,7 @@ class ZooEntry:
     sha256: str
     filename: str
     size: Optional[int] = None  # exact size in bytes, when known: a download of any other size fails
+    member: Optional[Union[str, List[str]]] = None  # glob pattern(s): the file to take out of a ZIP answer
 
 
 def load_manifest(path: str = DEFAULT_MANIFEST) -> Dict[str, ZooEntry]:
@@ -62,7 +74,14 @@ def load_manifest(path: str = DEFAULT_MANIFEST) -> Dict[str, ZooEntry]:
         size = fields.get("size")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
             raise ManifestError(f"{path}: entry '{name}': size must be a positive number of bytes, got {size!r}")
-        entries[name] = ZooEntry(name=name, **{k: fields[k] for k in _FIELDS if k != "sha256"}, sha256=sha, size=size)
+        member = fields.get("member")
+        if member is not None:
+            try:
+                as_patterns(member)
+            except ValueError as err:
+                raise ManifestError(f"{path}: entry '{name}': {err}") from None
+        entries[name] = ZooEntry(name=name, **{k: fields[k] for k in _FIELDS if k != "sha256"}, sha256=sha, size=size,
+                                 member=member)
     return entries
 
 
@@ -88,7 +107,52 @@ def fetch_verified(
     expected = sha256 or read_recorded_hash(out)
     result = downloader.fetch(url, out, expected, size)
     if not sha256 and not expected:
-        atomic_write_text(recorded_hash_path(out), f"{result.sha256}  {os.path.basename(out)}\n")
+        record_hash(out, result.sha256)
+    return result
+
+
+def record_hash(path: str, sha256: str) -> None:
+    """Record ``sha256`` as the trusted hash of ``path`` (``FILE.sha256``, sha256sum format)."""
+    atomic_write_text(recorded_hash_path(path), f"{sha256}  {os.path.basename(path)}\n")
+
+
+def _existing(out: str, expected: str) -> Optional[DownloadResult]:
+    """``out`` as it is when it matches ``expected`` (or nothing is expected); else set it aside."""
+    if not os.path.isfile(out):
+        return None
+    actual = sha256_file(out)
+    if not expected or actual == expected:
+        return DownloadResult(out, actual, bool(expected), downloaded=False)
+    os.replace(out, out + ".corrupt")
+    logger.warning("%s does not match its SHA-256; moved it to %s.corrupt and downloading again", out, out)
+    return None
+
+
+def fetch_member(
+    url: str, out: str, member: Union[str, List[str]], sha256: str, downloader: Downloader,
+    size: Optional[int] = None,
+) -> DownloadResult:
+    """Download the ZIP archive ``url`` answers with to ``out``.zip, extract its file matching
+    ``member`` to ``out`` and verify it against ``sha256`` (and ``size``), or against/recording
+    the trusted hash; the archive is removed afterwards (also when it is unusable)."""
+    expected = sha256 or read_recorded_hash(out)
+    result = _existing(out, expected)
+    if result is None:
+        archive = out + ".zip"
+        downloader.fetch(url, archive)  # bounded by the downloader's max_size; a complete leftover is reused
+        try:
+            with atomic_path(out) as tmp:
+                extract_member(archive, member, tmp, downloader.max_size, size)
+                actual = sha256_file(tmp)
+                if expected and actual != expected:
+                    os.replace(tmp, out + ".corrupt")
+                    raise DownloadError(f"SHA-256 mismatch for {out}: expected {expected}, got {actual}; "
+                                        f"the extracted file was moved to {out}.corrupt")
+        finally:
+            os.remove(archive)
+        result = DownloadResult(out, actual, bool(expected), downloaded=True)
+    if not sha256 and not read_recorded_hash(out):
+        record_hash(out, result.sha256)
     return result
 
 
@@ -115,5 +179,14 @@ def download_entry(entry: ZooEntry, folder: str, downloader: Downloader) -> Down
     """Download one manifest entry into ``folder`` and verify it (see ``entry_path``)."""
     if not entry.url:
         raise ManifestError(f"{entry.name}: no download URL (not published in the material we have)")
+    if entry.member is not None:
+        return fetch_member(entry.url, entry_path(entry, folder), entry.member, entry.sha256, downloader, entry.size)
     return fetch_verified(entry.url, entry_path(entry, folder), entry.sha256, downloader, entry.size)
+
+
+def config_path(entry: ZooEntry) -> Optional[str]:
+    """The entry's config file (a relative name is relative to the repository root), or None."""
+    if not entry.config:
+        return None
+    return entry.config if os.path.isabs(entry.config) else os.path.join(REPO_ROOT, entry.config)
 
