@@ -19,15 +19,14 @@ SEEN = [a.name for c, a in enumerate(demo_actions(12)) if c not in (7, 9, 11)]
 
 def demo_cfg(tmp_path):
     (tmp_path / "categories-seen.txt").write_text("\n".join(SEEN) + "\n")
-    vocab = prompt_vocab([f"a {n}" for n in SEEN])
-    return load_config(CONFIG, ["DATA.PATH_TO_DATA_DIR", str(tmp_path), "M2CLIP.MLM.VOCAB_SIZE", str(len(vocab)),
-                                "LOG_MODEL_INFO", "False"])
+    return load_config(CONFIG, ["DATA.PATH_TO_DATA_DIR", str(tmp_path), "LOG_MODEL_INFO", "False"])
 
 
 def test_demo_config_builds_the_demo_size_m2clip(tmp_path):
     cfg = demo_cfg(tmp_path)
-    assert (cfg.M2CLIP.ARCH, cfg.M2CLIP.PROMPT, cfg.M2CLIP.MLM.ENABLE, cfg.MODEL.NUM_CLASSES) == ("custom", "a {}", True, 9)
-    assert cfg.M2CLIP.MLM.VOCAB_SIZE == 22  # "a", 9 colours, 6 shapes, 6 motions
+    m = cfg.M2CLIP
+    assert (m.ARCH, m.PROMPT, m.MLM.ENABLE, cfg.MODEL.NUM_CLASSES) == ("custom", "a {}", True, 9)
+    assert m.MLM.VOCAB_SIZE == len(prompt_vocab([m.PROMPT.format(n) for n in SEEN])) == 22
     model = build_model(cfg)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert (sum(p.numel() for p in model.parameters()), trainable) == (3_605_568, 113_535)
