@@ -58,11 +58,14 @@ def top1(scores: np.ndarray, labels: np.ndarray) -> float:
 
 def alone_result(out_dir: str, summary: Dict) -> Dict[str, float]:
     """Zero-shot top-1 and chance on the held-out videos that show no seen class sharing a word
-    with their held-out classes (rows of the held-out list, by the predictions' indices)."""
+    with their held-out classes (rows of the held-out list, by the predictions' indices); None
+    for both when there is no such video."""
     with np.load(os.path.join(out_dir, PREDICTIONS_FILE)) as f:
         scores, labels, indices = f["scores"], f["labels"], f["indices"]
     keep = np.array([summary["held_out_alone"][i] for i in indices], dtype=bool)
     rows = [r for r, alone in zip(summary["held_out_rows"], summary["held_out_alone"]) if alone]
+    if not keep.any():
+        return {"videos": 0, "top1": None, "chance": None}
     return {"videos": int(keep.sum()), "top1": top1(scores[keep], labels[keep]),
             "chance": chance_top1(rows, len(summary["held_out_names"]))}
 
@@ -106,8 +109,8 @@ def report(result: Dict) -> str:
         f"(chance {seen['chance']:.3f}), class-wise mAP {seen['map_class']:.3f}",
         f"zero-shot, held-out names ({', '.join(zero['names'])}): top-1 {zero['top1']:.3f} on {zero['videos']} "
         f"videos (chance {zero['chance']:.3f})",
-        f"  of which {alone['videos']} show no seen class sharing a word with their held-out classes: "
-        f"top-1 {alone['top1']:.3f} (chance {alone['chance']:.3f})",
+        f"  of which {alone['videos']} show no seen class sharing a word with their held-out classes" + (
+            f": top-1 {alone['top1']:.3f} (chance {alone['chance']:.3f})" if alone["videos"] else ""),
         f"seen_top1={seen['top1']:.4f} zero_shot_top1={zero['top1']:.4f} zero_shot_chance={zero['chance']:.4f}",
     ])
 
