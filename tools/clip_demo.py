@@ -25,7 +25,7 @@ from m3a.engine.test_loop import PREDICTIONS_FILE
 from m3a.engine.test_loop import test as run_test
 from m3a.engine.train_loop import train
 from m3a.models.m2clip_head import prompt_vocab
-from m3a.prep.zero_shot_split import HELD_OUT, SEEN, chance_top1, write_zero_shot_split
+from m3a.prep.zero_shot_split import HELD_OUT, SEEN, chance_top1, read_list, write_zero_shot_split
 from m3a.utils.checkpoint import get_last_checkpoint
 from m3a.utils.class_names import ClassNamesError
 from m3a.utils.cli import parse_with_overrides
@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> Dict:
             "OUTPUT_DIR", os.path.join(args.out, out), *extra])
 
     cfg = cfg_for(SEEN, summary["seen_names"], "train")
+    num_seen = len(summary["seen_names"])
+    seen_chance = chance_top1(read_list(os.path.join(args.data, f"test-{SEEN}.csv"), num_seen), num_seen)
     seen = run_test(cfg, train(cfg))
     checkpoint = get_last_checkpoint(cfg.OUTPUT_DIR)
     zero_cfg = cfg_for(HELD_OUT, summary["held_out_names"], "zero_shot", [
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> Dict:
     zero = run_test(zero_cfg)
     return {
         "seen": {"names": summary["seen_names"], "videos": seen["num_videos"], "top1": seen["top1"],
-                 "map_class": seen["map_class"], "chance": 1.0 / len(summary["seen_names"])},
+                 "map_class": seen["map_class"], "chance": seen_chance},
         "zero_shot": {"names": summary["held_out_names"], "videos": zero["num_videos"], "top1": zero["top1"],
                       "chance": summary["chance"], "without_word_sharers": alone_result(zero_cfg.OUTPUT_DIR, summary)},
         "checkpoint": checkpoint,
