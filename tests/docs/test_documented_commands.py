@@ -18,6 +18,8 @@ paths such as ``demo_data`` and ``output/demo`` mean what they mean for a user. 
 - the family comparison (``benchmark.py models`` on ``configs/demo/families/``) gets the tiny
   demo's class count, one test view, one epoch of two iterations and one timed step per model
   appended (``FAMILIES_SMALL``): the documented run trains twelve models for 8 epochs each;
+- the M2CLIP demo's 12-class data set (``--out demo_clip``) is made with 24 videos of 1.5 s at 64
+  pixels (``CLIP_DEMO_SMALL``) and ``tools/clip_demo.py`` gets a short schedule (``CLIP_DEMO_TRAIN``);
 - Something-Something V2, Jester and EgoGesture commands run on stand-ins in the official layouts
   (``_make_frames_standins``: a few demo videos, annotation files, frame folders).
 - Charades commands run on a stand-in of the download (``_make_charades_standin``: the official
@@ -56,6 +58,11 @@ POSE_DEMO_ARGS = "--samples-per-class 4 --size 48"
 POSE_DEMO_TRAIN = ("SOLVER.MAX_EPOCH 1 TRAIN.MAX_ITERS_PER_EPOCH 2 TRAIN.BATCH_SIZE 4 TEST.BATCH_SIZE 4 "
                    "DATA_LOADER.NUM_WORKERS 0 DATA_LOADER.PERSISTENT_WORKERS False")
 POSE_DEMO_DATA_CMD = "python tools/make_pose_demo_data.py --out pose_demo_data"
+CLIP_DEMO_SMALL = "--videos 24 --duration 1.5 --size 64 --workers 1"
+CLIP_DEMO_TRAIN = ("SOLVER.MAX_EPOCH 1 TRAIN.MAX_ITERS_PER_EPOCH 2 TRAIN.BATCH_SIZE 4 TEST.BATCH_SIZE 4 "
+                   "TEST.NUM_ENSEMBLE_VIEWS 1 DATA_LOADER.NUM_WORKERS 0 DATA_LOADER.PERSISTENT_WORKERS False "
+                   "LOG_MODEL_INFO False")
+CLIP_DEMO_DATA_CMD = "python tools/make_demo_data.py --classes 12 --out demo_clip"
 
 _GPU = "needs GPUs (NUM_GPUS > 0)"
 _NODES = "needs several machines (node0)"
@@ -177,6 +184,10 @@ def adjusted(command: str) -> str:
     command = _strip(command)
     if command.startswith("run_net.py "):
         command = "python tools/" + command
+    if command.startswith(CLIP_DEMO_DATA_CMD):
+        return f"{command} {CLIP_DEMO_SMALL}"
+    if command.startswith("python tools/clip_demo.py"):
+        return f"{command} {CLIP_DEMO_TRAIN}"
     if command.startswith("python tools/make_demo_data.py"):
         return f"{command} {MOTION_SMALL if '--kind motion' in command else TINY_DEMO_ARGS}"
     if "configs/demo/motion.yaml" in command:
@@ -232,7 +243,8 @@ class Workspace:
             assert done.returncode == 0, report
             assert "Traceback" not in done.stderr, done.stderr[-3000:]
             self.done[command] = done
-            if command.startswith("python tools/make_demo_data.py") and "--kind motion" not in command:
+            if command.startswith("python tools/make_demo_data.py") and "--kind motion" not in command \
+                    and not command.startswith(CLIP_DEMO_DATA_CMD):
                 self.lexicons = _read_lexicons(os.path.join(self.path, "demo_data"))
         return self.done[command]
 
@@ -245,6 +257,8 @@ class Workspace:
             self.run(next(c for _, c in COMMANDS if c.startswith(BASELINE_PREFIX)))
         if "demo_motion" in command and not command.startswith("python tools/make_demo_data.py"):
             self.run(MOTION_DATA_CMD)
+        if "demo_clip" in command and not command.startswith("python tools/make_demo_data.py"):
+            self.run(CLIP_DEMO_DATA_CMD)
         if "pose_demo_data" in command and not command.startswith(POSE_DEMO_DATA_CMD):
             self.run(POSE_DEMO_DATA_CMD)
         if "data/mine/" in command:
@@ -390,7 +404,7 @@ COMMANDS = all_commands(_ENV)
 def _is_slow(command: str) -> bool:
     """Training runs and the benchmark take 10-40 s each on 2 busy cores; the rest a few seconds."""
     trains = "run_net.py --cfg" in command and "TRAIN.ENABLE False" not in command
-    return trains or "tools/benchmark.py" in command
+    return trains or "tools/benchmark.py" in command or "tools/clip_demo.py" in command
 
 
 def _param(source, command):
@@ -433,6 +447,8 @@ def _check_output(workspace, command, output):
         assert "test results: class-wise mAP" in output
     if command.startswith("python tools/predict.py"):
         assert "test-0000.mp4" in output and re.search(r"^  \d\.\d{4}  \S", output, re.M)
+    if command.startswith("python tools/clip_demo.py"):
+        assert re.search(r"^zero-shot, held-out names \(.*\): top-1 \d\.\d{3} on \d+ videos \(chance", output, re.M)
     if "--list-models" in command:
         assert re.search(r"^MODEL\.BACKBONE: (.*, )?video_resnet(,|$)", output, re.M)
     if "download_model_zoo.py --list" in command:
@@ -470,3 +486,14 @@ def test_make_demo_families_is_the_documented_comparison(workspace):
     planned = [line.replace(".venv/bin/python", "python") for line in done.stdout.splitlines()]
     compare = [c for c in doc_commands()["GETTING_STARTED.md"] if c.startswith("python tools/benchmark.py models")]
     assert planned == [DEMO_DATA_CMD, compare[0]]
+
+
+def test_make_demo_clip_is_the_documented_zero_shot_demo(workspace):
+    """`make demo-clip` runs the two M2CLIP demo commands of GETTING_STARTED section 1."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-B", "-o", ".venv/.installed", "demo-clip"],
+                          cwd=workspace.path, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    planned = [line.replace(".venv/bin/python", "python") for line in done.stdout.splitlines()]
+    demo = [c for c in doc_commands()["GETTING_STARTED.md"] if c.startswith("python tools/clip_demo.py")]
+    assert planned == [CLIP_DEMO_DATA_CMD, demo[0]]
