@@ -5,10 +5,16 @@ The model of --cfg (default: the config stored in the checkpoint) says which lay
 maps the keys; the weights are checked against it: shape mismatches fail, missing and unexpected
 keys are reported. Writes OUT (atomically) as ``{'model_state', 'epoch', 'cfg'}`` with our key
 names.
+
+--base FILE (repeatable) loads FILE into the model first, then INPUT on top, and OUT holds every
+key of the model: the way to complete a checkpoint that holds only part of a model, such as an
+M2CLIP release checkpoint (its trainable adapter keys only) over OpenAI's CLIP file, so that
+testing (which loads strictly) can use it.
 """
 import argparse
 import logging
 import sys
+from typing import Optional, Set
 
 
 import torch
@@ -22,6 +28,7 @@ from m3a.utils.checkpoint import (
     load_checkpoint,
     read_checkpoint,
     recorded_epoch,
+    unwrap_model,
 )
 from m3a.utils.cli import parse_with_overrides
 from m3a.utils.file_io import atomic_path
@@ -42,6 +49,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--cfg", default=None,
                         help="config YAML of the target model (default: the config stored in the "
                              "checkpoint); its model maps the keys and checks the shapes")
+    parser.add_argument("--base", action="append", default=[], metavar="FILE",
+                        help="checkpoint loaded into the model before INPUT (repeatable, in order); "
+                             "OUTPUT then holds every key of the model, e.g. OpenAI's ViT-B-16.pt "
+                             "under an M2CLIP release checkpoint of adapter keys only")
     parser.add_argument("opts", nargs="*", default=[], metavar="KEY VALUE",
                         help="config overrides of the target model's config, after INPUT OUTPUT")
     return parse_with_overrides(parser, sys.argv[1:] if argv is None else argv)
@@ -64,6 +75,18 @@ def _target_model(args, ckpt, raw):
     return build_model(cfg, inputs=inputs or None), source
 
 
+def _load_bases(paths, model) -> Optional[Set[str]]:
+    """Load each --base file into ``model`` in order; return the model keys none of them held
+    (None without bases)."""
+    missing = None
+    for path in paths:
+        info = load_checkpoint(path, model)
+        held = set(info["missing_keys"])
+        missing = held if missing is None else missing & held
+        print(f"base {path}: {info['layout']} layout, {len(info['unexpected_keys'])} unexpected keys")
+    return missing
+
+
 def main(argv=None) -> int:
     """Convert, optionally check against --cfg, write atomically; return the exit status."""
     args = parse_args(argv)
@@ -73,9 +96,13 @@ def main(argv=None) -> int:
         raw = extract_state(ckpt, args.input)
         model, source = _target_model(args, ckpt, raw)
         state, layout = convert_for(model, raw)
+        missing = _load_bases(args.base, model)
         info = load_checkpoint(args.input, model)
-        print(f"checked against {source}: {len(info['missing_keys'])} missing, "
+        missing = [k for k in info["missing_keys"] if missing is None or k in missing]
+        print(f"checked against {source}: {len(missing)} missing, "
               f"{len(info['unexpected_keys'])} unexpected keys")
+        if args.base:
+            state = unwrap_model(model).state_dict()
         cfg_text = "" if raw is ckpt or not isinstance(ckpt.get("cfg"), str) else ckpt["cfg"]
         out = {"model_state": state, "epoch": recorded_epoch(ckpt, raw), "cfg": cfg_text}
         with atomic_path(args.output) as tmp:
