@@ -300,7 +300,7 @@ def test_recipe_configs_build_the_published_models(config, name):
     assert (cfg.DATA.NUM_FRAMES, cfg.DATA.TRAIN_CROP_SIZE, cfg.MODEL.HEAD_ACT) == (8, 224, "softmax")
     assert cfg.SOLVER.OPTIMIZING_METHOD == "adamw" and cfg.SOLVER.WARMUP_EPOCHS == 2.0
     assert cfg.SOLVER.LR_POLICY == "cosine_after_warmup" and cfg.SOLVER.WARMUP_START_LR == 0.0
-    expected = {"k400": (2.8125e-4, 12, "dense", 16, True, 3, 4), "ssv2": (5e-4, 50, "tsn", 1, False, 1, 3)}[name]
+    expected = {"k400": (2.8125e-4, 12, "dense", 16, True, 3, 4), "ssv2": (5e-4, 50, "tsn_rounded", 1, False, 1, 3)}[name]
     assert (cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_EPOCH, cfg.DATA.TEMPORAL_SAMPLER, cfg.DATA.SAMPLING_RATE,
             cfg.DATA.RANDOM_FLIP, cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS) == expected
     data = cfg.DATA

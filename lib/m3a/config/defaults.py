@@ -225,7 +225,9 @@ _C.DATA.CLASS_NAMES_FILE = ""
 # of NUM_FRAMES frames every SAMPLING_RATE at TARGET_FPS; random start in train/val,
 # TEST.NUM_ENSEMBLE_VIEWS evenly spaced clips at test) or tsn (NUM_FRAMES equal segments over the
 # whole video; train: a random frame per segment; val: the segment centres; test:
-# TEST.NUM_ENSEMBLE_VIEWS offsets evenly spread inside every segment).
+# TEST.NUM_ENSEMBLE_VIEWS offsets evenly spread inside every segment), tsn_tsm (TSN segments by
+# TSM's / ACTION-Net's integer rules) or tsn_rounded (TSN segments by M2CLIP's rounded-integer
+# rule, one test clip).
 _C.DATA.TEMPORAL_SAMPLER = "dense"
 # Frames per clip and the stride between them (in frames at TARGET_FPS).
 _C.DATA.NUM_FRAMES = 8
