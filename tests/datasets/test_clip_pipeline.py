@@ -93,14 +93,15 @@ def test_square_validation_and_test_see_the_whole_frame():
     torch.testing.assert_close(views[0], expected, rtol=1e-5, atol=1e-5)
 
 
-def test_rand_augment_then_random_resized_crop_bicubic():
+@pytest.mark.parametrize("sampling", ["bilinear", "bicubic", "random"])
+def test_rand_augment_then_random_resized_crop_bicubic(sampling):
     frames = _frames(h=40, w=60)
     policy = "rand-m7-n4-mstd0.5-inc1"
     data = _data(RAND_AUGMENT=policy, TRAIN_RESIZE="none", TRAIN_CROP="random_resized", INTERPOLATION="bicubic",
-                 RANDOM_FLIP=False)
+                 RANDOM_FLIP=False, RAND_AUGMENT_INTERPOLATION=sampling)
     for seed in range(5):
         replay = torch.Generator().manual_seed(seed)
-        augmented = parse_policy(policy)(frames, replay)
+        augmented = parse_policy(policy, sampling)(frames, replay)
         box = crop_boxes.random_resized_crop_box(40, 60, data.RRC_SCALE, data.RRC_RATIO, replay)
         got = clip_pipeline.train_clip(frames, data, torch.Generator().manual_seed(seed))
         assert torch.equal(got, _expected(augmented, box, False, "bicubic")), seed
@@ -136,6 +137,8 @@ def test_config_checks_name_the_key():
                                             "got 'multiscale'; did you mean 'multi_scale'?"),
         (["DATA.TRAIN_RESIZE", "short"], "DATA.TRAIN_RESIZE must be one of"),
         (["DATA.INTERPOLATION", "nearest"], "DATA.INTERPOLATION must be one of bilinear, bicubic"),
+        (["DATA.RAND_AUGMENT_INTERPOLATION", "nearest"],
+         "DATA.RAND_AUGMENT_INTERPOLATION must be one of bilinear, bicubic, random"),
         (["TEST.NUM_SPATIAL_CROPS", "2"], "TEST.NUM_SPATIAL_CROPS must be 1, 3 or 4, got 2"),
         (["TEST.CROP_OFFSETS", "quarters"], "TEST.CROP_OFFSETS must be one of even, quarter_steps"),
         (["DATA.RAND_AUGMENT", "randaug-m7"], "DATA.RAND_AUGMENT: RandAugment policy must look like 'rand-m7-n4"),

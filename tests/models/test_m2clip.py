@@ -309,6 +309,8 @@ def test_recipe_configs_build_the_published_models(config, name):
     augment = {"k400": ("", "short_side", "random", [224, 258]),
                "ssv2": ("rand-m7-n4-mstd0.5-inc1", "none", "random_resized", [224, 258])}[name]
     assert (data.RAND_AUGMENT, data.TRAIN_RESIZE, data.TRAIN_CROP, data.TRAIN_JITTER_SCALES) == augment
+    assert data.RAND_AUGMENT_INTERPOLATION == {"k400": "bilinear", "ssv2": "bicubic"}[name]
+    assert data.TARGET_FPS == {"k400": 30, "ssv2": 12}[name]
     assert data.RRC_SCALE == [0.08, 1.0] and data.RRC_RATIO == pytest.approx([3 / 4, 4 / 3])
     assert cfg.DATA.MEAN == [0.48145466, 0.4578275, 0.40821073] and cfg.DATA.LIST_FORMAT == "path_label"
 

@@ -270,6 +270,10 @@ _C.DATA.INTERPOLATION = "bilinear"
 # (e.g. rand-m7-n4-mstd0.5-inc1: 4 ops of the 15 "increasing" ones, magnitude N(7, 0.5), each
 # with probability 0.5; m3a.datasets.rand_augment); "" = none.
 _C.DATA.RAND_AUGMENT = ""
+# Sampling of RandAugment's rotate / shear / translate ops, as PIL's affine transform: bilinear,
+# bicubic (what the SlowFast/EVL video RandAugment uses when its dataset names bicubic, as
+# M2CLIP's does) or random (timm's default without one: a fair draw per frame and op).
+_C.DATA.RAND_AUGMENT_INTERPOLATION = "bilinear"
 # Size of the frame a training crop is drawn in: short_side (short side random in
 # TRAIN_JITTER_SCALES), square (TRAIN_JITTER_SCALES side on both axes, aspect ratio ignored) or
 # none (the frames as decoded).

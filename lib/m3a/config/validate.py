@@ -66,6 +66,7 @@ _CHOICES = {
     "DIST_BACKEND": ("", "nccl", "gloo"),
     "TRAIN.CPU_AMP": ("auto", "on", "off"),
     "DATA.INTERPOLATION": ("bilinear", "bicubic"),
+    "DATA.RAND_AUGMENT_INTERPOLATION": ("bilinear", "bicubic", "random"),
     "DATA.TRAIN_RESIZE": ("short_side", "square", "none"),
     "DATA.TRAIN_CROP": ("random", "multi_scale", "random_resized"),
     "DATA.TEST_RESIZE": ("short_side", "square"),

@@ -5,7 +5,8 @@ Training (random draws from ``generator``, else torch's global generator, which 
 seeds per sample):
 
 1. DATA.RAND_AUGMENT (a timm-style policy, ``m3a.datasets.rand_augment``) on the frames as
-   decoded, the same ops for every frame; "" = none.
+   decoded, the same ops for every frame, geometric ops sampled by
+   DATA.RAND_AUGMENT_INTERPOLATION; "" = none.
 2. The frame size the crop is drawn in, DATA.TRAIN_RESIZE: ``short_side`` (short side random
    in DATA.TRAIN_JITTER_SCALES, inclusive), ``square`` (both sides that random size, aspect
    ratio ignored) or ``none`` (as decoded).
@@ -56,7 +57,7 @@ def train_box(height: int, width: int, data: CfgNode, generator: Optional[torch.
 def train_clip(frames: torch.Tensor, data: CfgNode, generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """A training clip: uint8 (T, H, W, 3) -> float32 (3, T, crop, crop) (module docstring)."""
     if data.RAND_AUGMENT:
-        frames = parse_policy(data.RAND_AUGMENT)(frames, generator)
+        frames = parse_policy(data.RAND_AUGMENT, data.RAND_AUGMENT_INTERPOLATION)(frames, generator)
     if data.TRAIN_RESIZE == "short_side" and data.TRAIN_CROP == "random":
         return transform.random_scale_crop_clip(
             frames, data.TRAIN_JITTER_SCALES, data.TRAIN_CROP_SIZE, data.RANDOM_FLIP, data.MEAN, data.STD,
