@@ -4,6 +4,7 @@ give the boxes and views they should, seeded and on real decoded items."""
 import os
 import re
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -80,6 +81,24 @@ def test_square_resize_then_multi_scale_maps_the_box_to_the_source():
     assert len(seen) >= 6
 
 
+def test_ssv2_action_net_recipe_is_pils_crop_then_resize():
+    """SSv2's ACTION-Net training (no pre-resize, multi-scale crop, PIL's bilinear) gives exactly
+    the released pipeline's pixels: PIL's crop of the box, resized to the crop size by PIL."""
+    from PIL import Image
+
+    frames = _frames(t=2, h=48, w=64)
+    data = _data(TRAIN_RESIZE="none", TRAIN_CROP="multi_scale", INTERPOLATION="pil_bilinear", RANDOM_FLIP=False)
+    for seed in range(4):
+        replay = torch.Generator().manual_seed(seed)
+        y, x, h, w = crop_boxes.multi_scale_crop_box(48, 64, 24, data.MULTI_SCALES, 1, replay)
+        released = [np.asarray(Image.fromarray(f.numpy()).crop((x, y, x + w, y + h)).resize((24, 24), Image.BILINEAR))
+                    for f in frames]
+        expected = torch.from_numpy(np.stack(released)).permute(3, 0, 1, 2).float()
+        expected = transform.normalize(expected.contiguous(), MEAN, STD, channel_dim=0)
+        got = clip_pipeline.train_clip(frames, data, torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+
+
 def test_square_validation_and_test_see_the_whole_frame():
     frames = _frames(t=2, h=48, w=64)
     data = _data(TEST_RESIZE="square", TRAIN_JITTER_SCALES=[24, 24])
@@ -112,6 +131,7 @@ def test_published_recipes_on_real_items(tmp_path, video_dir):
     write_list(os.path.join(tmp_path, "test-t.csv"), {"a.mp4": (1,), "b.mp4": (2,)})
     recipes = {
         "multi_scale": dict(TRAIN_CROP="multi_scale", TRAIN_JITTER_SCALES=[40, 40]),
+        "action_net_pil": dict(TRAIN_CROP="multi_scale", TRAIN_JITTER_SCALES=[40, 40], INTERPOLATION="pil_bilinear"),
         "egogesture": dict(TRAIN_CROP="multi_scale", TRAIN_RESIZE="square", TEST_RESIZE="square",
                            TRAIN_JITTER_SCALES=[32, 32]),
         "m2clip_ssv2": dict(RAND_AUGMENT="rand-m7-n4-mstd0.5-inc1", TRAIN_RESIZE="none",
@@ -136,7 +156,7 @@ def test_config_checks_name_the_key():
         (["DATA.TRAIN_CROP", "multiscale"], "DATA.TRAIN_CROP must be one of random, multi_scale, random_resized, "
                                             "got 'multiscale'; did you mean 'multi_scale'?"),
         (["DATA.TRAIN_RESIZE", "short"], "DATA.TRAIN_RESIZE must be one of"),
-        (["DATA.INTERPOLATION", "nearest"], "DATA.INTERPOLATION must be one of bilinear, bicubic"),
+        (["DATA.INTERPOLATION", "nearest"], "DATA.INTERPOLATION must be one of bilinear, bicubic, pil_bilinear"),
         (["DATA.RAND_AUGMENT_INTERPOLATION", "nearest"],
          "DATA.RAND_AUGMENT_INTERPOLATION must be one of bilinear, bicubic, random"),
         (["TEST.NUM_SPATIAL_CROPS", "2"], "TEST.NUM_SPATIAL_CROPS must be 1, 3 or 4, got 2"),

@@ -65,7 +65,7 @@ _CHOICES = {
     "SOLVER.OPTIMIZING_METHOD": ("sgd", "adamw"),
     "DIST_BACKEND": ("", "nccl", "gloo"),
     "TRAIN.CPU_AMP": ("auto", "on", "off"),
-    "DATA.INTERPOLATION": ("bilinear", "bicubic"),
+    "DATA.INTERPOLATION": ("bilinear", "bicubic", "pil_bilinear"),
     "DATA.RAND_AUGMENT_INTERPOLATION": ("bilinear", "bicubic", "random"),
     "DATA.TRAIN_RESIZE": ("short_side", "square", "none"),
     "DATA.TRAIN_CROP": ("random", "multi_scale", "random_resized"),
