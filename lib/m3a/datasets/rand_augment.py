@@ -199,12 +199,8 @@ INTERPOLATIONS = ("bilinear", "bicubic")
 # every frame of every op ("random", timm's default when no interpolation is given).
 POLICY_INTERPOLATIONS = INTERPOLATIONS + ("random",)
 GEOMETRIC_OPS = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
-# Source pixels each interpolation reads around floor(position - 0.5), per axis, and the type
-# the frame is read in (bicubic's integer arithmetic needs room for negative values).
+# Source pixels each interpolation reads around floor(position - 0.5), per axis.
 _TAP_OFFSETS = {"bilinear": (0, 1), "bicubic": (-1, 0, 1, 2)}
-_TAP_TYPES = {"bilinear": torch.int32, "bicubic": torch.int32}
-
-
 # Output pixels interpolated together: a block's float64 work stays in a core's cache.
 BLOCK_PIXELS = 8192
 
@@ -226,7 +222,8 @@ class _Grid:
     def block(self, start: int, stop: int) -> "_Grid":
         """The output pixels ``start:stop``."""
         cut = slice(start, stop)
-        return _Grid(self.height, self.width, self.x0[cut], self.y0[cut], self.dx[cut], self.dy[cut], self.outside[cut])
+        return _Grid(self.height, self.width, self.x0[cut], self.y0[cut], self.dx[cut], self.dy[cut],
+                     self.outside[cut])
 
     def taps(self, interpolation: str, channels: int) -> torch.Tensor:
         """int32 flat indices into a frame's ``channels`` planes of every source pixel the
@@ -264,7 +261,8 @@ def _bilinear(taps: torch.Tensor, grid: _Grid) -> torch.Tensor:
     return top.add_((bottom - top).mul_(grid.dy)).to(torch.uint8)
 
 
-def _cubic(v1: torch.Tensor, v2: torch.Tensor, v3: torch.Tensor, v4: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+def _cubic(v1: torch.Tensor, v2: torch.Tensor, v3: torch.Tensor, v4: torch.Tensor,
+           d: torch.Tensor) -> torch.Tensor:
     """PIL's cubic through 4 float64 samples at fraction ``d`` past ``v2`` (its a = -1 kernel),
     with PIL's operations in PIL's order: ``v2 + d (p2 + d (p3 + d p4))``."""
     p2 = v3 - v1
@@ -274,10 +272,10 @@ def _cubic(v1: torch.Tensor, v2: torch.Tensor, v3: torch.Tensor, v4: torch.Tenso
 
 
 def _bicubic(taps: torch.Tensor, grid: _Grid) -> torch.Tensor:
-    """PIL's bicubic filter from 16 int32 taps (C, 16, pixels), rows major: a cubic along x in each of
-    the 4 rows, then one along y; below 0 gives 0, 255 or more 255, else truncation. Along x the
-    samples are integers, so the cubic's coefficients are exact in int32 and only its
-    evaluation runs in float64, for the 4 rows at once."""
+    """PIL's bicubic filter from 16 int32 taps (C, 16, pixels), rows major: a cubic along x in
+    each of the 4 rows, then one along y; below 0 gives 0, 255 or more 255, else truncation.
+    Along x the samples are integers, so the cubic's coefficients are exact in int32 and only
+    its evaluation runs in float64, for the 4 rows at once."""
     v1, v2, v3, v4 = taps.view(taps.shape[0], 4, 4, -1).unbind(2)  # (C, 4 rows, pixels) each
     p3 = (v1 - v2).mul_(2).add_(v3).sub_(v4).double()
     p4 = (v2 - v1).sub_(v3).add_(v4).double()
@@ -295,8 +293,9 @@ def affine(planes: torch.Tensor, matrix: Tuple[float, ...], fill: int = FILL,
     d (x + .5) + e (y + .5) + f)`` between pixel centres (edge pixels repeated), bilinearly or
     bicubically as PIL computes it (float64, truncated); points outside the frame get ``fill``.
     ``interpolation`` names one filter for all frames or one per frame. The sampling points and
-    source indices are computed once for all frames; each frame is interpolated in blocks of
-    BLOCK_PIXELS output pixels."""
+    source indices are computed once for all frames; each frame is read as int32 (the fast
+    type to gather from, with room for the cubic's signed coefficients) and interpolated in
+    blocks of BLOCK_PIXELS output pixels."""
     steps, channels, height, width = planes.shape
     names = [interpolation] * steps if isinstance(interpolation, str) else list(interpolation)
     if len(names) != steps or not set(names) <= set(INTERPOLATIONS):
@@ -307,11 +306,12 @@ def affine(planes: torch.Tensor, matrix: Tuple[float, ...], fill: int = FILL,
     flat = planes.reshape(steps, channels * height * width)
     out = torch.empty_like(flat).view(steps, channels, height * width)
     for step, name in enumerate(names):
-        frame = flat[step].to(_TAP_TYPES[name])
+        frame = flat[step].int()
         for k, block in enumerate(blocks):
             taps = frame.index_select(0, index[name][k]).view(channels, -1, len(block.dx))
             start = k * BLOCK_PIXELS
-            out[step, :, start : start + len(block.dx)] = _FILTERS[name](taps, block).masked_fill_(block.outside, fill)
+            filtered = _FILTERS[name](taps, block).masked_fill_(block.outside, fill)
+            out[step, :, start : start + len(block.dx)] = filtered
     return out.view(steps, channels, height, width)
 
 
@@ -324,19 +324,22 @@ def rotate_matrix(height: int, width: int, degrees: float) -> Tuple[float, ...]:
     return (cos, sin, cos * -cx + sin * -cy + cx, -sin, cos, -sin * -cx + cos * -cy + cy)
 
 
-def rotate(planes: torch.Tensor, degrees: float, interpolation: Union[str, Sequence[str]] = "bilinear") -> torch.Tensor:
+def rotate(planes: torch.Tensor, degrees: float,
+           interpolation: Union[str, Sequence[str]] = "bilinear") -> torch.Tensor:
     """Rotate ``degrees`` anticlockwise about the frame centre (PIL's Image.rotate)."""
     if degrees % 360 == 0:
         return planes
     return affine(planes, rotate_matrix(planes.shape[2], planes.shape[3], degrees), interpolation=interpolation)
 
 
-def shear_x(planes: torch.Tensor, factor: float, interpolation: Union[str, Sequence[str]] = "bilinear") -> torch.Tensor:
+def shear_x(planes: torch.Tensor, factor: float,
+            interpolation: Union[str, Sequence[str]] = "bilinear") -> torch.Tensor:
     """Source x = x + factor * y."""
     return affine(planes, (1, factor, 0, 0, 1, 0), interpolation=interpolation)
 
 
-def shear_y(planes: torch.Tensor, factor: float, interpolation: Union[str, Sequence[str]] = "bilinear") -> torch.Tensor:
+def shear_y(planes: torch.Tensor, factor: float,
+            interpolation: Union[str, Sequence[str]] = "bilinear") -> torch.Tensor:
     """Source y = y + factor * x."""
     return affine(planes, (1, 0, 0, factor, 1, 0), interpolation=interpolation)
 
