@@ -99,6 +99,48 @@ def test_ssv2_action_net_recipe_is_pils_crop_then_resize():
         torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
 
 
+def _pil_frames(frames):
+    from PIL import Image
+
+    return [Image.fromarray(f.numpy()) for f in frames]
+
+
+def _released_clip(images):
+    """The release's tensor of PIL frames: /255, normalised, (3, T, h, w)."""
+    stacked = torch.from_numpy(np.stack([np.asarray(i) for i in images])).permute(3, 0, 1, 2).float()
+    return transform.normalize(stacked.contiguous(), MEAN, STD, channel_dim=0)
+
+
+@pytest.mark.parametrize("dataset", ["jester", "egogesture"])
+def test_action_net_pil_pipeline_resizes_whole_frames_first_as_released(dataset):
+    """Jester: GroupScale(40) (PIL, long side truncated: 23 x 39 -> 40 x 67, not 68), multi-scale
+    crop of that, PIL resize to 24; val: the centre 24 crop of the scaled frame. EgoGesture:
+    frames resized to 24 x 24 first. Test frames: scaled whole, long side truncated."""
+    from PIL import Image
+
+    frames = _frames(t=2, h=23, w=39)
+    square = dataset == "egogesture"
+    data = _data(TRAIN_RESIZE="square" if square else "short_side", TEST_RESIZE="square" if square else "short_side",
+                 TRAIN_CROP="multi_scale", TRAIN_JITTER_SCALES=[24, 24] if square else [40, 40],
+                 INTERPOLATION="pil_bilinear", RANDOM_FLIP=False)
+    size = (24, 24) if square else (40, 67)
+    scaled = [i.resize(size[::-1], Image.BILINEAR) for i in _pil_frames(frames)]
+    for seed in range(4):
+        replay = torch.Generator().manual_seed(seed)
+        torch.randint(24, 25, (), generator=replay)  # the scale side draw
+        y, x, h, w = crop_boxes.multi_scale_crop_box(*size, 24, data.MULTI_SCALES, 1, replay)
+        expected = _released_clip([i.crop((x, y, x + w, y + h)).resize((24, 24), Image.BILINEAR) for i in scaled])
+        got = clip_pipeline.train_clip(frames, data, torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+    # Validation: centre crop int(round((67 - 24) / 2)) = 22 (halves to even), top (40 - 24) / 2 = 8.
+    top, left = (0, 0) if square else (8, 22)
+    expected = _released_clip([i.crop((left, top, left + 24, top + 24)) for i in scaled])
+    torch.testing.assert_close(clip_pipeline.val_clip(frames, data), expected, rtol=1e-6, atol=1e-6)
+    test_size = 24 if square else 40
+    prepared = transform.prepare_test_frames(frames, test_size, MEAN, STD, "pil_bilinear", square=square)
+    torch.testing.assert_close(prepared, _released_clip(scaled).transpose(0, 1), rtol=1e-6, atol=1e-6)
+
+
 def test_square_validation_and_test_see_the_whole_frame():
     frames = _frames(t=2, h=48, w=64)
     data = _data(TEST_RESIZE="square", TRAIN_JITTER_SCALES=[24, 24])

@@ -265,8 +265,9 @@ _C.DATA.FRAMES_FPS = 30
 # crop, bilinear resizing; short side TEST_CROP_SIZE and evenly spread crops at test.
 # ---------------------------------------------------------------------------------------------
 # Resizing of every frame: bilinear (on uint8, torch's 2-pixel kernel at any scale),
-# pil_bilinear (on uint8, PIL's Image.resize BILINEAR, which widens the kernel when shrinking, as
-# the TSN/TSM/ACTION-Net releases resize) or bicubic (on float32, torch's a = -0.75 kernel).
+# pil_bilinear (the TSN/TSM/ACTION-Net releases' resizing: PIL's Image.resize BILINEAR, which
+# widens the kernel when shrinking, on whole frames before the crop, long side truncated as
+# torchvision's Resize) or bicubic (on float32, torch's a = -0.75 kernel).
 _C.DATA.INTERPOLATION = "bilinear"
 # RandAugment applied to training frames as decoded, one draw per clip, in timm's spelling
 # (e.g. rand-m7-n4-mstd0.5-inc1: 4 ops of the 15 "increasing" ones, magnitude N(7, 0.5), each

@@ -72,8 +72,14 @@ def to_float(frames: torch.Tensor, time_first: bool = True) -> torch.Tensor:
     return torch.empty(planes.shape, dtype=torch.float32).copy_(planes)
 
 
-def short_side_size(height: int, width: int, short: int) -> Tuple[int, int]:
-    """Return (h, w) with the short side equal to ``short`` and the aspect ratio kept."""
+def short_side_size(height: int, width: int, short: int, truncate: bool = False) -> Tuple[int, int]:
+    """Return (h, w) with the short side equal to ``short`` and the aspect ratio kept: the long
+    side rounded, or truncated as torchvision's Resize does (``truncate``: ``int(short * long /
+    short side)``, what the PIL pipelines of TSN/TSM/ACTION-Net get)."""
+    if truncate:
+        if height <= width:
+            return short, max(1, int(short * width / height))
+        return max(1, int(short * height / width)), short
     if height <= width:
         return short, max(1, int(round(width * short / height)))
     return max(1, int(round(height * short / width))), short
@@ -204,13 +210,14 @@ def prepare_test_frames(
     square: bool = False,
 ) -> torch.Tensor:
     """Scale uint8 frames (U, H, W, 3) to short side ``size`` (to ``size`` x ``size``, aspect
-    ratio ignored, when ``square``) and normalise: float (U, 3, h, w).
+    ratio ignored, when ``square``) and normalise: float (U, 3, h, w). pil_bilinear truncates the
+    long side as torchvision's Resize does (:func:`short_side_size`).
 
     Each frame is processed independently, so scaling a set of frames once and slicing it gives
     exactly the frames that scaling each clip on its own would give.
     """
     _, height, width, _ = frames.shape
-    target = (size, size) if square else short_side_size(height, width, size)
+    target = (size, size) if square else short_side_size(height, width, size, interpolation == "pil_bilinear")
     return normalize(resize_to_float(frames, target, interpolation), mean, std)
 
 
