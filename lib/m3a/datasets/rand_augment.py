@@ -199,8 +199,10 @@ INTERPOLATIONS = ("bilinear", "bicubic")
 # every frame of every op ("random", timm's default when no interpolation is given).
 POLICY_INTERPOLATIONS = INTERPOLATIONS + ("random",)
 GEOMETRIC_OPS = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
-# Source pixels each interpolation reads around floor(position - 0.5), per axis.
+# Source pixels each interpolation reads around floor(position - 0.5), per axis, and the type
+# a frame is gathered from (bicubic's integer coefficients are signed; int32 gathers fast).
 _TAP_OFFSETS = {"bilinear": (0, 1), "bicubic": (-1, 0, 1, 2)}
+_TAP_TYPES = {"bilinear": torch.uint8, "bicubic": torch.int32}
 # Output pixels interpolated together: a block's float64 work stays in a core's cache.
 BLOCK_PIXELS = 8192
 
@@ -252,7 +254,7 @@ def _grid(height: int, width: int, matrix: Tuple[float, ...]) -> _Grid:
 
 
 def _bilinear(taps: torch.Tensor, grid: _Grid) -> torch.Tensor:
-    """PIL's bilinear filter from 4 taps (C, 4, pixels): ``top + (bottom - top) dy`` of the row
+    """PIL's bilinear filter from 4 uint8 taps (C, 4, pixels): ``top + (bottom - top) dy`` of the row
     blends ``p0 + (p1 - p0) dx`` in float64, truncated to uint8."""
     p = taps.double()
     top = p[:, 0].add_((p[:, 1] - p[:, 0]).mul_(grid.dx))
@@ -293,9 +295,8 @@ def affine(planes: torch.Tensor, matrix: Tuple[float, ...], fill: int = FILL,
     d (x + .5) + e (y + .5) + f)`` between pixel centres (edge pixels repeated), bilinearly or
     bicubically as PIL computes it (float64, truncated); points outside the frame get ``fill``.
     ``interpolation`` names one filter for all frames or one per frame. The sampling points and
-    source indices are computed once for all frames; each frame is read as int32 (the fast
-    type to gather from, with room for the cubic's signed coefficients) and interpolated in
-    blocks of BLOCK_PIXELS output pixels."""
+    source indices are computed once for all frames; each frame is interpolated in blocks of
+    BLOCK_PIXELS output pixels."""
     steps, channels, height, width = planes.shape
     names = [interpolation] * steps if isinstance(interpolation, str) else list(interpolation)
     if len(names) != steps or not set(names) <= set(INTERPOLATIONS):
@@ -306,7 +307,7 @@ def affine(planes: torch.Tensor, matrix: Tuple[float, ...], fill: int = FILL,
     flat = planes.reshape(steps, channels * height * width)
     out = torch.empty_like(flat).view(steps, channels, height * width)
     for step, name in enumerate(names):
-        frame = flat[step].int()
+        frame = flat[step].to(_TAP_TYPES[name])
         for k, block in enumerate(blocks):
             taps = frame.index_select(0, index[name][k]).view(channels, -1, len(block.dx))
             start = k * BLOCK_PIXELS
