@@ -4,6 +4,7 @@ give the boxes and views they should, seeded and on real decoded items."""
 import os
 import re
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -80,6 +81,66 @@ def test_square_resize_then_multi_scale_maps_the_box_to_the_source():
     assert len(seen) >= 6
 
 
+def test_ssv2_action_net_recipe_is_pils_crop_then_resize():
+    """SSv2's ACTION-Net training (no pre-resize, multi-scale crop, PIL's bilinear) gives exactly
+    the released pipeline's pixels: PIL's crop of the box, resized to the crop size by PIL."""
+    from PIL import Image
+
+    frames = _frames(t=2, h=48, w=64)
+    data = _data(TRAIN_RESIZE="none", TRAIN_CROP="multi_scale", INTERPOLATION="pil_bilinear", RANDOM_FLIP=False)
+    for seed in range(4):
+        replay = torch.Generator().manual_seed(seed)
+        y, x, h, w = crop_boxes.multi_scale_crop_box(48, 64, 24, data.MULTI_SCALES, 1, replay)
+        released = [np.asarray(Image.fromarray(f.numpy()).crop((x, y, x + w, y + h)).resize((24, 24), Image.BILINEAR))
+                    for f in frames]
+        expected = torch.from_numpy(np.stack(released)).permute(3, 0, 1, 2).float()
+        expected = transform.normalize(expected.contiguous(), MEAN, STD, channel_dim=0)
+        got = clip_pipeline.train_clip(frames, data, torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def _pil_frames(frames):
+    from PIL import Image
+
+    return [Image.fromarray(f.numpy()) for f in frames]
+
+
+def _released_clip(images):
+    """The release's tensor of PIL frames: /255, normalised, (3, T, h, w)."""
+    stacked = torch.from_numpy(np.stack([np.asarray(i) for i in images])).permute(3, 0, 1, 2).float()
+    return transform.normalize(stacked.contiguous(), MEAN, STD, channel_dim=0)
+
+
+@pytest.mark.parametrize("dataset", ["jester", "egogesture"])
+def test_action_net_pil_pipeline_resizes_whole_frames_first_as_released(dataset):
+    """Jester: GroupScale(40) (PIL, long side truncated: 23 x 39 -> 40 x 67, not 68), multi-scale
+    crop of that, PIL resize to 24; val: the centre 24 crop of the scaled frame. EgoGesture:
+    frames resized to 24 x 24 first. Test frames: scaled whole, long side truncated."""
+    from PIL import Image
+
+    frames = _frames(t=2, h=23, w=39)
+    square = dataset == "egogesture"
+    data = _data(TRAIN_RESIZE="square" if square else "short_side", TEST_RESIZE="square" if square else "short_side",
+                 TRAIN_CROP="multi_scale", TRAIN_JITTER_SCALES=[24, 24] if square else [40, 40],
+                 INTERPOLATION="pil_bilinear", RANDOM_FLIP=False)
+    size = (24, 24) if square else (40, 67)
+    scaled = [i.resize(size[::-1], Image.BILINEAR) for i in _pil_frames(frames)]
+    for seed in range(4):
+        replay = torch.Generator().manual_seed(seed)
+        torch.randint(24, 25, (), generator=replay)  # the scale side draw
+        y, x, h, w = crop_boxes.multi_scale_crop_box(*size, 24, data.MULTI_SCALES, 1, replay)
+        expected = _released_clip([i.crop((x, y, x + w, y + h)).resize((24, 24), Image.BILINEAR) for i in scaled])
+        got = clip_pipeline.train_clip(frames, data, torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+    # Validation: centre crop int(round((67 - 24) / 2)) = 22 (halves to even), top (40 - 24) / 2 = 8.
+    top, left = (0, 0) if square else (8, 22)
+    expected = _released_clip([i.crop((left, top, left + 24, top + 24)) for i in scaled])
+    torch.testing.assert_close(clip_pipeline.val_clip(frames, data), expected, rtol=1e-6, atol=1e-6)
+    test_size = 24 if square else 40
+    prepared = transform.prepare_test_frames(frames, test_size, MEAN, STD, "pil_bilinear", square=square)
+    torch.testing.assert_close(prepared, _released_clip(scaled).transpose(0, 1), rtol=1e-6, atol=1e-6)
+
+
 def test_square_validation_and_test_see_the_whole_frame():
     frames = _frames(t=2, h=48, w=64)
     data = _data(TEST_RESIZE="square", TRAIN_JITTER_SCALES=[24, 24])
@@ -93,14 +154,15 @@ def test_square_validation_and_test_see_the_whole_frame():
     torch.testing.assert_close(views[0], expected, rtol=1e-5, atol=1e-5)
 
 
-def test_rand_augment_then_random_resized_crop_bicubic():
+@pytest.mark.parametrize("sampling", ["bilinear", "bicubic", "random"])
+def test_rand_augment_then_random_resized_crop_bicubic(sampling):
     frames = _frames(h=40, w=60)
     policy = "rand-m7-n4-mstd0.5-inc1"
     data = _data(RAND_AUGMENT=policy, TRAIN_RESIZE="none", TRAIN_CROP="random_resized", INTERPOLATION="bicubic",
-                 RANDOM_FLIP=False)
+                 RANDOM_FLIP=False, RAND_AUGMENT_INTERPOLATION=sampling)
     for seed in range(5):
         replay = torch.Generator().manual_seed(seed)
-        augmented = parse_policy(policy)(frames, replay)
+        augmented = parse_policy(policy, sampling)(frames, replay)
         box = crop_boxes.random_resized_crop_box(40, 60, data.RRC_SCALE, data.RRC_RATIO, replay)
         got = clip_pipeline.train_clip(frames, data, torch.Generator().manual_seed(seed))
         assert torch.equal(got, _expected(augmented, box, False, "bicubic")), seed
@@ -111,6 +173,7 @@ def test_published_recipes_on_real_items(tmp_path, video_dir):
     write_list(os.path.join(tmp_path, "test-t.csv"), {"a.mp4": (1,), "b.mp4": (2,)})
     recipes = {
         "multi_scale": dict(TRAIN_CROP="multi_scale", TRAIN_JITTER_SCALES=[40, 40]),
+        "action_net_pil": dict(TRAIN_CROP="multi_scale", TRAIN_JITTER_SCALES=[40, 40], INTERPOLATION="pil_bilinear"),
         "egogesture": dict(TRAIN_CROP="multi_scale", TRAIN_RESIZE="square", TEST_RESIZE="square",
                            TRAIN_JITTER_SCALES=[32, 32]),
         "m2clip_ssv2": dict(RAND_AUGMENT="rand-m7-n4-mstd0.5-inc1", TRAIN_RESIZE="none",
@@ -135,7 +198,9 @@ def test_config_checks_name_the_key():
         (["DATA.TRAIN_CROP", "multiscale"], "DATA.TRAIN_CROP must be one of random, multi_scale, random_resized, "
                                             "got 'multiscale'; did you mean 'multi_scale'?"),
         (["DATA.TRAIN_RESIZE", "short"], "DATA.TRAIN_RESIZE must be one of"),
-        (["DATA.INTERPOLATION", "nearest"], "DATA.INTERPOLATION must be one of bilinear, bicubic"),
+        (["DATA.INTERPOLATION", "nearest"], "DATA.INTERPOLATION must be one of bilinear, bicubic, pil_bilinear"),
+        (["DATA.RAND_AUGMENT_INTERPOLATION", "nearest"],
+         "DATA.RAND_AUGMENT_INTERPOLATION must be one of bilinear, bicubic, random"),
         (["TEST.NUM_SPATIAL_CROPS", "2"], "TEST.NUM_SPATIAL_CROPS must be 1, 3 or 4, got 2"),
         (["TEST.CROP_OFFSETS", "quarters"], "TEST.CROP_OFFSETS must be one of even, quarter_steps"),
         (["DATA.RAND_AUGMENT", "randaug-m7"], "DATA.RAND_AUGMENT: RandAugment policy must look like 'rand-m7-n4"),

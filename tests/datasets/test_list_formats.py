@@ -108,6 +108,6 @@ def test_datasets_read_their_own_format_or_the_configured_one(tmp_path, video_di
 def test_config_loading_rejects_unknown_format_and_sampler_naming_the_valid_ones():
     with pytest.raises(ConfigError, match="DATA.LIST_FORMAT must be one of '', frame_folder, mmit_csv, path_label, got 'tsm'"):
         load_config(None, ["DATA.LIST_FORMAT", "tsm"])
-    with pytest.raises(ConfigError, match="DATA.TEMPORAL_SAMPLER must be one of dense, tsn, tsn_tsm, got 'uniform'"):
+    with pytest.raises(ConfigError, match="DATA.TEMPORAL_SAMPLER must be one of dense, tsn, tsn_rounded, tsn_tsm, got 'uniform'"):
         load_config(None, ["DATA.TEMPORAL_SAMPLER", "uniform"])
     assert load_config(None, ["DATA.LIST_FORMAT", "frame_folder", "DATA.TEMPORAL_SAMPLER", "tsn"]).DATA.LIST_FORMAT == "frame_folder"

@@ -1,5 +1,6 @@
 """RandAugment on uint8 clips: every op equals PIL's (which the released RandAugment calls per
-frame), hand-computed edge cases, the policy's draws, one draw for all frames of a clip."""
+frame; geometric ops with bilinear and bicubic sampling), hand-computed edge cases, the
+policy's draws, one draw for all frames of a clip, per-frame filters of the random policy."""
 import numpy as np
 import pytest
 import torch
@@ -31,8 +32,11 @@ def _ours(fn, image, *args):
     return fn(planes, *args)[0].permute(1, 2, 0).numpy()
 
 
-def _affine(pil, matrix):
-    return pil.transform(pil.size, Image.AFFINE, matrix, resample=Image.BILINEAR, fillcolor=FILL)
+RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+
+
+def _affine(pil, matrix, resample):
+    return pil.transform(pil.size, Image.AFFINE, matrix, resample=resample, fillcolor=FILL)
 
 
 # (name, our op, arguments, PIL's result from the PIL image)
@@ -53,14 +57,6 @@ PIL_CASES = [
     ("brightness1.81", ra.brightness, (1.81,), lambda p: ImageEnhance.Brightness(p).enhance(1.81)),
     ("sharpness0.2", ra.sharpness, (0.2,), lambda p: ImageEnhance.Sharpness(p).enhance(0.2)),
     ("sharpness1.9", ra.sharpness, (1.9,), lambda p: ImageEnhance.Sharpness(p).enhance(1.9)),
-    ("rotate7.3", ra.rotate, (7.3,), lambda p: p.rotate(7.3, resample=Image.BILINEAR, fillcolor=FILL)),
-    ("rotate-21", ra.rotate, (-21.0,), lambda p: p.rotate(-21.0, resample=Image.BILINEAR, fillcolor=FILL)),
-    ("rotate30", ra.rotate, (30.0,), lambda p: p.rotate(30.0, resample=Image.BILINEAR, fillcolor=FILL)),
-    ("shear_x0.1", ra.shear_x, (0.1,), lambda p: _affine(p, (1, 0.1, 0, 0, 1, 0))),
-    ("shear_x-0.27", ra.shear_x, (-0.27,), lambda p: _affine(p, (1, -0.27, 0, 0, 1, 0))),
-    ("shear_y0.3", ra.shear_y, (0.3,), lambda p: _affine(p, (1, 0, 0, 0.3, 1, 0))),
-    ("translate_x0.2", ra.translate_x_rel, (0.2,), lambda p: _affine(p, (1, 0, 0.2 * p.size[0], 0, 1, 0))),
-    ("translate_y-0.41", ra.translate_y_rel, (-0.41,), lambda p: _affine(p, (1, 0, 0, 0, 1, -0.41 * p.size[1]))),
 ]
 
 
@@ -71,6 +67,92 @@ def test_op_equals_pil(case, image):
     array = IMAGES[image]
     expected = np.asarray(reference(Image.fromarray(array)))
     np.testing.assert_array_equal(_ours(fn, array, *args), expected)
+
+
+# (name, our geometric op, arguments, PIL's result from the PIL image and PIL's resampling filter)
+GEOMETRIC_CASES = [
+    ("rotate7.3", ra.rotate, (7.3,), lambda p, r: p.rotate(7.3, resample=r, fillcolor=FILL)),
+    ("rotate-21", ra.rotate, (-21.0,), lambda p, r: p.rotate(-21.0, resample=r, fillcolor=FILL)),
+    ("rotate30", ra.rotate, (30.0,), lambda p, r: p.rotate(30.0, resample=r, fillcolor=FILL)),
+    # PIL turns -173.7 degrees into 186.3 before taking sine and cosine (not the same floats).
+    ("rotate-173.7", ra.rotate, (-173.7,), lambda p, r: p.rotate(-173.7, resample=r, fillcolor=FILL)),
+    ("shear_x0.1", ra.shear_x, (0.1,), lambda p, r: _affine(p, (1, 0.1, 0, 0, 1, 0), r)),
+    ("shear_x-0.27", ra.shear_x, (-0.27,), lambda p, r: _affine(p, (1, -0.27, 0, 0, 1, 0), r)),
+    ("shear_y0.3", ra.shear_y, (0.3,), lambda p, r: _affine(p, (1, 0, 0, 0.3, 1, 0), r)),
+    ("translate_x0.2", ra.translate_x_rel, (0.2,), lambda p, r: _affine(p, (1, 0, 0.2 * p.size[0], 0, 1, 0), r)),
+    ("translate_y-0.41", ra.translate_y_rel, (-0.41,),
+     lambda p, r: _affine(p, (1, 0, 0, 0, 1, -0.41 * p.size[1]), r)),
+]
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("image", sorted(IMAGES))
+@pytest.mark.parametrize("case", GEOMETRIC_CASES, ids=[c[0] for c in GEOMETRIC_CASES])
+def test_geometric_op_equals_pil(case, image, interpolation):
+    _, fn, args, reference = case
+    array = IMAGES[image]
+    expected = np.asarray(reference(Image.fromarray(array), RESAMPLE[interpolation]))
+    np.testing.assert_array_equal(_ours(fn, array, *args, interpolation), expected)
+
+
+def test_random_affine_transforms_equal_pil_with_both_filters():
+    """Random matrices (stretching, mirroring, points far outside) on frames of random sizes,
+    several of them in blocks of fewer pixels than the frame."""
+    rng = np.random.default_rng(1)
+    for trial in range(40):
+        height, width = rng.integers(3, 70, 2)
+        array = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        matrix = tuple(rng.uniform(-1.5, 1.5, 6) * np.array([1, 1, width, 1, 1, height]))
+        for name, resample in RESAMPLE.items():
+            expected = np.asarray(_affine(Image.fromarray(array), matrix, resample))
+            got = _ours(lambda planes: ra.affine(planes, matrix, interpolation=name), array)
+            np.testing.assert_array_equal(got, expected, err_msg=f"{trial} {name} {matrix}")
+
+
+def test_blocks_do_not_change_the_result(monkeypatch):
+    frames = torch.from_numpy(np.stack([IMAGES["noise"], IMAGES["narrow"]])).permute(0, 3, 1, 2).contiguous()
+    whole = {name: ra.rotate(frames, 13.0, name) for name in ra.INTERPOLATIONS}
+    monkeypatch.setattr(ra, "BLOCK_PIXELS", 100)  # 713 pixels: 8 blocks, the last one short
+    for name in ra.INTERPOLATIONS:
+        assert torch.equal(ra.rotate(frames, 13.0, name), whole[name])
+    mixed = ra.rotate(frames, 13.0, ["bicubic", "bilinear"])
+    assert torch.equal(mixed[0], whole["bicubic"][0]) and torch.equal(mixed[1], whole["bilinear"][1])
+    with pytest.raises(ValueError, match="interpolation must be one of"):
+        ra.rotate(frames, 13.0, "nearest")
+    with pytest.raises(ValueError, match="interpolation must be one of"):
+        ra.rotate(frames, 13.0, ["bicubic"])  # one name per frame, or one for all
+
+
+def test_policy_interpolation_bicubic_equals_pil_frame_by_frame():
+    policy = ra.RandAugment(magnitude=9, num_ops=1, prob=1.0, ops=("Rotate",), interpolation="bicubic")
+    clip = torch.from_numpy(np.stack([IMAGES["noise"], IMAGES["narrow"]]))
+    out = policy(clip, torch.Generator().manual_seed(0))
+    ((_, (degrees,)),) = policy.draw(torch.Generator().manual_seed(0))
+    assert abs(degrees) == pytest.approx(27.0)
+    for k in range(2):
+        expected = Image.fromarray(clip[k].numpy()).rotate(degrees, resample=Image.BICUBIC, fillcolor=FILL)
+        np.testing.assert_array_equal(out[k].numpy(), np.asarray(expected))
+
+
+def test_policy_interpolation_random_draws_a_filter_per_frame():
+    policy = ra.RandAugment(magnitude=5, num_ops=1, prob=1.0, ops=("ShearX",), interpolation="random")
+    clip = torch.from_numpy(IMAGES["noise"]).expand(16, -1, -1, -1)
+    gen = torch.Generator().manual_seed(2)
+    ((_, (factor,)),) = policy.draw(gen)
+    names = policy.frame_interpolations(16, gen)  # drawn right after the ops, as __call__ does
+    assert sorted(set(names)) == ["bicubic", "bilinear"]
+    out = policy(clip, torch.Generator().manual_seed(2))
+    pil = Image.fromarray(IMAGES["noise"])
+    for k, name in enumerate(names):
+        expected = _affine(pil, (1, factor, 0, 0, 1, 0), RESAMPLE[name])
+        np.testing.assert_array_equal(out[k].numpy(), np.asarray(expected), err_msg=str(k))
+    assert not torch.equal(out[names.index("bilinear")], out[names.index("bicubic")])
+    draws = [n for _ in range(100) for n in policy.frame_interpolations(10, gen)]
+    assert 430 < draws.count("bicubic") < 570  # fair: 500 +- 50 (3 std)
+    assert ra.parse_policy("rand-m7-n4-mstd0.5-inc1", "random").interpolation == "random"
+    assert ra.parse_policy("rand-m7").interpolation == "bilinear"
+    with pytest.raises(ValueError, match="RandAugment interpolation must be one of bilinear, bicubic, random"):
+        ra.parse_policy("rand-m7", "nearest")
 
 
 def test_lookup_ops_by_hand():
@@ -106,10 +188,18 @@ def test_geometric_edge_cases():
     frames = torch.randint(0, 256, (2, 3, 9, 9), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
     # A quarter turn of a square frame moves whole pixels: torch.rot90, no interpolation, no fill.
     assert torch.equal(ra.rotate(frames, 90.0), torch.rot90(frames, 1, dims=(2, 3)))
+    assert torch.equal(ra.rotate(frames, 90.0, "bicubic"), torch.rot90(frames, 1, dims=(2, 3)))
     assert ra.rotate(frames, 0.0) is frames and ra.rotate(frames, 360.0) is frames
     # A whole-pixel shift moves the content and fills the uncovered columns with grey 128.
-    shifted = ra.affine(frames, (1, 0, 2, 0, 1, 0))
-    assert torch.equal(shifted[..., :7], frames[..., 2:]) and bool((shifted[..., 7:] == 128).all())
+    for name in ra.INTERPOLATIONS:
+        shifted = ra.affine(frames, (1, 0, 2, 0, 1, 0), interpolation=name)
+        assert torch.equal(shifted[..., :7], frames[..., 2:]) and bool((shifted[..., 7:] == 128).all())
+    # Half a pixel across a 0 | 255 step, PIL's cubic v2 + d (p2 + d (p3 + d p4)) at d = 0.5:
+    # taps (0, 0, 0, 255): p = (0, -255, 255) -> -31.875 -> 0; (0, 0, 255, 255): p = (255, 0, 0)
+    # -> 127.5 -> 127; (0, 255, 255, 255): p = (255, -510, 255) -> 286.875 -> 255 (overshoot clamped).
+    edge = torch.tensor([0, 0, 0, 255, 255, 255], dtype=torch.uint8).view(1, 1, 1, 6)
+    half = ra.affine(edge, (1, 0, 0.5, 0, 1, 0), interpolation="bicubic").view(-1).tolist()
+    assert half == [0, 0, 127, 255, 255, 128]  # v = 127.5 -> 127; the last point is outside
     assert torch.equal(ra.shear_x(frames, 0.0), frames)
 
 

@@ -33,7 +33,7 @@ def _frame_indices(times, num_frames: int, fps: float = 10.0):
 
 
 def test_registered_names():
-    assert sorted(name for name, _ in TEMPORAL_SAMPLER_REGISTRY) == ["dense", "tsn", "tsn_tsm"]
+    assert sorted(name for name, _ in TEMPORAL_SAMPLER_REGISTRY) == ["dense", "tsn", "tsn_rounded", "tsn_tsm"]
 
 
 def test_clip_sampling_positions():
@@ -142,7 +142,7 @@ def test_tsn_dataset_items(tmp_path, video_dir):
 
 def test_unknown_sampler_lists_the_valid_ones():
     cfg = small_cfg("", TEMPORAL_SAMPLER="uniform")
-    with pytest.raises(ConfigError, match="DATA.TEMPORAL_SAMPLER must be one of dense, tsn, tsn_tsm, got 'uniform'"):
+    with pytest.raises(ConfigError, match="DATA.TEMPORAL_SAMPLER must be one of dense, tsn, tsn_rounded, tsn_tsm, got 'uniform'"):
         ClipLoader(cfg)
 
 
@@ -205,3 +205,80 @@ def test_tsn_tsm_on_a_real_frame_folder(tmp_path, video_dir):
     views, _, _, ok = dataset[0]
     assert ok and views.shape == (2, 3, 4, 40, 40) and not torch.equal(views[0], views[1])
     assert torch.equal(views, build_dataset("kinetics", cfg, "test")[0][0])  # seeded by (RNG_SEED, index)
+
+
+def _rounded(num_segments=8, fps=10.0):
+    from m3a.datasets.temporal_sampler import RoundedTsnSampler
+
+    return RoundedTsnSampler(num_segments=num_segments, num_views=1, fps=fps)
+
+
+# n frames -> (segment starts, segment ends), s = (n - 1) / 8, round() sending halves to even.
+ROUNDED_SEGMENTS = {
+    33: ([0, 4, 8, 12, 16, 20, 24, 28], [4, 8, 12, 16, 20, 24, 28, 32]),  # s = 4
+    20: ([0, 2, 5, 7, 10, 12, 14, 17], [2, 5, 7, 10, 12, 14, 17, 19]),  # s = 2.375; 9.5 -> 10
+    21: ([0, 2, 5, 8, 10, 12, 15, 18], [2, 5, 8, 10, 12, 15, 18, 20]),  # s = 2.5; 2.5 -> 2, 7.5 -> 8, 12.5 -> 12
+    8: ([0, 1, 2, 3, 4, 4, 5, 6], [1, 2, 3, 4, 4, 5, 6, 7]),  # s = 0.875; 3.5 -> 4
+    5: ([0, 0, 1, 2, 2, 2, 3, 4], [0, 1, 2, 2, 2, 3, 4, 4]),  # shorter than T: s = 0.5
+    1: ([0] * 8, [0] * 8),
+}
+
+
+def test_tsn_rounded_segments_and_middle_frames_by_hand():
+    sampler = _rounded()
+    for count, (starts, ends) in ROUNDED_SEGMENTS.items():
+        got = sampler.segment_bounds(count)
+        assert (got[0].tolist(), got[1].tolist()) == (starts, ends), count
+    middle = {33: [2, 6, 10, 14, 18, 22, 26, 30], 20: [1, 3, 6, 8, 11, 13, 15, 18],
+              21: [1, 3, 6, 9, 11, 13, 16, 19], 8: [0, 1, 2, 3, 4, 4, 5, 6], 5: [0, 0, 1, 2, 2, 2, 3, 4], 1: [0] * 8}
+    for count, expected in middle.items():
+        assert sampler.val_indices(count).tolist() == expected, count
+        # Times are frame centres at the counting rate: the folder reader takes exactly those frames.
+        assert _frame_indices(sampler.val_times(count / 10.0), count) == expected, count
+        assert [_frame_indices(c, count) for c in sampler.test_times(count / 10.0)] == [expected]
+
+
+def test_tsn_rounded_training_draws_by_hand_and_over_each_whole_segment():
+    sampler = _rounded()
+    # Seed 0's float64 draws 0.9701, 0.7078, 0.4594, 0.9207, 0.6450, 0.7911, 0.1786, 0.3511 times
+    # the segment widths 3, 4, 3, 4, 3, 3, 4, 3 of 20 frames, floored: 2, 2, 1, 3, 1, 2, 0, 1.
+    assert sampler.train_indices(20, torch.Generator().manual_seed(0)).tolist() == [2, 4, 6, 10, 11, 14, 14, 18]
+    assert sampler.train_indices(20, torch.Generator().manual_seed(0)).tolist() == [2, 4, 6, 10, 11, 14, 14, 18]
+    gen = torch.Generator().manual_seed(3)
+    for count in (20, 5):
+        starts, ends = ROUNDED_SEGMENTS[count]
+        draws = np.array([sampler.train_indices(count, gen) for _ in range(400)])
+        for i in range(8):  # every frame of the segment, both ends included, and no other
+            assert sorted(set(draws[:, i])) == list(range(starts[i], ends[i] + 1)), (count, i)
+    assert sampler.train_indices(1, gen).tolist() == [0] * 8
+    times = sampler.train_times(2.0, torch.Generator().manual_seed(0))  # 20 frames at 10 fps
+    assert _frame_indices(times, 20) == [2, 4, 6, 10, 11, 14, 14, 18]
+
+
+def test_tsn_rounded_config_counts_frames_and_takes_one_test_clip():
+    cfg = small_cfg("", INPUT_FORMAT="frames", FRAMES_FPS=10, TEMPORAL_SAMPLER="tsn_rounded", NUM_FRAMES=8)
+    cfg.TEST.NUM_ENSEMBLE_VIEWS = 3
+    with pytest.raises(ConfigError, match="tsn_rounded takes one test clip .*NUM_ENSEMBLE_VIEWS must be 1, got 3"):
+        ClipLoader(cfg)
+    cfg.TEST.NUM_ENSEMBLE_VIEWS = 1
+    assert build_temporal_sampler(cfg).fps == 10
+    cfg.DATA.INPUT_FORMAT = "video"
+    cfg.DATA.TARGET_FPS = 12
+    sampler = build_temporal_sampler(cfg)
+    assert sampler.fps == 12 and sampler.frame_count(33 / 12.0) == 33
+
+
+def test_tsn_rounded_on_a_real_frame_folder_and_video(tmp_path, video_dir):
+    folder = os.path.join(video_dir, "frames_a")  # 40 JPEG frames: s = 39 / 4 = 9.75, 19.5 -> 20
+    cfg = small_cfg(video_dir, INPUT_FORMAT="frames", FRAMES_FPS=10, TEMPORAL_SAMPLER="tsn_rounded")
+    cfg.TEST.NUM_ENSEMBLE_VIEWS = 1
+    clips = ClipLoader(cfg)
+    with FrameFolderReader(folder, 10) as reader:
+        got = reader.decode_at(clips.sampler.val_times(clips.duration(reader, 40))).gather()
+    assert torch.equal(got, torch.stack([_jpeg(folder, i) for i in [5, 15, 24, 34]]))
+    path = os.path.join(video_dir, "a.mp4")  # 90 frames at 30 fps: s = 22.25, 44.5 -> 44
+    frames, _, _ = decode_all(path)
+    cfg.DATA.INPUT_FORMAT = "video"
+    with VideoReader(path) as reader:
+        got = reader.decode_at(ClipLoader(cfg).sampler.val_times(reader.duration)).gather()
+    assert torch.equal(got, frames[[11, 33, 55, 78]])

@@ -177,3 +177,63 @@ def test_four_crop_views_and_square_test_frames():
     expected = _normalised(F.interpolate(frames.permute(0, 3, 1, 2), size=(20, 20), mode="bilinear",
                                          align_corners=False).float())
     torch.testing.assert_close(square, expected, rtol=1e-5, atol=1e-5)
+
+
+def _pil_resized(frames, size):
+    """PIL's own Image.resize(BILINEAR) of every frame (T, H, W, 3): uint8 (T, 3, h, w)."""
+    from PIL import Image
+
+    h, w = size
+    out = [np.asarray(Image.fromarray(np.ascontiguousarray(f)).resize((w, h), Image.BILINEAR)) for f in frames.numpy()]
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
+
+
+def _smooth_frames(t=2, h=96, w=128, seed=0):
+    """Frames with smooth structure and noise (what downscaling without a wide kernel aliases)."""
+    y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    base = torch.stack([(x * 3 + y * 2) % 256, 128 + 100 * torch.sin(x / 3.0) * torch.cos(y / 2.0), (x * y) % 256], -1)
+    noise = torch.randint(-20, 21, (t, h, w, 3), generator=torch.Generator().manual_seed(seed))
+    return (base + noise).clamp(0, 255).to(torch.uint8)
+
+
+@pytest.mark.parametrize("size", [(56, 75), (24, 24), (96, 128), (96, 40), (211, 300), (37, 131)])
+def test_pil_bilinear_resize_equals_pil(size):
+    frames = _smooth_frames()
+    got = transform.resize(frames, size, "pil_bilinear")
+    assert got.dtype == torch.uint8 and got.shape == (2, 3) + size
+    assert torch.equal(got, _pil_resized(frames, size))
+    region = frames[:, 7:90, 11:70]  # a crop (a strided view) resizes like PIL's crop().resize()
+    assert torch.equal(transform.resize(region, size, "pil_bilinear"), _pil_resized(region.contiguous(), size))
+
+
+def test_pil_bilinear_widens_the_kernel_when_shrinking_unlike_torch_bilinear():
+    frames = _smooth_frames()
+    pil = transform.resize(frames, (32, 40), "pil_bilinear").int()
+    torch_bilinear = transform.resize(frames, (32, 40), "bilinear").int()
+    assert (pil - torch_bilinear).abs().max() > 20  # 3x shrink: 2 of every 9 source pixels vs all
+    # Each PIL output averages its 3 x 3 source block (a triangle over +-3 pixels, weights
+    # renormalised): close to the block mean, unlike torch's 2 x 2 sample.
+    block_mean = frames.permute(0, 3, 1, 2).float().unfold(2, 3, 3).unfold(3, 3, 3).mean((-1, -2))[:, :, :32, :40]
+    assert (pil[:, :, 2:-2, 2:-2] - block_mean[:, :, 2:-2, 2:-2]).abs().mean() < (
+        torch_bilinear[:, :, 2:-2, 2:-2] - block_mean[:, :, 2:-2, 2:-2]).abs().mean()
+
+
+def test_pil_bilinear_on_a_real_decoded_frame_and_through_the_crop_pipeline(video_dir):
+    import os
+
+    from m3a.datasets.benchmark import decode_all
+
+    frames, _, _ = decode_all(os.path.join(video_dir, "a.mp4"))  # real H.264 frames, 96 x 128
+    clip = frames[:4]
+    for size in [(75, 100), (40, 53), (150, 200)]:
+        assert torch.equal(transform.resize(clip, size, "pil_bilinear"), _pil_resized(clip, size))
+    # ACTION-Net's training crop: PIL's crop then resize to 24, normalised.
+    box = (5, 17, 70, 61)
+    y, x, h, w = box
+    out = transform.crop_resize_clip(clip, box, 24, False, MEAN, STD, "pil_bilinear")
+    expected = _normalised(_pil_resized(clip[:, y : y + h, x : x + w].contiguous(), (24, 24)).float())
+    torch.testing.assert_close(out, expected.permute(1, 0, 2, 3), rtol=1e-6, atol=1e-6)
+    prepared = transform.prepare_test_frames(clip, 40, MEAN, STD, "pil_bilinear")
+    torch.testing.assert_close(prepared, _normalised(_pil_resized(clip, (40, 53)).float()), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="interpolation must be one of"):
+        transform.resize_to_float(clip, (40, 53), "nearest")

@@ -54,11 +54,11 @@ def test_config_builds_the_published_model_and_recipe(name):
     assert lrs == pytest.approx(expected)
     views = (10, 1, 224) if name.startswith("EGOGESTURE") else (10, 3, 256)
     assert (cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS, cfg.DATA.TEST_CROP_SIZE) == views
-    # Published augmentation: multi-scale crop to 224 after the dataset's resize, bilinear, no
-    # RandAugment; test crops at quarter steps.
+    # Published augmentation: multi-scale crop to 224 after the dataset's resize, PIL's bilinear,
+    # no RandAugment; test crops at quarter steps.
     assert (data.TRAIN_CROP, data.MULTI_SCALES, data.MULTI_SCALE_MAX_DISTORT) == ("multi_scale", [1.0, 0.875, 0.75, 0.66], 1)
     assert (data.TRAIN_CROP_SIZE, data.INTERPOLATION, data.RAND_AUGMENT, cfg.TEST.CROP_OFFSETS) == (
-        224, "bilinear", "", "quarter_steps")
+        224, "pil_bilinear", "", "quarter_steps")
     resize = {"SSV2": ("none", "short_side", [256, 256]), "JESTER": ("short_side", "short_side", [256, 256]),
               "EGOGESTURE": ("square", "square", [224, 224])}[name.split("_")[0]]
     assert (data.TRAIN_RESIZE, data.TEST_RESIZE, data.TRAIN_JITTER_SCALES) == resize

@@ -300,7 +300,7 @@ def test_recipe_configs_build_the_published_models(config, name):
     assert (cfg.DATA.NUM_FRAMES, cfg.DATA.TRAIN_CROP_SIZE, cfg.MODEL.HEAD_ACT) == (8, 224, "softmax")
     assert cfg.SOLVER.OPTIMIZING_METHOD == "adamw" and cfg.SOLVER.WARMUP_EPOCHS == 2.0
     assert cfg.SOLVER.LR_POLICY == "cosine_after_warmup" and cfg.SOLVER.WARMUP_START_LR == 0.0
-    expected = {"k400": (2.8125e-4, 12, "dense", 16, True, 3, 4), "ssv2": (5e-4, 50, "tsn", 1, False, 1, 3)}[name]
+    expected = {"k400": (2.8125e-4, 12, "dense", 16, True, 3, 4), "ssv2": (5e-4, 50, "tsn_rounded", 1, False, 1, 3)}[name]
     assert (cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_EPOCH, cfg.DATA.TEMPORAL_SAMPLER, cfg.DATA.SAMPLING_RATE,
             cfg.DATA.RANDOM_FLIP, cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS) == expected
     data = cfg.DATA
@@ -309,6 +309,8 @@ def test_recipe_configs_build_the_published_models(config, name):
     augment = {"k400": ("", "short_side", "random", [224, 258]),
                "ssv2": ("rand-m7-n4-mstd0.5-inc1", "none", "random_resized", [224, 258])}[name]
     assert (data.RAND_AUGMENT, data.TRAIN_RESIZE, data.TRAIN_CROP, data.TRAIN_JITTER_SCALES) == augment
+    assert data.RAND_AUGMENT_INTERPOLATION == {"k400": "bilinear", "ssv2": "bicubic"}[name]
+    assert data.TARGET_FPS == {"k400": 30, "ssv2": 12}[name]
     assert data.RRC_SCALE == [0.08, 1.0] and data.RRC_RATIO == pytest.approx([3 / 4, 4 / 3])
     assert cfg.DATA.MEAN == [0.48145466, 0.4578275, 0.40821073] and cfg.DATA.LIST_FORMAT == "path_label"
 

@@ -227,7 +227,9 @@ _C.DATA.CLASS_NAMES_FILE = ""
 # of NUM_FRAMES frames every SAMPLING_RATE at TARGET_FPS; random start in train/val,
 # TEST.NUM_ENSEMBLE_VIEWS evenly spaced clips at test) or tsn (NUM_FRAMES equal segments over the
 # whole video; train: a random frame per segment; val: the segment centres; test:
-# TEST.NUM_ENSEMBLE_VIEWS offsets evenly spread inside every segment).
+# TEST.NUM_ENSEMBLE_VIEWS offsets evenly spread inside every segment), tsn_tsm (TSN segments by
+# TSM's / ACTION-Net's integer rules) or tsn_rounded (TSN segments by M2CLIP's rounded-integer
+# rule, one test clip).
 _C.DATA.TEMPORAL_SAMPLER = "dense"
 # Frames per clip and the stride between them (in frames at TARGET_FPS).
 _C.DATA.NUM_FRAMES = 8
@@ -264,12 +266,19 @@ _C.DATA.FRAMES_FPS = 30
 # long-standing pipeline: short side random in TRAIN_JITTER_SCALES, a random TRAIN_CROP_SIZE
 # crop, bilinear resizing; short side TEST_CROP_SIZE and evenly spread crops at test.
 # ---------------------------------------------------------------------------------------------
-# Resizing of every frame: bilinear (on uint8) or bicubic (on float32, torch's a = -0.75 kernel).
+# Resizing of every frame: bilinear (on uint8, torch's 2-pixel kernel at any scale),
+# pil_bilinear (the TSN/TSM/ACTION-Net releases' resizing: PIL's Image.resize BILINEAR, which
+# widens the kernel when shrinking, on whole frames before the crop, long side truncated as
+# torchvision's Resize) or bicubic (on float32, torch's a = -0.75 kernel).
 _C.DATA.INTERPOLATION = "bilinear"
 # RandAugment applied to training frames as decoded, one draw per clip, in timm's spelling
 # (e.g. rand-m7-n4-mstd0.5-inc1: 4 ops of the 15 "increasing" ones, magnitude N(7, 0.5), each
 # with probability 0.5; m3a.datasets.rand_augment); "" = none.
 _C.DATA.RAND_AUGMENT = ""
+# Sampling of RandAugment's rotate / shear / translate ops, as PIL's affine transform: bilinear,
+# bicubic (what the SlowFast/EVL video RandAugment uses when its dataset names bicubic, as
+# M2CLIP's does) or random (timm's default without one: a fair draw per frame and op).
+_C.DATA.RAND_AUGMENT_INTERPOLATION = "bilinear"
 # Size of the frame a training crop is drawn in: short_side (short side random in
 # TRAIN_JITTER_SCALES), square (TRAIN_JITTER_SCALES side on both axes, aspect ratio ignored) or
 # none (the frames as decoded).

@@ -5,7 +5,8 @@ Training (random draws from ``generator``, else torch's global generator, which 
 seeds per sample):
 
 1. DATA.RAND_AUGMENT (a timm-style policy, ``m3a.datasets.rand_augment``) on the frames as
-   decoded, the same ops for every frame; "" = none.
+   decoded, the same ops for every frame, geometric ops sampled by
+   DATA.RAND_AUGMENT_INTERPOLATION; "" = none.
 2. The frame size the crop is drawn in, DATA.TRAIN_RESIZE: ``short_side`` (short side random
    in DATA.TRAIN_JITTER_SCALES, inclusive), ``square`` (both sides that random size, aspect
    ratio ignored) or ``none`` (as decoded).
@@ -13,13 +14,18 @@ seeds per sample):
    TRAIN_CROP_SIZE square at a random position), ``multi_scale`` (TSN's, DATA.MULTI_SCALES /
    DATA.MULTI_SCALE_MAX_DISTORT) or ``random_resized`` (DATA.RRC_SCALE / DATA.RRC_RATIO).
 4. The box carried back to the decoded frame; only that region is resized (DATA.INTERPOLATION)
-   to TRAIN_CROP_SIZE, flipped when DATA.RANDOM_FLIP draws so (p = 0.5), normalised.
+   to TRAIN_CROP_SIZE, flipped when DATA.RANDOM_FLIP draws so (p = 0.5), normalised. With
+   ``pil_bilinear`` the resizing follows the TSN-family releases instead: the whole frames are
+   scaled to that size first (long side truncated, as torchvision's Resize), then the box is cut
+   and resized, so every pixel is the release's (the default ``short_side`` + ``random``
+   pipeline below keeps its one-step resize).
 
 ``short_side`` + ``random`` + bilinear is the long-standing default pipeline and draws the same
 random numbers as before (``transform.random_scale_crop_clip``).
 
 Validation: DATA.TEST_RESIZE ``short_side`` (short side TRAIN_JITTER_SCALES[0]) or ``square``
-(TRAIN_JITTER_SCALES[0] x TRAIN_JITTER_SCALES[0]), then the centre TRAIN_CROP_SIZE crop.
+(TRAIN_JITTER_SCALES[0] x TRAIN_JITTER_SCALES[0]), then the centre TRAIN_CROP_SIZE crop (with
+``pil_bilinear``: whole frames scaled first, then cropped, as released).
 Test: frames scaled the same way to TEST_CROP_SIZE, then TEST.NUM_SPATIAL_CROPS crops (1, 3 or
 4) placed by TEST.CROP_OFFSETS (``transform.uniform_crop_offsets``).
 """
@@ -31,6 +37,12 @@ from fvcore.common.config import CfgNode
 from m3a.datasets import crop_boxes, transform
 from m3a.datasets.rand_augment import parse_policy
 
+def resizes_whole_frames(data: CfgNode) -> bool:
+    """True when frames are scaled whole before cropping, as the TSN-family releases do
+    (DATA.INTERPOLATION pil_bilinear); else only the crop's source region is resized."""
+    return data.INTERPOLATION == "pil_bilinear"
+
+
 def train_frame_size(height: int, width: int, data: CfgNode, generator: Optional[torch.Generator]) -> Tuple[int, int]:
     """The (h, w) the training crop box is drawn in (DATA.TRAIN_RESIZE)."""
     if data.TRAIN_RESIZE == "none":
@@ -39,7 +51,7 @@ def train_frame_size(height: int, width: int, data: CfgNode, generator: Optional
     side = int(torch.randint(low, high + 1, (), generator=generator))
     if data.TRAIN_RESIZE == "square":
         return side, side
-    return transform.short_side_size(height, width, side)
+    return transform.short_side_size(height, width, side, truncate=resizes_whole_frames(data))
 
 
 def train_box(height: int, width: int, data: CfgNode, generator: Optional[torch.Generator]) -> crop_boxes.Box:
@@ -56,7 +68,7 @@ def train_box(height: int, width: int, data: CfgNode, generator: Optional[torch.
 def train_clip(frames: torch.Tensor, data: CfgNode, generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """A training clip: uint8 (T, H, W, 3) -> float32 (3, T, crop, crop) (module docstring)."""
     if data.RAND_AUGMENT:
-        frames = parse_policy(data.RAND_AUGMENT)(frames, generator)
+        frames = parse_policy(data.RAND_AUGMENT, data.RAND_AUGMENT_INTERPOLATION)(frames, generator)
     if data.TRAIN_RESIZE == "short_side" and data.TRAIN_CROP == "random":
         return transform.random_scale_crop_clip(
             frames, data.TRAIN_JITTER_SCALES, data.TRAIN_CROP_SIZE, data.RANDOM_FLIP, data.MEAN, data.STD,
@@ -64,8 +76,12 @@ def train_clip(frames: torch.Tensor, data: CfgNode, generator: Optional[torch.Ge
         )
     _, height, width, _ = frames.shape
     frame_hw = train_frame_size(height, width, data, generator)
-    box = crop_boxes.map_box(train_box(*frame_hw, data, generator), frame_hw, (height, width))
+    box = train_box(*frame_hw, data, generator)
     flip = bool(data.RANDOM_FLIP) and bool(torch.rand((), generator=generator) < 0.5)
+    if resizes_whole_frames(data):
+        frames = transform.resize(frames, frame_hw, data.INTERPOLATION).permute(0, 2, 3, 1)
+    else:
+        box = crop_boxes.map_box(box, frame_hw, (height, width))
     return transform.crop_resize_clip(
         frames, box, data.TRAIN_CROP_SIZE, flip, data.MEAN, data.STD, data.INTERPOLATION
     )
@@ -80,6 +96,12 @@ def centre_box(side: int, crop: int) -> crop_boxes.Box:
 def val_clip(frames: torch.Tensor, data: CfgNode) -> torch.Tensor:
     """A validation clip: scaled by DATA.TEST_RESIZE to TRAIN_JITTER_SCALES[0], centre crop."""
     scale, crop = int(data.TRAIN_JITTER_SCALES[0]), data.TRAIN_CROP_SIZE
+    if resizes_whole_frames(data):
+        _, height, width, _ = frames.shape
+        size = (scale, scale) if data.TEST_RESIZE == "square" else transform.short_side_size(height, width, scale, True)
+        frames = transform.resize(frames, size, data.INTERPOLATION).permute(0, 2, 3, 1)
+        box = transform.crop_region(*size, min(size), crop, None)
+        return transform.crop_resize_clip(frames, box, crop, False, data.MEAN, data.STD, data.INTERPOLATION)
     if data.TEST_RESIZE == "short_side":
         return transform.scale_crop_clip(frames, scale, crop, None, False, data.MEAN, data.STD, data.INTERPOLATION)
     _, height, width, _ = frames.shape

@@ -22,11 +22,15 @@ TranslateXRel/YRel     +-0.45 l / 10 of the width / height
 
 Every op reproduces PIL's (which timm's RandAugment calls per frame): look-up tables and
 statistics as ImageOps / ImageEnhance compute them (statistics per frame and channel), blends
-truncated as PIL's, geometric ops as PIL's affine transform with bilinear sampling (source
-point of output pixel centre, edge pixels clamped, points outside the frame filled with grey
-128). The release draws bilinear or bicubic sampling at random per frame; here it is bilinear.
-The clip's frames all get the same ops and arguments; statistics (AutoContrast, Equalize,
-Contrast) are each frame's own, as when the op runs on every frame.
+truncated as PIL's, geometric ops as PIL's affine transform with bilinear or bicubic sampling
+(source point of output pixel centre, edge pixels repeated, points outside the frame filled
+with grey 128; the float64 arithmetic in PIL's order, so results are identical). The policy's
+``interpolation`` picks the sampling (DATA.RAND_AUGMENT_INTERPOLATION): ``bilinear``,
+``bicubic`` (what the SlowFast/EVL-derived ``create_random_augment`` passes when its caller
+names an interpolation; M2CLIP's video dataset names bicubic) or ``random`` (timm's default
+without one: bilinear or bicubic drawn fairly for every frame of every geometric op). The clip's
+frames all get the same ops and arguments; statistics (AutoContrast, Equalize, Contrast) are
+each frame's own, as when the op runs on every frame.
 
 The ops work on uint8 planes (T, C, H, W) (channel planes contiguous, so per-plane tables and
 blends broadcast over whole planes); :class:`RandAugment` takes and returns clips (T, H, W, C)
@@ -36,7 +40,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -188,15 +192,55 @@ def sharpness(planes: torch.Tensor, factor: float) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------------
-# Geometric ops (PIL's affine transform, bilinear)
+# Geometric ops (PIL's affine transform, bilinear or bicubic)
 # ----------------------------------------------------------------------------------------------
-def affine(planes: torch.Tensor, matrix: Tuple[float, ...], fill: int = FILL) -> torch.Tensor:
-    """PIL's ``transform(size, AFFINE, matrix, BILINEAR, fillcolor=fill)`` on every frame: output
-    pixel (x, y) samples the source at ``(a (x + .5) + b (y + .5) + c, d (x + .5) + e (y + .5) + f)``
-    bilinearly between pixel centres (edges clamped) in float64, truncated; points outside the
-    frame get ``fill``. The sampling positions and weights are computed once for all frames;
-    the frames are interpolated one at a time (a frame's float64 planes stay in cache)."""
-    steps, channels, height, width = planes.shape
+INTERPOLATIONS = ("bilinear", "bicubic")
+# How a policy samples its geometric ops: one of INTERPOLATIONS, or a fair draw between them for
+# every frame of every op ("random", timm's default when no interpolation is given).
+POLICY_INTERPOLATIONS = INTERPOLATIONS + ("random",)
+GEOMETRIC_OPS = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
+# Source pixels each interpolation reads around floor(position - 0.5), per axis, and the type
+# a frame is gathered from (bicubic's integer coefficients are signed; int32 gathers fast).
+_TAP_OFFSETS = {"bilinear": (0, 1), "bicubic": (-1, 0, 1, 2)}
+_TAP_TYPES = {"bilinear": torch.uint8, "bicubic": torch.int32}
+# Output pixels interpolated together: a block's float64 work stays in a core's cache.
+BLOCK_PIXELS = 8192
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Where an affine transform samples a ``height`` x ``width`` frame, for a run of output
+    pixels (flat): the source pixel left of / above the point (``x0``, ``y0``, int32), the
+    fractions past it (``dx``, ``dy``, float64) and whether the point lies outside the frame."""
+
+    height: int
+    width: int
+    x0: torch.Tensor
+    y0: torch.Tensor
+    dx: torch.Tensor
+    dy: torch.Tensor
+    outside: torch.Tensor
+
+    def block(self, start: int, stop: int) -> "_Grid":
+        """The output pixels ``start:stop``."""
+        cut = slice(start, stop)
+        return _Grid(self.height, self.width, self.x0[cut], self.y0[cut], self.dx[cut], self.dy[cut],
+                     self.outside[cut])
+
+    def taps(self, interpolation: str, channels: int) -> torch.Tensor:
+        """int32 flat indices into a frame's ``channels`` planes of every source pixel the
+        interpolation reads (edges clamped): (channels, rows, columns, pixels) flattened."""
+        offsets = _TAP_OFFSETS[interpolation]
+        cols = torch.stack([(self.x0 + k).clamp_(0, self.width - 1) for k in offsets])
+        rows = torch.stack([(self.y0 + k).clamp_(0, self.height - 1) for k in offsets]).mul_(self.width)
+        pixels = rows.unsqueeze(1) + cols.unsqueeze(0)  # (rows, columns, pixels)
+        planes = torch.arange(channels, dtype=torch.int32).mul_(self.height * self.width).view(-1, 1, 1, 1)
+        return (pixels.unsqueeze(0) + planes).view(-1)
+
+
+def _grid(height: int, width: int, matrix: Tuple[float, ...]) -> _Grid:
+    """PIL's sampling points: output pixel (x, y) reads the source at ``(a (x + .5) + b (y + .5) + c,
+    d (x + .5) + e (y + .5) + f)`` (float64, in PIL's order of operations)."""
     a, b, c, d, e, f = (float(v) for v in matrix)
     ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64) + 0.5,
                             torch.arange(width, dtype=torch.float64) + 0.5, indexing="ij")
@@ -204,57 +248,113 @@ def affine(planes: torch.Tensor, matrix: Tuple[float, ...], fill: int = FILL) ->
     outside = ~((sx >= 0) & (sx < width) & (sy >= 0) & (sy < height))
     sx, sy = sx - 0.5, sy - 0.5
     x0, y0 = sx.floor(), sy.floor()
-    dx, dy = sx - x0, sy - y0  # float64, as PIL
-    x0, y0 = x0.long(), y0.long()
-    xa, xb = x0.clamp(0, width - 1), (x0 + 1).clamp(0, width - 1)
-    ya, yb = y0.clamp(0, height - 1) * width, (y0 + 1).clamp(0, height - 1) * width
-    corners = torch.cat([ya + xa, ya + xb, yb + xa, yb + xb])
-    # One flat int32 index into a frame's C planes (a 1-D int32 index_select is the fast one).
-    index = (corners + (torch.arange(channels) * (height * width)).view(-1, 1)).view(-1).int()
+    # Points far outside are filled anyway: clamping first keeps their indices within int32.
+    x0i, y0i = x0.clamp(-2, width + 1).int(), y0.clamp(-2, height + 1).int()
+    return _Grid(height, width, x0i, y0i, sx - x0, sy - y0, outside)
+
+
+def _bilinear(taps: torch.Tensor, grid: _Grid) -> torch.Tensor:
+    """PIL's bilinear filter from 4 uint8 taps (C, 4, pixels): ``top + (bottom - top) dy`` of the row
+    blends ``p0 + (p1 - p0) dx`` in float64, truncated to uint8."""
+    p = taps.double()
+    top = p[:, 0].add_((p[:, 1] - p[:, 0]).mul_(grid.dx))
+    bottom = p[:, 2].add_((p[:, 3] - p[:, 2]).mul_(grid.dx))
+    # Values lie in [0, 255]: the cast truncates, as PIL's (int) cast.
+    return top.add_((bottom - top).mul_(grid.dy)).to(torch.uint8)
+
+
+def _cubic(v1: torch.Tensor, v2: torch.Tensor, v3: torch.Tensor, v4: torch.Tensor,
+           d: torch.Tensor) -> torch.Tensor:
+    """PIL's cubic through 4 float64 samples at fraction ``d`` past ``v2`` (its a = -1 kernel),
+    with PIL's operations in PIL's order: ``v2 + d (p2 + d (p3 + d p4))``."""
+    p2 = v3 - v1
+    p3 = (v1 - v2).mul_(2).add_(v3).sub_(v4)
+    p4 = (v2 - v1).sub_(v3).add_(v4)
+    return p4.mul_(d).add_(p3).mul_(d).add_(p2).mul_(d).add_(v2)
+
+
+def _bicubic(taps: torch.Tensor, grid: _Grid) -> torch.Tensor:
+    """PIL's bicubic filter from 16 int32 taps (C, 16, pixels), rows major: a cubic along x in
+    each of the 4 rows, then one along y; below 0 gives 0, 255 or more 255, else truncation.
+    Along x the samples are integers, so the cubic's coefficients are exact in int32 and only
+    its evaluation runs in float64, for the 4 rows at once."""
+    v1, v2, v3, v4 = taps.view(taps.shape[0], 4, 4, -1).unbind(2)  # (C, 4 rows, pixels) each
+    p3 = (v1 - v2).mul_(2).add_(v3).sub_(v4).double()
+    p4 = (v2 - v1).sub_(v3).add_(v4).double()
+    rows = p4.mul_(grid.dx).add_(p3).mul_(grid.dx).add_((v3 - v1).double()).mul_(grid.dx).add_(v2.double())
+    return _cubic(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], grid.dy).clamp_(0, 255).to(torch.uint8)
+
+
+_FILTERS = {"bilinear": _bilinear, "bicubic": _bicubic}
+
+
+def affine(planes: torch.Tensor, matrix: Tuple[float, ...], fill: int = FILL,
+           interpolation: Union[str, Sequence[str]] = "bilinear") -> torch.Tensor:
+    """PIL's ``transform(size, AFFINE, matrix, resample, fillcolor=fill)`` on every frame of uint8
+    planes (T, C, H, W): output pixel (x, y) samples the source at ``(a (x + .5) + b (y + .5) + c,
+    d (x + .5) + e (y + .5) + f)`` between pixel centres (edge pixels repeated), bilinearly or
+    bicubically as PIL computes it (float64, truncated); points outside the frame get ``fill``.
+    ``interpolation`` names one filter for all frames or one per frame. The sampling points and
+    source indices are computed once for all frames; each frame is interpolated in blocks of
+    BLOCK_PIXELS output pixels."""
+    steps, channels, height, width = planes.shape
+    names = [interpolation] * steps if isinstance(interpolation, str) else list(interpolation)
+    if len(names) != steps or not set(names) <= set(INTERPOLATIONS):
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS} (or one per frame), got {interpolation}")
+    grid = _grid(height, width, matrix)
+    blocks = [grid.block(start, start + BLOCK_PIXELS) for start in range(0, height * width, BLOCK_PIXELS)]
+    index = {name: [block.taps(name, channels) for block in blocks] for name in set(names)}
     flat = planes.reshape(steps, channels * height * width)
     out = torch.empty_like(flat).view(steps, channels, height * width)
-    for step in range(steps):
-        p = flat[step].index_select(0, index).double().view(channels, 4, -1)
-        top = p[:, 0].add_((p[:, 1] - p[:, 0]).mul_(dx))
-        bottom = p[:, 2].add_((p[:, 3] - p[:, 2]).mul_(dx))
-        # Values lie in [0, 255]: the cast truncates, as PIL's (int) cast.
-        out[step] = top.add_((bottom - top).mul_(dy)).to(torch.uint8).masked_fill_(outside, fill)
+    for step, name in enumerate(names):
+        frame = flat[step].to(_TAP_TYPES[name])
+        for k, block in enumerate(blocks):
+            taps = frame.index_select(0, index[name][k]).view(channels, -1, len(block.dx))
+            start = k * BLOCK_PIXELS
+            filtered = _FILTERS[name](taps, block).masked_fill_(block.outside, fill)
+            out[step, :, start : start + len(block.dx)] = filtered
     return out.view(steps, channels, height, width)
 
 
 def rotate_matrix(height: int, width: int, degrees: float) -> Tuple[float, ...]:
-    """PIL's Image.rotate matrix (output -> source) for ``degrees`` anticlockwise about the centre."""
-    angle = -math.radians(degrees)
+    """PIL's Image.rotate matrix (output -> source) for ``degrees`` anticlockwise about the centre
+    (PIL takes the angle modulo 360 first: -21 degrees are computed as 339)."""
+    angle = -math.radians(degrees % 360.0)
     cos, sin = round(math.cos(angle), 15), round(math.sin(angle), 15)
     cx, cy = width / 2.0, height / 2.0
     return (cos, sin, cos * -cx + sin * -cy + cx, -sin, cos, -sin * -cx + cos * -cy + cy)
 
 
-def rotate(planes: torch.Tensor, degrees: float) -> torch.Tensor:
+def rotate(planes: torch.Tensor, degrees: float,
+           interpolation: Union[str, Sequence[str]] = "bilinear") -> torch.Tensor:
     """Rotate ``degrees`` anticlockwise about the frame centre (PIL's Image.rotate)."""
     if degrees % 360 == 0:
         return planes
-    return affine(planes, rotate_matrix(planes.shape[2], planes.shape[3], degrees))
+    return affine(planes, rotate_matrix(planes.shape[2], planes.shape[3], degrees), interpolation=interpolation)
 
 
-def shear_x(planes: torch.Tensor, factor: float) -> torch.Tensor:
+def shear_x(planes: torch.Tensor, factor: float,
+            interpolation: Union[str, Sequence[str]] = "bilinear") -> torch.Tensor:
     """Source x = x + factor * y."""
-    return affine(planes, (1, factor, 0, 0, 1, 0))
+    return affine(planes, (1, factor, 0, 0, 1, 0), interpolation=interpolation)
 
 
-def shear_y(planes: torch.Tensor, factor: float) -> torch.Tensor:
+def shear_y(planes: torch.Tensor, factor: float,
+            interpolation: Union[str, Sequence[str]] = "bilinear") -> torch.Tensor:
     """Source y = y + factor * x."""
-    return affine(planes, (1, 0, 0, factor, 1, 0))
+    return affine(planes, (1, 0, 0, factor, 1, 0), interpolation=interpolation)
 
 
-def translate_x_rel(planes: torch.Tensor, fraction: float) -> torch.Tensor:
+def translate_x_rel(planes: torch.Tensor, fraction: float,
+                    interpolation: Union[str, Sequence[str]] = "bilinear") -> torch.Tensor:
     """Source x = x + fraction * width (the content moves left for a positive fraction)."""
-    return affine(planes, (1, 0, fraction * planes.shape[3], 0, 1, 0))
+    return affine(planes, (1, 0, fraction * planes.shape[3], 0, 1, 0), interpolation=interpolation)
 
 
-def translate_y_rel(planes: torch.Tensor, fraction: float) -> torch.Tensor:
+def translate_y_rel(planes: torch.Tensor, fraction: float,
+                    interpolation: Union[str, Sequence[str]] = "bilinear") -> torch.Tensor:
     """Source y = y + fraction * height."""
-    return affine(planes, (1, 0, 0, 0, 1, fraction * planes.shape[2]))
+    return affine(planes, (1, 0, 0, 0, 1, fraction * planes.shape[2]), interpolation=interpolation)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -300,13 +400,15 @@ OP_FUNCTIONS: Dict[str, Callable[..., torch.Tensor]] = {
 
 @dataclass(frozen=True)
 class RandAugment:
-    """``num_ops`` ops from ``ops``, each with probability ``prob`` at magnitude N(m, m_std)."""
+    """``num_ops`` ops from ``ops``, each with probability ``prob`` at magnitude N(m, m_std); the
+    geometric ops sample by ``interpolation`` (POLICY_INTERPOLATIONS)."""
 
     magnitude: float
     num_ops: int = 2
     magnitude_std: float = 0.0
     prob: float = 0.5
     ops: Tuple[str, ...] = OPS_PLAIN
+    interpolation: str = "bilinear"
 
     def draw(self, generator: Optional[torch.Generator] = None) -> List[Tuple[str, tuple]]:
         """The ops (name, arguments) one clip gets, in order (skipped ops left out)."""
@@ -322,6 +424,14 @@ class RandAugment:
             drawn.append((self.ops[index], _args(self.ops[index], level, generator)))
         return drawn
 
+    def frame_interpolations(self, steps: int, generator: Optional[torch.Generator] = None) -> List[str]:
+        """The filter of each of ``steps`` frames for one geometric op: ``interpolation`` for all,
+        or for "random" a fair draw per frame (timm draws one per call, i.e. per frame)."""
+        if self.interpolation != "random":
+            return [self.interpolation] * steps
+        bicubic = torch.rand(steps, generator=generator) < 0.5
+        return [INTERPOLATIONS[int(b)] for b in bicubic.tolist()]
+
     def __call__(self, frames: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Augment uint8 frames (T, H, W, 3): one draw, applied to every frame."""
         ops = self.draw(generator)
@@ -329,7 +439,10 @@ class RandAugment:
             return frames
         planes = frames.permute(0, 3, 1, 2).contiguous()
         for name, args in ops:
-            planes = OP_FUNCTIONS[name](planes, *args)
+            if name in GEOMETRIC_OPS:
+                planes = OP_FUNCTIONS[name](planes, *args, self.frame_interpolations(len(planes), generator))
+            else:
+                planes = OP_FUNCTIONS[name](planes, *args)
         return planes.permute(0, 2, 3, 1).contiguous()
 
 
@@ -337,12 +450,16 @@ _POLICY = re.compile(r"^rand((?:-(?:m|n|mstd|inc|p)[0-9.]+)*)$")
 
 
 @functools.lru_cache(maxsize=8)
-def parse_policy(text: str) -> RandAugment:
+def parse_policy(text: str, interpolation: str = "bilinear") -> RandAugment:
     """Parse a timm-style policy ``rand-m<magnitude>[-n<ops>][-mstd<std>][-inc<0|1>][-p<prob>]``
-    (defaults n 2, mstd 0, inc 0, p 0.5); ValueError naming the text otherwise."""
+    (defaults n 2, mstd 0, inc 0, p 0.5) whose geometric ops sample by ``interpolation``
+    (POLICY_INTERPOLATIONS); ValueError naming the text otherwise."""
     match = _POLICY.match(text)
     if not match:
         raise ValueError(f"RandAugment policy must look like 'rand-m7-n4-mstd0.5-inc1', got '{text}'")
+    if interpolation not in POLICY_INTERPOLATIONS:
+        raise ValueError(f"RandAugment interpolation must be one of {', '.join(POLICY_INTERPOLATIONS)}, "
+                         f"got '{interpolation}'")
     fields = dict(re.findall(r"-(mstd|inc|m|n|p)([0-9.]+)", match.group(1)))
     try:
         magnitude = float(fields["m"])
@@ -352,6 +469,7 @@ def parse_policy(text: str) -> RandAugment:
             magnitude_std=float(fields.get("mstd", 0.0)),
             prob=float(fields.get("p", 0.5)),
             ops=OPS_INCREASING if int(fields.get("inc", 0)) else OPS_PLAIN,
+            interpolation=interpolation,
         )
     except (KeyError, ValueError):
         raise ValueError(

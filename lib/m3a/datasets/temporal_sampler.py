@@ -22,9 +22,16 @@ covers it (``m3a.datasets.decoder``), so frame i of a folder is taken for times 
   times. Test: TEST.NUM_ENSEMBLE_VIEWS clips, each drawn as in training (ACTION-Net's test
   protocol), from a generator the dataset seeds with (RNG_SEED, item index), so a test run is
   reproducible.
+- ``tsn_rounded``: TSN segments by the rounded-integer rule of M2CLIP's (and EVL's) released
+  code, on n frames counted as for ``tsn_tsm``. With ``s = (n - 1) / T``, segment i spans frames
+  ``round(i * s)`` to ``round((i + 1) * s)``, both included (Python's round: halves to even), so
+  neighbouring segments share their boundary frame and a video shorter than T repeats frames.
+  Train: a uniformly random frame of every segment (from the item's generator); val and test:
+  ``(start + end) // 2`` of every segment, one clip (TEST.NUM_ENSEMBLE_VIEWS must be 1, as the
+  release allows no other).
 """
 import abc
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -135,8 +142,9 @@ class TsnSampler(TemporalSampler):
                 for v in range(self.num_views)]
 
 
-class TsmSampler(TemporalSampler):
-    """TSN segments by the integer rules of TSM's / ACTION-Net's released code (module docstring)."""
+class FrameIndexSampler(TemporalSampler):
+    """A sampler whose rules pick frame indices among the n frames of an item, counted at ``fps``
+    (n = duration x fps, rounded); the times it returns are those frames' centres."""
 
     def __init__(self, num_segments: int, num_views: int, fps: float):
         self.num_segments, self.num_views, self.fps = num_segments, num_views, fps
@@ -148,6 +156,10 @@ class TsmSampler(TemporalSampler):
     def _times(self, indices: np.ndarray) -> np.ndarray:
         """The times whose covering frames are ``indices`` (frame centres)."""
         return (np.asarray(indices, dtype=np.float64) + 0.5) / self.fps
+
+
+class TsmSampler(FrameIndexSampler):
+    """TSN segments by the integer rules of TSM's / ACTION-Net's released code (module docstring)."""
 
     def train_indices(self, count: int, generator: Optional[torch.Generator] = None) -> np.ndarray:
         """``i * a + randint(a)`` with ``a = count // T``; all 0 when a = 0."""
@@ -177,6 +189,47 @@ class TsmSampler(TemporalSampler):
         return [self.train_times(duration, generator) for _ in range(self.num_views)]
 
 
+class RoundedTsnSampler(FrameIndexSampler):
+    """TSN segments by the rounded-integer rule of M2CLIP's released code (module docstring)."""
+
+    def segment_bounds(self, count: int) -> Tuple[np.ndarray, np.ndarray]:
+        """First and last frame (both included) of every segment of ``count`` frames."""
+        size = (count - 1) / self.num_segments
+        starts = [round(size * i) for i in range(self.num_segments)]
+        ends = [round(size * (i + 1)) for i in range(self.num_segments)]
+        return np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+
+    def train_indices(self, count: int, generator: Optional[torch.Generator] = None) -> np.ndarray:
+        """A uniformly random frame of every segment, its end included."""
+        starts, ends = self.segment_bounds(count)
+        draws = torch.rand(self.num_segments, generator=generator, dtype=torch.float64).numpy()
+        offsets = np.minimum(np.floor(draws * (ends - starts + 1)).astype(np.int64), ends - starts)
+        return starts + offsets
+
+    def val_indices(self, count: int) -> np.ndarray:
+        """``(start + end) // 2`` of every segment."""
+        starts, ends = self.segment_bounds(count)
+        return (starts + ends) // 2
+
+    def train_times(self, duration: float, generator: Optional[torch.Generator] = None) -> np.ndarray:
+        """A random frame of every segment."""
+        return self._times(self.train_indices(self.frame_count(duration), generator))
+
+    def val_times(self, duration: float, generator: Optional[torch.Generator] = None) -> np.ndarray:
+        """The middle frame of every segment."""
+        return self._times(self.val_indices(self.frame_count(duration)))
+
+    def test_times(self, duration: float, generator: Optional[torch.Generator] = None) -> List[np.ndarray]:
+        """One clip: the middle frames, as in validation."""
+        return [self.val_times(duration)]
+
+
+def _frames_fps(cfg: CfgNode) -> float:
+    """The rate frames are counted at: DATA.FRAMES_FPS for frame folders, else DATA.TARGET_FPS."""
+    data = cfg.DATA
+    return data.FRAMES_FPS if data.INPUT_FORMAT == "frames" else data.TARGET_FPS
+
+
 @TEMPORAL_SAMPLER_REGISTRY.register()
 def dense(cfg: CfgNode) -> DenseSampler:
     """DATA.NUM_FRAMES every DATA.SAMPLING_RATE at DATA.TARGET_FPS; TEST.NUM_ENSEMBLE_VIEWS clips."""
@@ -194,9 +247,20 @@ def tsn(cfg: CfgNode) -> TsnSampler:
 def tsn_tsm(cfg: CfgNode) -> TsmSampler:
     """DATA.NUM_FRAMES segments over the frames at DATA.FRAMES_FPS (frame folders) or
     DATA.TARGET_FPS (videos); TEST.NUM_ENSEMBLE_VIEWS random clips at test."""
-    data = cfg.DATA
-    fps = data.FRAMES_FPS if data.INPUT_FORMAT == "frames" else data.TARGET_FPS
-    return TsmSampler(data.NUM_FRAMES, cfg.TEST.NUM_ENSEMBLE_VIEWS, fps)
+    return TsmSampler(cfg.DATA.NUM_FRAMES, cfg.TEST.NUM_ENSEMBLE_VIEWS, _frames_fps(cfg))
+
+
+@TEMPORAL_SAMPLER_REGISTRY.register()
+def tsn_rounded(cfg: CfgNode) -> RoundedTsnSampler:
+    """DATA.NUM_FRAMES segments over the frames at DATA.FRAMES_FPS (frame folders) or
+    DATA.TARGET_FPS (videos); one test clip (ConfigError for TEST.NUM_ENSEMBLE_VIEWS != 1)."""
+    views = cfg.TEST.NUM_ENSEMBLE_VIEWS
+    if views != 1:
+        raise ConfigError(
+            "DATA.TEMPORAL_SAMPLER tsn_rounded takes one test clip (the segments' middle frames, as "
+            f"released): TEST.NUM_ENSEMBLE_VIEWS must be 1, got {views}"
+        )
+    return RoundedTsnSampler(cfg.DATA.NUM_FRAMES, views, _frames_fps(cfg))
 
 
 def build_temporal_sampler(cfg: CfgNode) -> TemporalSampler:

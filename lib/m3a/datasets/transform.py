@@ -2,37 +2,61 @@
 crops, flips and normalisation, with float conversion as late and on as little data as possible.
 
 Input frames are uint8 tensors (T, H, W, 3) as decoded; outputs are float32 (3, T, h, w) clips.
-Resizing is bilinear on uint8 (torch's fast path) or bicubic on float32 (torch's Keys kernel,
+Resizing (DATA.INTERPOLATION) is ``bilinear`` on uint8 (torch's fast path, the same 2-pixel
+kernel at any scale), ``pil_bilinear`` on uint8 by PIL's ``Image.resize(BILINEAR)`` itself, frame
+by frame (the resize of TSN/TSM/ACTION-Net's released pipelines: when shrinking, the triangle
+kernel widens by the scale, an antialiasing filter; weights in PIL's 22-bit fixed point, horizontal
+pass first, rounded to uint8 between the passes), or ``bicubic`` on float32 (torch's Keys kernel,
 a = -0.75, no antialiasing and no clamping, as float bicubic resizing of normalised frames is;
 normalisation is affine per channel, so normalising before or after resizing is the same).
 """
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-INTERPOLATIONS = ("bilinear", "bicubic")
+INTERPOLATIONS = ("bilinear", "bicubic", "pil_bilinear")
+# Interpolations that resize the uint8 frames (the others convert to float32 first).
+UINT8_INTERPOLATIONS = ("bilinear", "pil_bilinear")
 
 
-def resize(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    """Bilinearly resize uint8 frames (T, H, W, 3) to ``size`` = (h, w): uint8 (T, 3, h, w).
+def resize(frames: torch.Tensor, size: Tuple[int, int], interpolation: str = "bilinear") -> torch.Tensor:
+    """Resize uint8 frames (T, H, W, 3) to ``size`` = (h, w) by a UINT8_INTERPOLATIONS filter:
+    uint8 (T, 3, h, w), in channels-last memory.
 
-    Works on uint8 in channels-last memory (torch's fast path; about 7x faster than float) and
-    returns a channels-last view without resampling when the size already matches.
+    ``bilinear`` is torch's uint8 fast path (about 7x faster than float), ``pil_bilinear``
+    :func:`pil_resize`. A frame already of ``size`` is returned as a view, not resampled (as PIL
+    and torchvision's Resize do too).
     """
     planes = frames.permute(0, 3, 1, 2)
     if tuple(planes.shape[-2:]) == tuple(size):
         return planes
+    if interpolation == "pil_bilinear":
+        return pil_resize(frames, size)
     return F.interpolate(planes, size=size, mode="bilinear", align_corners=False, antialias=False)
+
+
+def pil_resize(frames: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """PIL's ``Image.resize((w, h), BILINEAR)`` of every uint8 frame (T, H, W, 3) (views and
+    crops of frames welcome): uint8 (T, 3, h, w) in channels-last memory."""
+    height, width = size
+    out = np.empty((frames.shape[0], height, width, 3), dtype=np.uint8)
+    for step, frame in enumerate(frames.numpy()):
+        image = Image.fromarray(np.ascontiguousarray(frame))
+        out[step] = np.asarray(image.resize((width, height), Image.BILINEAR))
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
 def resize_to_float(frames: torch.Tensor, size: Tuple[int, int], interpolation: str = "bilinear",
                     time_first: bool = True) -> torch.Tensor:
     """Resize uint8 frames (T, H, W, 3) to ``size`` = (h, w): float32 (T, 3, h, w), or (3, T, h, w)
-    when not ``time_first``. Bilinear resizes the uint8 planes and converts the result; bicubic
-    converts first and resizes the float planes (its overshoot past [0, 255] is kept)."""
-    if interpolation == "bilinear":
-        return to_float(resize(frames, size), time_first)
+    when not ``time_first``. bilinear and pil_bilinear resize the uint8 planes and convert the
+    result; bicubic converts first and resizes the float planes (its overshoot past [0, 255] is
+    kept)."""
+    if interpolation in UINT8_INTERPOLATIONS:
+        return to_float(resize(frames, size, interpolation), time_first)
     if interpolation != "bicubic":
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got '{interpolation}'")
     planes = to_float(frames.permute(0, 3, 1, 2), time_first)
@@ -48,8 +72,14 @@ def to_float(frames: torch.Tensor, time_first: bool = True) -> torch.Tensor:
     return torch.empty(planes.shape, dtype=torch.float32).copy_(planes)
 
 
-def short_side_size(height: int, width: int, short: int) -> Tuple[int, int]:
-    """Return (h, w) with the short side equal to ``short`` and the aspect ratio kept."""
+def short_side_size(height: int, width: int, short: int, truncate: bool = False) -> Tuple[int, int]:
+    """Return (h, w) with the short side equal to ``short`` and the aspect ratio kept: the long
+    side rounded, or truncated as torchvision's Resize does (``truncate``: ``int(short * long /
+    short side)``, what the PIL pipelines of TSN/TSM/ACTION-Net get)."""
+    if truncate:
+        if height <= width:
+            return short, max(1, int(short * width / height))
+        return max(1, int(short * height / width)), short
     if height <= width:
         return short, max(1, int(round(width * short / height)))
     return max(1, int(round(height * short / width))), short
@@ -113,8 +143,8 @@ def crop_resize_clip(
     and normalise: uint8 (T, H, W, 3) -> float32 (3, T, size, size)."""
     y, x, box_h, box_w = box
     region = frames[:, y : y + box_h, x : x + box_w]
-    if interpolation == "bilinear":  # flip the uint8 planes: a quarter of the bytes
-        planes = resize(region, (size, size))
+    if interpolation in UINT8_INTERPOLATIONS:  # flip the uint8 planes: a quarter of the bytes
+        planes = resize(region, (size, size), interpolation)
         planes = planes.flip(-1) if flip else planes
         return normalize(to_float(planes, time_first=False), mean, std, channel_dim=0)
     planes = resize_to_float(region, (size, size), interpolation, time_first=False)
@@ -180,13 +210,14 @@ def prepare_test_frames(
     square: bool = False,
 ) -> torch.Tensor:
     """Scale uint8 frames (U, H, W, 3) to short side ``size`` (to ``size`` x ``size``, aspect
-    ratio ignored, when ``square``) and normalise: float (U, 3, h, w).
+    ratio ignored, when ``square``) and normalise: float (U, 3, h, w). pil_bilinear truncates the
+    long side as torchvision's Resize does (:func:`short_side_size`).
 
     Each frame is processed independently, so scaling a set of frames once and slicing it gives
     exactly the frames that scaling each clip on its own would give.
     """
     _, height, width, _ = frames.shape
-    target = (size, size) if square else short_side_size(height, width, size)
+    target = (size, size) if square else short_side_size(height, width, size, interpolation == "pil_bilinear")
     return normalize(resize_to_float(frames, target, interpolation), mean, std)
 
 
