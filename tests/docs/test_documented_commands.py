@@ -105,6 +105,11 @@ SKIP = {
     "python tools/download_model_zoo.py action-net-egogesture-r50-8f action-net-jester-r50-8f --dir checkpoints":
         _ZOO_DROPBOX,
     "python tools/download_model_zoo.py action-net-jester-r50-8f --dir checkpoints": _ZOO_DROPBOX,
+    "python tools/convert_checkpoint.py checkpoints/checkpoint-29.pth checkpoints/m2clip_k400_b16.pyth --cfg "
+    "configs/M2CLIP/K400_VITB16_8F.yaml --base checkpoints/ViT-B-16.pt DATA.PATH_TO_DATA_DIR data/k400":
+        "needs a checkpoint of a run of the M2CLIP release (none is published), OpenAI's ViT-B-16.pt (335 MB "
+        "download) and the Kinetics-400 class names; tests/tools/test_convert_checkpoint_base.py runs the same "
+        "on the demo M2CLIP config",
     "python tools/run_net.py --cfg configs/ActionNet/EGOGESTURE_ACTION_R50_8F.yaml TRAIN.ENABLE False "
     "TEST.CHECKPOINT_FILE_PATH checkpoints/action-net-egogesture-r50-8f.pth.tar DATA.PATH_TO_DATA_DIR data/ego "
     "DATA.PATH_PREFIX data/ego/clips OUTPUT_DIR output/action-net-egogesture NUM_GPUS 1": _ZOO_ACTION_RUN,
