@@ -471,34 +471,28 @@ def _check_output(workspace, command, output):
             np.testing.assert_array_equal(rebuilt[key], value, err_msg=f"{name}: {key}")
 
 
-def test_make_demo_is_the_two_getting_started_commands(workspace):
-    """`make demo` (README) is the two commands of GETTING_STARTED section 1, which run above;
-    running it for real would create .venv and install torch (network)."""
+def _planned_make(workspace, target: str) -> list:
+    """The commands `make -n TARGET` would run in the workspace (the venv step left out: it would
+    create .venv and install torch over the network), with the venv's python as `python`."""
     env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
-    done = subprocess.run(["make", "--no-print-directory", "-n", "-B", "-o", ".venv/.installed", "demo"],
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-B", "-o", ".venv/.installed", target],
                           cwd=workspace.path, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
-    planned = [line.replace(".venv/bin/python", "python") for line in done.stdout.splitlines()]
-    assert planned == [DEMO_DATA_CMD, DEMO_TRAIN_CMD.replace(" NUM_GPUS 0", "")]
+    return [line.replace(".venv/bin/python", "python") for line in done.stdout.splitlines()]
+
+
+def test_make_demo_is_the_two_getting_started_commands(workspace):
+    """`make demo` (README) is the two commands of GETTING_STARTED section 1, which run above."""
+    assert _planned_make(workspace, "demo") == [DEMO_DATA_CMD, DEMO_TRAIN_CMD.replace(" NUM_GPUS 0", "")]
 
 
 def test_make_demo_families_is_the_documented_comparison(workspace):
     """`make demo-families` runs the family comparison command of GETTING_STARTED section 1."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
-    done = subprocess.run(["make", "--no-print-directory", "-n", "-B", "-o", ".venv/.installed", "demo-families"],
-                          cwd=workspace.path, capture_output=True, text=True, timeout=60, env=env)
-    assert done.returncode == 0, done.stderr
-    planned = [line.replace(".venv/bin/python", "python") for line in done.stdout.splitlines()]
     compare = [c for c in doc_commands()["GETTING_STARTED.md"] if c.startswith("python tools/benchmark.py models")]
-    assert planned == [DEMO_DATA_CMD, compare[0]]
+    assert _planned_make(workspace, "demo-families") == [DEMO_DATA_CMD, compare[0]]
 
 
 def test_make_demo_clip_is_the_documented_zero_shot_demo(workspace):
     """`make demo-clip` runs the two M2CLIP demo commands of GETTING_STARTED section 1."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
-    done = subprocess.run(["make", "--no-print-directory", "-n", "-B", "-o", ".venv/.installed", "demo-clip"],
-                          cwd=workspace.path, capture_output=True, text=True, timeout=60, env=env)
-    assert done.returncode == 0, done.stderr
-    planned = [line.replace(".venv/bin/python", "python") for line in done.stdout.splitlines()]
     demo = [c for c in doc_commands()["GETTING_STARTED.md"] if c.startswith("python tools/clip_demo.py")]
-    assert planned == [CLIP_DEMO_DATA_CMD, demo[0]]
+    assert _planned_make(workspace, "demo-clip") == [CLIP_DEMO_DATA_CMD, demo[0]]
