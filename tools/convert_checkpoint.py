@@ -7,7 +7,7 @@ keys are reported. Writes OUT (atomically) as ``{'model_state', 'epoch', 'cfg'}`
 names.
 
 --base FILE (repeatable) loads FILE into the model first, then INPUT on top, and OUT holds every
-key of the model: the way to complete a checkpoint that holds only part of a model, such as an
+key of the model (a key in none of the files is an error, never written untrained): the way to complete a checkpoint that holds only part of a model, such as an
 M2CLIP release checkpoint (its trainable adapter keys only) over OpenAI's CLIP file, so that
 testing (which loads strictly) can use it.
 """
@@ -78,13 +78,13 @@ def _target_model(args, ckpt, raw):
 def _load_bases(paths, model) -> Optional[Set[str]]:
     """Load each --base file into ``model`` in order; return the model keys none of them held
     (None without bases)."""
-    missing = None
+    not_held = None
     for path in paths:
         info = load_checkpoint(path, model)
-        held = set(info["missing_keys"])
-        missing = held if missing is None else missing & held
+        lacking = set(info["missing_keys"])
+        not_held = lacking if not_held is None else not_held & lacking
         print(f"base {path}: {info['layout']} layout, {len(info['unexpected_keys'])} unexpected keys")
-    return missing
+    return not_held
 
 
 def main(argv=None) -> int:
@@ -96,12 +96,17 @@ def main(argv=None) -> int:
         raw = extract_state(ckpt, args.input)
         model, source = _target_model(args, ckpt, raw)
         state, layout = convert_for(model, raw)
-        missing = _load_bases(args.base, model)
+        not_held = _load_bases(args.base, model)
         info = load_checkpoint(args.input, model)
-        missing = [k for k in info["missing_keys"] if missing is None or k in missing]
+        missing = [k for k in info["missing_keys"] if not_held is None or k in not_held]
         print(f"checked against {source}: {len(missing)} missing, "
               f"{len(info['unexpected_keys'])} unexpected keys")
         if args.base:
+            if missing:  # the whole model would be written, these keys with their initial values
+                raise CheckpointError(
+                    f"{args.input}: {len(missing)} model key(s) are in neither it nor the --base files, "
+                    f"so the output would hold them untrained: {', '.join(missing[:10])}"
+                    + (f", ... and {len(missing) - 10} more" if len(missing) > 10 else ""))
             state = unwrap_model(model).state_dict()
         cfg_text = "" if raw is ckpt or not isinstance(ckpt.get("cfg"), str) else ckpt["cfg"]
         out = {"model_state": state, "epoch": recorded_epoch(ckpt, raw), "cfg": cfg_text}

@@ -48,3 +48,21 @@ def test_release_adapters_over_a_clip_file_give_a_complete_checkpoint(tmp_path):
         assert torch.equal(state[key], value), key
     for key, value in clip.items():
         assert torch.equal(state[key], value.float()), key
+
+
+def test_a_key_in_no_file_is_an_error_not_an_untrained_weight(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "categories-seen.txt").write_text("".join(n + "\n" for n in NAMES))
+    cfg, model = _demo_model(data)
+    clip = CLIP(clip_spec(cfg)).state_dict()
+    del clip["ln_final.weight"]
+    torch.save(clip, tmp_path / "clip.pt")
+    trainable = {model.published_key(k): p.detach() for k, p in model.named_parameters() if p.requires_grad}
+    torch.save({"model": trainable}, tmp_path / "release.pth")
+    done = run_tool("convert_checkpoint", tmp_path / "release.pth", tmp_path / "out.pyth", "--cfg", CFG,
+                    "--base", tmp_path / "clip.pt", "DATA.PATH_TO_DATA_DIR", data, "MODEL.NUM_CLASSES", "3",
+                    "M2CLIP.MLM.VOCAB_SIZE", "9", check=False)
+    assert done.returncode == 1 and not (tmp_path / "out.pyth").exists()
+    assert "1 model key(s) are in neither it nor the --base files" in done.stderr
+    assert "ln_final.weight" in done.stderr
