@@ -21,15 +21,15 @@ import numpy as np
 import torch
 
 from m3a.config import ConfigError, load_config
-from m3a.engine.test_loop import PREDICTIONS_FILE
+from m3a.engine.test_loop import PREDICTIONS_FILE, trained_model_source
 from m3a.engine.test_loop import test as run_test
 from m3a.engine.train_loop import train
 from m3a.models.m2clip_head import prompt_vocab
 from m3a.prep.zero_shot_split import HELD_OUT, SEEN, chance_top1, read_list, write_zero_shot_split
-from m3a.utils.checkpoint import get_last_checkpoint
 from m3a.utils.class_names import ClassNamesError
 from m3a.utils.cli import parse_with_overrides
 from m3a.utils.file_io import atomic_write_text
+from m3a.utils.metrics import topk_accuracy
 
 DEFAULT_HELD_OUT = (7, 9, 11)  # white star bouncing, lime bar growing, brown diamond falling
 
@@ -51,11 +51,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parse_with_overrides(parser, list(sys.argv[1:] if argv is None else argv))
 
 
-def top1(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of videos whose best-scored class is one of their labels (multi-hot ``labels``)."""
-    return float(np.mean(labels[np.arange(len(scores)), scores.argmax(axis=1)] > 0)) if len(scores) else float("nan")
-
-
 def alone_result(out_dir: str, summary: Dict) -> Dict[str, float]:
     """Zero-shot top-1 and chance on the held-out videos that show no seen class sharing a word
     with their held-out classes (rows of the held-out list, by the predictions' indices); None
@@ -66,7 +61,7 @@ def alone_result(out_dir: str, summary: Dict) -> Dict[str, float]:
     rows = [r for r, alone in zip(summary["held_out_rows"], summary["held_out_alone"]) if alone]
     if not keep.any():
         return {"videos": 0, "top1": None, "chance": None}
-    return {"videos": int(keep.sum()), "top1": top1(scores[keep], labels[keep]),
+    return {"videos": int(keep.sum()), "top1": topk_accuracy(scores[keep], labels[keep], 1),
             "chance": chance_top1(rows, len(summary["held_out_names"]))}
 
 
@@ -89,7 +84,10 @@ def run(args: argparse.Namespace) -> Dict:
     num_seen = len(summary["seen_names"])
     seen_chance = chance_top1(read_list(os.path.join(args.data, f"test-{SEEN}.csv"), num_seen), num_seen)
     seen = run_test(cfg, train(cfg))
-    checkpoint = get_last_checkpoint(cfg.OUTPUT_DIR)
+    checkpoint = trained_model_source(cfg)[0]  # this run's last epoch, not an earlier run's newer file
+    if not os.path.isfile(checkpoint):
+        raise FileNotFoundError(f"{checkpoint}: the trained model was not saved (keep TRAIN.CHECKPOINT_PERIOD "
+                                f"dividing SOLVER.MAX_EPOCH); the zero-shot test loads it")
     zero_cfg = cfg_for(HELD_OUT, summary["held_out_names"], "zero_shot", [
         "TRAIN.ENABLE", "False", "TEST.ZERO_SHOT", "True", "TEST.CHECKPOINT_FILE_PATH", checkpoint])
     zero = run_test(zero_cfg)

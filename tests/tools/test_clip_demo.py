@@ -34,6 +34,9 @@ def test_a_held_out_class_without_shared_words_is_refused(tmp_path):
 def test_tiny_run_reports_seen_top1_and_zero_shot_top1_next_to_chance(tmp_path):
     data, out = tmp_path / "demo", tmp_path / "out"
     make_demo_dataset(str(data), 24, 12, seed=0, duration=1.5, size=64, workers=1)
+    stale = out / "train" / "checkpoints" / "checkpoint_epoch_00020.pyth"  # an earlier, longer run's
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"not this run's model")
     done = run_tool("clip_demo", "--data", data, "--out", out, *SHORT)
     with open(out / "clip_demo.json") as f:
         result = json.load(f)
@@ -52,4 +55,4 @@ def test_tiny_run_reports_seen_top1_and_zero_shot_top1_next_to_chance(tmp_path):
     assert 0 <= zero["without_word_sharers"]["videos"] <= len(held)
     assert f"top-1 {zero['top1']:.3f} on {len(held)} videos (chance {zero['chance']:.3f})" in done.stdout
     assert f"seen_top1={seen['top1']:.4f} zero_shot_top1={zero['top1']:.4f}" in done.stdout
-    assert result["checkpoint"].startswith(str(out / "train" / "checkpoints"))
+    assert result["checkpoint"] == str(out / "train" / "checkpoints" / "checkpoint_epoch_00001.pyth")

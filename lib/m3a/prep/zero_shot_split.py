@@ -21,6 +21,7 @@ appears: on the others a model can be right by recognising that seen class.
 import os
 from typing import Dict, List, Sequence, Tuple
 
+from m3a.datasets.video_list import read_video_list
 from m3a.utils.class_names import read_class_names
 from m3a.utils.file_io import write_lines
 
@@ -33,23 +34,9 @@ Row = Tuple[str, List[int]]
 
 
 def read_list(path: str, num_classes: int) -> List[Row]:
-    """Rows (path, labels) of a ``path,label[,label...]`` list; ValueError naming ``path:line``
-    for a line without a label or with a label outside [0, num_classes)."""
-    rows = []
-    with open(path) as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            parts = line.strip().split(",")
-            try:
-                labels = [int(p) for p in parts[1:]]
-            except ValueError:
-                labels = []
-            if not labels or not all(0 <= c < num_classes for c in labels):
-                raise ValueError(f"{path}:{number}: expected 'path,label[,label...]' with labels in "
-                                 f"[0, {num_classes}), got {line.strip()!r}")
-            rows.append((parts[0], labels))
-    return rows
+    """Rows (path, labels) of a ``path,label[,label...]`` list, read as the data sets read it
+    (``read_video_list``: ListFormatError naming ``path:line`` for a malformed line)."""
+    return [(e.path, list(e.labels)) for e in read_video_list(path, ",", num_classes, multi_label=True)]
 
 
 def _words(name: str) -> set:
