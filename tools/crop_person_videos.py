@@ -7,15 +7,16 @@ frame cut to it and resized to --size x --size (H.264, source frame rate). Examp
 writes cropped/<frame_dir>_rgb.mp4 for videos/<frame_dir>_rgb.avi; train with
 POSE.VIDEOS_CROPPED True, POSE.VIDEO_TEMPLATE "{}_rgb.mp4" and DATA.PATH_PREFIX .../cropped.
 Existing outputs are skipped (re-run to resume); a video that cannot be read is reported and
-the others are still written (exit status 1). --workers crops several videos at once.
+the others are still written (exit status 1) and the failures listed in --failed-list (default
+OUT/failed.txt). --workers crops several videos at once.
 """
 import argparse
 import os
 import sys
 
 from m3a.datasets.pose import PoseDataError, load_annotations
-from m3a.prep.person_crop import DONE, FAILED, SKIPPED, crop_job
-from m3a.utils.parallel import parallel_imap
+from m3a.prep.media_files import run_media_jobs
+from m3a.prep.person_crop import DONE, SKIPPED, crop_job
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,6 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=224, help="output width and height")
     parser.add_argument("--split", default=None, help="only the samples of this split")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--failed-list", default=None,
+                        help="write the videos that failed here (default OUT/failed.txt)")
     return parser.parse_args(argv)
 
 
@@ -42,17 +45,21 @@ def main(argv=None) -> int:
     except (PoseDataError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.workers < 1:
+        print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
     jobs = [(os.path.join(args.videos, args.template.format(ann["frame_dir"])),
              os.path.join(args.out, args.out_template.format(ann["frame_dir"])),
              ann["keypoint"], ann["img_shape"], args.size) for ann in annotations]
-    outcomes = list(parallel_imap(crop_job, jobs, max(1, args.workers), desc="cropping", unit="video"))
-    done = sum(status == DONE for status, _ in outcomes)
-    skipped = sum(status == SKIPPED for status, _ in outcomes)
-    failed = [message for status, message in outcomes if status == FAILED]
-    for line in failed:
+    failed_list = args.failed_list or os.path.join(args.out, "failed.txt")
+    run = run_media_jobs(crop_job, jobs, [a["frame_dir"] for a in annotations], args.workers, "cropping",
+                         failed_list)
+    for line in run.failures:
         print(f"failed: {line}", file=sys.stderr)
-    print(f"{done} videos cropped, {skipped} already there, {len(failed)} failed -> {args.out}")
-    return 1 if failed else 0
+    count = lambda status: len(run.paths.get(status, []))  # noqa: E731
+    print(f"{count(DONE)} videos cropped, {count(SKIPPED)} already there, {len(run.failures)} failed -> {args.out}"
+          + (f" (failures listed in {failed_list})" if run.failures else ""))
+    return 1 if run.failures else 0
 
 
 if __name__ == "__main__":

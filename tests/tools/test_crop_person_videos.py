@@ -53,6 +53,7 @@ def test_crops_every_frame_to_the_persons(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "1 videos cropped, 0 already there, 1 failed" in captured.out
     assert "S001C001P001R001A002_rgb.mp4" in captured.err
+    assert "S001C001P001R001A002_rgb.mp4" in (out / "failed.txt").read_text()
     with av.open(str(out / "S001C001P001R001A001_rgb.mp4")) as container:
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert video_box(kp, (1080, 1920), (96, 128)) == (62, 29, 82, 56)
