@@ -158,3 +158,13 @@ def test_summary_npz_arrays_and_result_text():
     # Multi-label data without sets adds nothing.
     multi = {"scores": results["scores"], "labels": np.eye(3)[[0, 1, 1, 2]]}
     assert extra_scores.summary_metrics(multi) == {} and extra_scores.result_text({}) == ""
+
+
+def test_a_set_of_another_shape_is_an_error():
+    class Narrow(TwoSets):
+        def forward_with_extra_scores(self, x):
+            scores, sets = super().forward_with_extra_scores(x)
+            return scores, {**sets, "b": sets["b"][:, :3]}
+
+    with pytest.raises(ValueError, match=r"main scores' shape \(2, 4\); got \{'b': \(2, 3\)\}"):
+        ExtraScores(Narrow(), "sum").forward(torch.randn(2, 3))

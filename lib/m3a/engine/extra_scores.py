@@ -74,6 +74,10 @@ class ExtraScores:
         if sorted(extra) != sorted(self.names):
             raise ValueError(f"forward_with_extra_scores gave the sets {sorted(extra)}, but "
                              f"extra_score_names() named {sorted(self.names)}")
+        wrong = {name: tuple(s.shape) for name, s in extra.items() if s.shape != scores.shape}
+        if wrong:  # the sets travel as further columns of the main scores (gather)
+            raise ValueError(f"extra score sets must have the main scores' shape {tuple(scores.shape)}; "
+                             f"got {wrong}")
         self._batch = extra
         return scores
 
