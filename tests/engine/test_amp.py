@@ -51,6 +51,9 @@ def test_autocast_dtype_and_description_on_cpu():
             assert layer(torch.ones(1, 4)).dtype == dtype
         assert amp.describe_precision(cfg, cpu) == text
     assert amp.describe_precision(cfg, torch.device("cuda")).startswith("precision: fp16 autocast")
+    cfg.TRAIN.AMP_DTYPE, cfg.NUM_GPUS = "float16", 1  # valid for a GPU run, but this model is on the CPU
+    with pytest.raises(ConfigError, match="TRAIN.AMP_DTYPE float16 needs a CUDA device"):
+        amp.autocast_dtype(cfg, cpu)
 
 
 @pytest.mark.parametrize("mode,precision", [("off", "precision: fp32 on CPU"), ("on", "precision: bf16 autocast on CPU")])

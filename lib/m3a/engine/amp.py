@@ -19,6 +19,8 @@ from typing import ContextManager, FrozenSet, Iterable, Optional, Tuple
 import torch
 from fvcore.common.config import CfgNode
 
+from m3a.config.errors import ConfigError
+
 # CPU feature flags (/proc/cpuinfo "flags" on x86, "Features" on ARM) of native bf16 arithmetic.
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
@@ -61,6 +63,8 @@ def _resolved_dtype(enabled: bool, amp_dtype: str, cpu_mode: str, device_type: s
         return None
     if device_type == "cuda":
         return torch.bfloat16 if amp_dtype == "bfloat16" else torch.float16
+    if amp_dtype == "float16":  # validation refuses it with NUM_GPUS 0; a model built on the CPU anyway
+        raise ConfigError(f"TRAIN.AMP_DTYPE float16 needs a CUDA device (gradient scaling), not {device_type}")
     use_bf16, _ = cpu_autocast_decision(cpu_mode, cpu_flags())
     return torch.bfloat16 if use_bf16 else None
 
