@@ -102,3 +102,18 @@ def test_training_extras_defaults_are_valid():
     cfg = load_config(None, ["TRAIN.BATCH_SIZE", "64", "TRAIN.ACCUM_STEPS", "4", "TRAIN.EMA.ENABLE", "True",
                              "MIXUP.ENABLE", "True"])
     assert (cfg.TRAIN.ACCUM_STEPS, cfg.TRAIN.EMA.DECAY, cfg.TEST.THRESHOLD, cfg.TEST.WEIGHTS) == (4, 0.999, 0.5, "auto")
+
+
+@pytest.mark.parametrize("views", ["3", "2"])
+def test_tsn_rounded_with_several_test_clips_is_refused_at_load_time(views):
+    """tsn_rounded takes one test clip; load_config names both keys (before: only the sampler's
+    builder did, when a loader was built)."""
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["DATA.TEMPORAL_SAMPLER", "tsn_rounded", "TEST.NUM_ENSEMBLE_VIEWS", views])
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("DATA.TEMPORAL_SAMPLER tsn_rounded takes one test clip")
+    assert message.endswith(f"TEST.NUM_ENSEMBLE_VIEWS must be 1, got {views}")
+    cfg = load_config(None, ["DATA.TEMPORAL_SAMPLER", "tsn_rounded", "TEST.NUM_ENSEMBLE_VIEWS", "1"])
+    assert cfg.DATA.TEMPORAL_SAMPLER == "tsn_rounded"
+    assert load_config(None, ["DATA.TEMPORAL_SAMPLER", "tsn", "TEST.NUM_ENSEMBLE_VIEWS", "3"]).TEST.NUM_ENSEMBLE_VIEWS == 3

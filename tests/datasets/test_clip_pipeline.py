@@ -141,6 +141,28 @@ def test_action_net_pil_pipeline_resizes_whole_frames_first_as_released(dataset)
     torch.testing.assert_close(prepared, _released_clip(scaled).transpose(0, 1), rtol=1e-6, atol=1e-6)
 
 
+def test_pil_bilinear_default_crop_trains_on_the_frames_val_and_test_see():
+    """pil_bilinear with the default short_side + random crop scales whole frames as val/test
+    do: 23 x 39 -> 40 x 67 (long side truncated, not rounded to 68), and the training crop is a
+    window of exactly those frames (no resampling of a 24 crop at crop size 24)."""
+    frames = _frames(t=2, h=23, w=39)
+    data = _data(TRAIN_JITTER_SCALES=[40, 40], INTERPOLATION="pil_bilinear", RANDOM_FLIP=False)
+    prepared = transform.prepare_test_frames(frames, 40, MEAN, STD, "pil_bilinear")
+    assert tuple(prepared.shape[-2:]) == (40, 67)
+    lefts = set()
+    for seed in range(12):
+        replay = torch.Generator().manual_seed(seed)
+        assert int(torch.randint(40, 41, (), generator=replay)) == 40  # the short side draw
+        y, x, h, w = crop_boxes.random_crop_box(40, 67, 24, replay)
+        lefts.add(x)
+        got = clip_pipeline.train_clip(frames, data, torch.Generator().manual_seed(seed))
+        window = prepared[:, :, y : y + h, x : x + w].transpose(0, 1)
+        torch.testing.assert_close(got, window, rtol=1e-6, atol=1e-6)
+    assert max(lefts) <= 67 - 24 and len(lefts) > 4
+    val = clip_pipeline.val_clip(frames, data)  # centre 24 of the same 40 x 67 frames
+    torch.testing.assert_close(val, prepared[:, :, 8:32, 22:46].transpose(0, 1), rtol=1e-6, atol=1e-6)
+
+
 def test_square_validation_and_test_see_the_whole_frame():
     frames = _frames(t=2, h=48, w=64)
     data = _data(TEST_RESIZE="square", TRAIN_JITTER_SCALES=[24, 24])

@@ -123,6 +123,38 @@ def test_blocks_do_not_change_the_result(monkeypatch):
         ra.rotate(frames, 13.0, ["bicubic"])  # one name per frame, or one for all
 
 
+def test_tap_indices_live_one_block_at_a_time(monkeypatch):
+    """The source indices of a block (bicubic: 16 taps x 3 channels x int32 = 192 B per pixel)
+    are built when the block is interpolated and dropped after it, for every frame at once: at
+    most one block's indices per filter are alive, never the whole frame's."""
+    import gc
+    import weakref
+
+    frames = torch.from_numpy(np.stack([IMAGES["noise"], IMAGES["narrow"]] * 2)).permute(0, 3, 1, 2).contiguous()
+    expected = ra.rotate(frames, 13.0, ["bicubic", "bilinear"] * 2)
+    monkeypatch.setattr(ra, "BLOCK_PIXELS", 100)  # 713 pixels: 8 blocks
+    built, alive_at_filter = [], []
+    taps, filters = ra._Grid.taps, dict(ra._FILTERS)
+
+    def recorded_taps(grid, interpolation, channels):
+        index = taps(grid, interpolation, channels)
+        built.append(weakref.ref(index))
+        return index
+
+    def counted(name):
+        def filtered(gathered, grid):
+            gc.collect()
+            alive_at_filter.append(sum(ref() is not None for ref in built))
+            return filters[name](gathered, grid)
+        return filtered
+
+    monkeypatch.setattr(ra._Grid, "taps", recorded_taps)
+    monkeypatch.setattr(ra, "_FILTERS", {name: counted(name) for name in ra._FILTERS})
+    assert torch.equal(ra.rotate(frames, 13.0, ["bicubic", "bilinear"] * 2), expected)
+    assert len(built) == 2 * 8  # once per block and filter, not per frame
+    assert len(alive_at_filter) == 4 * 8 and max(alive_at_filter) <= 2
+
+
 def test_policy_interpolation_bicubic_equals_pil_frame_by_frame():
     policy = ra.RandAugment(magnitude=9, num_ops=1, prob=1.0, ops=("Rotate",), interpolation="bicubic")
     clip = torch.from_numpy(np.stack([IMAGES["noise"], IMAGES["narrow"]]))

@@ -197,7 +197,11 @@ def _smooth_frames(t=2, h=96, w=128, seed=0):
 
 
 @pytest.mark.parametrize("size", [(56, 75), (24, 24), (96, 128), (96, 40), (211, 300), (37, 131)])
-def test_pil_bilinear_resize_equals_pil(size):
+def test_pil_bilinear_resize_takes_h_w_and_views_as_pil_takes_w_h_and_copies(size):
+    """transform.resize(..., "pil_bilinear") calls PIL's Image.resize itself, so this checks the
+    wrapping, not PIL's arithmetic: ``size`` is (h, w) where PIL takes (w, h), the output is
+    uint8 (T, 3, h, w), and a strided crop view resizes as PIL's crop of a contiguous copy.
+    (What the filter itself does is checked against block means by the test below.)"""
     frames = _smooth_frames()
     got = transform.resize(frames, size, "pil_bilinear")
     assert got.dtype == torch.uint8 and got.shape == (2, 3) + size

@@ -234,7 +234,10 @@ _C.DATA.TEMPORAL_SAMPLER = "dense"
 # Frames per clip and the stride between them (in frames at TARGET_FPS).
 _C.DATA.NUM_FRAMES = 8
 _C.DATA.SAMPLING_RATE = 8
-# Frame rate videos are resampled to before sampling.
+# Frame rate videos are resampled to before sampling. For tsn_tsm and tsn_rounded on videos it
+# is also the rate the frame count is taken at (n = duration x TARGET_FPS, the frames the
+# segments are cut from): set it to the videos' native rate to count frames as the releases,
+# which decode every frame, do (SSv2's webm files: 12, as configs/M2CLIP/SSV2_VITB16_8F.yaml).
 _C.DATA.TARGET_FPS = 30
 # Short-side scale range of training jitter.
 _C.DATA.TRAIN_JITTER_SCALES = [256, 320]

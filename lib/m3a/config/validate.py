@@ -140,6 +140,7 @@ def _check_names(cfg: CfgNode) -> None:
     check_choice("TEST.DATASET", cfg.TEST.DATASET.lower(), datasets)
     check_choice("DATA.LIST_FORMAT", cfg.DATA.LIST_FORMAT, [""] + list_format_names())
     check_choice("DATA.TEMPORAL_SAMPLER", cfg.DATA.TEMPORAL_SAMPLER, sorted(n for n, _ in TEMPORAL_SAMPLER_REGISTRY))
+    check_sampler_test_clips(cfg)
     check_choice("MODEL.LOSS_FUNC", cfg.MODEL.LOSS_FUNC, sorted(LOSSES))
     check_choice("SOLVER.LR_POLICY", cfg.SOLVER.LR_POLICY, sorted(LR_POLICIES))
     if cfg.SOLVER.LR_POLICY == "steps_with_relative_lrs":
@@ -147,6 +148,15 @@ def _check_names(cfg: CfgNode) -> None:
         if not lrs or len(steps) < len(lrs):
             _fail(f"SOLVER.LR_POLICY steps_with_relative_lrs needs SOLVER.LRS and at least as many "
                   f"SOLVER.STEPS; got STEPS={steps} LRS={lrs}")
+
+
+def check_sampler_test_clips(cfg: CfgNode) -> None:
+    """DATA.TEMPORAL_SAMPLER tsn_rounded takes one test clip: TEST.NUM_ENSEMBLE_VIEWS must be 1
+    (checked at load time and by the sampler's builder, for configs built in code)."""
+    views = cfg.TEST.NUM_ENSEMBLE_VIEWS
+    if cfg.DATA.TEMPORAL_SAMPLER == "tsn_rounded" and views != 1:
+        _fail("DATA.TEMPORAL_SAMPLER tsn_rounded takes one test clip (the segments' middle frames, as "
+              f"released): TEST.NUM_ENSEMBLE_VIEWS must be 1, got {views}")
 
 
 def _check_paths(cfg: CfgNode) -> None:

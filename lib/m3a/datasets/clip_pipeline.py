@@ -17,11 +17,11 @@ seeds per sample):
    to TRAIN_CROP_SIZE, flipped when DATA.RANDOM_FLIP draws so (p = 0.5), normalised. With
    ``pil_bilinear`` the resizing follows the TSN-family releases instead: the whole frames are
    scaled to that size first (long side truncated, as torchvision's Resize), then the box is cut
-   and resized, so every pixel is the release's (the default ``short_side`` + ``random``
-   pipeline below keeps its one-step resize).
+   and resized, so every pixel is the release's, on every TRAIN_RESIZE / TRAIN_CROP pair.
 
-``short_side`` + ``random`` + bilinear is the long-standing default pipeline and draws the same
-random numbers as before (``transform.random_scale_crop_clip``).
+``short_side`` + ``random`` + bilinear or bicubic is the long-standing default pipeline and draws
+the same random numbers as before (``transform.random_scale_crop_clip``, which resizes only the
+crop's source region, long side rounded).
 
 Validation: DATA.TEST_RESIZE ``short_side`` (short side TRAIN_JITTER_SCALES[0]) or ``square``
 (TRAIN_JITTER_SCALES[0] x TRAIN_JITTER_SCALES[0]), then the centre TRAIN_CROP_SIZE crop (with
@@ -69,7 +69,7 @@ def train_clip(frames: torch.Tensor, data: CfgNode, generator: Optional[torch.Ge
     """A training clip: uint8 (T, H, W, 3) -> float32 (3, T, crop, crop) (module docstring)."""
     if data.RAND_AUGMENT:
         frames = parse_policy(data.RAND_AUGMENT, data.RAND_AUGMENT_INTERPOLATION)(frames, generator)
-    if data.TRAIN_RESIZE == "short_side" and data.TRAIN_CROP == "random":
+    if data.TRAIN_RESIZE == "short_side" and data.TRAIN_CROP == "random" and not resizes_whole_frames(data):
         return transform.random_scale_crop_clip(
             frames, data.TRAIN_JITTER_SCALES, data.TRAIN_CROP_SIZE, data.RANDOM_FLIP, data.MEAN, data.STD,
             generator, data.INTERPOLATION,

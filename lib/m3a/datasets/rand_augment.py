@@ -200,7 +200,7 @@ INTERPOLATIONS = ("bilinear", "bicubic")
 POLICY_INTERPOLATIONS = INTERPOLATIONS + ("random",)
 GEOMETRIC_OPS = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
 # Source pixels each interpolation reads around floor(position - 0.5), per axis, and the type
-# a frame is gathered from (bicubic's integer coefficients are signed; int32 gathers fast).
+# the gathered taps are filtered in (bicubic's integer coefficients are signed).
 _TAP_OFFSETS = {"bilinear": (0, 1), "bicubic": (-1, 0, 1, 2)}
 _TAP_TYPES = {"bilinear": torch.uint8, "bicubic": torch.int32}
 # Output pixels interpolated together: a block's float64 work stays in a core's cache.
@@ -294,25 +294,26 @@ def affine(planes: torch.Tensor, matrix: Tuple[float, ...], fill: int = FILL,
     planes (T, C, H, W): output pixel (x, y) samples the source at ``(a (x + .5) + b (y + .5) + c,
     d (x + .5) + e (y + .5) + f)`` between pixel centres (edge pixels repeated), bilinearly or
     bicubically as PIL computes it (float64, truncated); points outside the frame get ``fill``.
-    ``interpolation`` names one filter for all frames or one per frame. The sampling points and
-    source indices are computed once for all frames; each frame is interpolated in blocks of
-    BLOCK_PIXELS output pixels."""
+    ``interpolation`` names one filter for all frames or one per frame. The sampling points are
+    computed once for all frames; the output is made in blocks of BLOCK_PIXELS pixels, each
+    block's source indices built once per filter and used for every frame, then dropped (so
+    their memory is one block's, not the frame's: bicubic reads 16 taps per pixel and channel)."""
     steps, channels, height, width = planes.shape
     names = [interpolation] * steps if isinstance(interpolation, str) else list(interpolation)
     if len(names) != steps or not set(names) <= set(INTERPOLATIONS):
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS} (or one per frame), got {interpolation}")
     grid = _grid(height, width, matrix)
-    blocks = [grid.block(start, start + BLOCK_PIXELS) for start in range(0, height * width, BLOCK_PIXELS)]
-    index = {name: [block.taps(name, channels) for block in blocks] for name in set(names)}
     flat = planes.reshape(steps, channels * height * width)
     out = torch.empty_like(flat).view(steps, channels, height * width)
-    for step, name in enumerate(names):
-        frame = flat[step].to(_TAP_TYPES[name])
-        for k, block in enumerate(blocks):
-            taps = frame.index_select(0, index[name][k]).view(channels, -1, len(block.dx))
-            start = k * BLOCK_PIXELS
-            filtered = _FILTERS[name](taps, block).masked_fill_(block.outside, fill)
-            out[step, :, start : start + len(block.dx)] = filtered
+    frames = {name: [step for step, named in enumerate(names) if named == name] for name in set(names)}
+    for start in range(0, height * width, BLOCK_PIXELS):
+        block = grid.block(start, start + BLOCK_PIXELS)
+        stop = start + len(block.dx)
+        for name, rows in frames.items():
+            index = block.taps(name, channels)
+            for step in rows:
+                taps = flat[step].index_select(0, index).to(_TAP_TYPES[name]).view(channels, -1, len(block.dx))
+                out[step, :, start:stop] = _FILTERS[name](taps, block).masked_fill_(block.outside, fill)
     return out.view(steps, channels, height, width)
 
 

@@ -39,6 +39,7 @@ from fvcore.common.config import CfgNode
 from fvcore.common.registry import Registry
 
 from m3a.config import ConfigError
+from m3a.config.validate import check_sampler_test_clips
 
 TEMPORAL_SAMPLER_REGISTRY = Registry("TEMPORAL_SAMPLER")
 TEMPORAL_SAMPLER_REGISTRY.__doc__ = """Temporal samplers by name. Each entry is called as
@@ -253,14 +254,10 @@ def tsn_tsm(cfg: CfgNode) -> TsmSampler:
 @TEMPORAL_SAMPLER_REGISTRY.register()
 def tsn_rounded(cfg: CfgNode) -> RoundedTsnSampler:
     """DATA.NUM_FRAMES segments over the frames at DATA.FRAMES_FPS (frame folders) or
-    DATA.TARGET_FPS (videos); one test clip (ConfigError for TEST.NUM_ENSEMBLE_VIEWS != 1)."""
-    views = cfg.TEST.NUM_ENSEMBLE_VIEWS
-    if views != 1:
-        raise ConfigError(
-            "DATA.TEMPORAL_SAMPLER tsn_rounded takes one test clip (the segments' middle frames, as "
-            f"released): TEST.NUM_ENSEMBLE_VIEWS must be 1, got {views}"
-        )
-    return RoundedTsnSampler(cfg.DATA.NUM_FRAMES, views, _frames_fps(cfg))
+    DATA.TARGET_FPS (videos); one test clip (ConfigError for TEST.NUM_ENSEMBLE_VIEWS != 1, as
+    load_config gives: m3a.config.validate.check_sampler_test_clips)."""
+    check_sampler_test_clips(cfg)
+    return RoundedTsnSampler(cfg.DATA.NUM_FRAMES, cfg.TEST.NUM_ENSEMBLE_VIEWS, _frames_fps(cfg))
 
 
 def build_temporal_sampler(cfg: CfgNode) -> TemporalSampler:
