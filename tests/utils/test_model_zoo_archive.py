@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from m3a.models import build_model
-from m3a.utils.archive import ArchiveError, extract_member, select_member
+from m3a.utils.archive import ArchiveError, extract_member
 from m3a.utils.checkpoint_fit import check_fit
 from m3a.utils.download import DownloadError, Downloader
 from m3a.utils.model_zoo import ManifestError, ZooEntry, download_entry, load_manifest, read_recorded_hash
@@ -148,15 +148,31 @@ def test_member_size_limits(tmp_path):
     with pytest.raises(ArchiveError, match="big.pth has 100000 bytes, more than the size limit of 99999 bytes"):
         extract_member(str(archive), "*.pth", str(tmp_path / "x"), max_size=99_999)
     assert not (tmp_path / "x").exists()
-    # A member that inflates to more than its directory entry declares is stopped at the declared size.
-    lying = bytearray(archive.read_bytes())
-    info = select_member(str(archive), "*.pth")
-    central = lying.rfind(b"PK\x01\x02")
-    lying[central + 24:central + 28] = (1000).to_bytes(4, "little")  # central directory: uncompressed size 1000
-    archive.write_bytes(bytes(lying))
-    with pytest.raises(ArchiveError, match="cannot extract big.pth|holds more than its declared 1000 bytes"):
-        extract_member(str(archive), "*.pth", str(tmp_path / "y"))
-    assert info.file_size == 100_000
+
+
+def lie_about_size(archive, declared: int) -> None:
+    """Rewrite the central directory's uncompressed size of the archive's only member."""
+    data = bytearray(archive.read_bytes())
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 24:central + 28] = declared.to_bytes(4, "little")
+    archive.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("declared, reason", [
+    # zipfile stops at the declared size; the CRC of the cut data then differs.
+    (1000, "cannot extract big.pth: Bad CRC-32 for file 'big.pth'"),
+    # The data (CRC intact) ends before the declared size: the count of bytes written refuses it.
+    (200_000, "big.pth holds 100000 bytes, not its declared 200000"),
+])
+def test_member_whose_data_differs_from_its_declared_size(tmp_path, declared, reason):
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(zip_bytes({"big.pth": b"\0" * 100_000}))
+    lie_about_size(archive, declared)
+    dest = tmp_path / "out.pth"
+    with pytest.raises(ArchiveError) as err:
+        extract_member(str(archive), "*.pth", str(dest))
+    assert str(err.value) == f"{archive}: {reason}"  # the module's own error is not wrapped again
+    assert sorted(os.listdir(tmp_path)) == ["a.zip"]  # no partial or temporary file stays
 
 
 @pytest.mark.parametrize("member, message", [
