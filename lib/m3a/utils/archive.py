@@ -22,7 +22,7 @@ from m3a.utils.file_io import atomic_path
 _IGNORED_FOLDERS = ("__MACOSX/",)
 
 
-class ArchiveError(DownloadError):
+class ZipMemberError(DownloadError):
     """An archive that is not a ZIP, or has none / several / an unusable member to extract."""
 
 
@@ -39,12 +39,12 @@ def archive_files(archive: str) -> List[zipfile.ZipInfo]:
     if not zipfile.is_zipfile(archive):
         with open(archive, "rb") as f:
             head = f.read(16)
-        raise ArchiveError(f"{archive}: not a ZIP archive ({os.path.getsize(archive)} bytes starting {head!r})")
+        raise ZipMemberError(f"{archive}: not a ZIP archive ({os.path.getsize(archive)} bytes starting {head!r})")
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError) as err:
-        raise ArchiveError(f"{archive}: unreadable ZIP archive: {err}") from None
+        raise ZipMemberError(f"{archive}: unreadable ZIP archive: {err}") from None
     return [i for i in infos if not i.is_dir() and not i.filename.startswith(_IGNORED_FOLDERS)]
 
 
@@ -58,7 +58,7 @@ def select_member(archive: str, member: Union[str, Sequence[str]]) -> zipfile.Zi
     names = ", ".join(f"{i.filename} ({i.file_size} bytes)" for i in files[:20]) or "none"
     more = f" and {len(files) - 20} more" if len(files) > 20 else ""
     what = "no member matches" if not chosen else f"{len(chosen)} members match"
-    raise ArchiveError(f"{archive}: {what} {' or '.join(patterns)}; its files: {names}{more}")
+    raise ZipMemberError(f"{archive}: {what} {' or '.join(patterns)}; its files: {names}{more}")
 
 
 def extract_member(
@@ -72,20 +72,20 @@ def extract_member(
     """
     info = select_member(archive, member)
     if info.flag_bits & 0x1:
-        raise ArchiveError(f"{archive}: {info.filename} is encrypted")
+        raise ZipMemberError(f"{archive}: {info.filename} is encrypted")
     if size is not None and info.file_size != size:
-        raise ArchiveError(f"{archive}: {info.filename} has {info.file_size} bytes, the manifest says {size}")
+        raise ZipMemberError(f"{archive}: {info.filename} has {info.file_size} bytes, the manifest says {size}")
     if max_size and info.file_size > max_size:
-        raise ArchiveError(
+        raise ZipMemberError(
             f"{archive}: {info.filename} has {info.file_size} bytes, more than the size limit of {max_size} bytes"
         )
     try:
         with atomic_path(dest) as tmp:
             _copy_counted(archive, info, tmp)
-    except ArchiveError:
+    except ZipMemberError:
         raise
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, OSError) as err:
-        raise ArchiveError(f"{archive}: cannot extract {info.filename}: {err}") from None
+        raise ZipMemberError(f"{archive}: cannot extract {info.filename}: {err}") from None
     return info
 
 
@@ -96,4 +96,4 @@ def _copy_counted(archive: str, info: zipfile.ZipInfo, dest: str) -> None:
             written += len(block)
             out.write(block)
     if written != info.file_size:
-        raise ArchiveError(f"{archive}: {info.filename} holds {written} bytes, not its declared {info.file_size}")
+        raise ZipMemberError(f"{archive}: {info.filename} holds {written} bytes, not its declared {info.file_size}")
