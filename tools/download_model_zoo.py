@@ -19,7 +19,8 @@ Google Drive and Dropbox share links are turned into direct downloads. An entry 
 (a Dropbox folder link, answered with a ZIP archive) gets that one file extracted; its hash is
 the extracted file's. After each entry with a config, the file is loaded (torch.load with
 weights_only=True) into the model of that config; missing/unexpected keys and shape differences
-are listed and the entry fails (--no-load-check skips this).
+are listed and the entry fails (--no-load-check skips this). A model whose data files (an M3A
+head's lexicons) are missing is not checked; one whose data files are malformed fails the entry.
 """
 import argparse
 import logging
@@ -101,6 +102,7 @@ def load_check(entry: ZooEntry, path: str) -> bool:
     from m3a.models import build_model
     from m3a.utils.checkpoint import CheckpointError
     from m3a.utils.checkpoint_fit import check_fit
+    from m3a.utils.lexicon import LexiconNotFoundError
 
     try:
         cfg = load_config(config_path(entry), ["LOG_MODEL_INFO", "False", "NUM_GPUS", "0"])
@@ -109,9 +111,12 @@ def load_check(entry: ZooEntry, path: str) -> bool:
         return False
     try:
         model = build_model(cfg)
-    except InputError as err:  # e.g. an M3A head whose lexicons come from the data folder
+    except (LexiconNotFoundError, FileNotFoundError) as err:  # e.g. an M3A head's lexicons: no data folder yet
         print(f"{entry.name}: load check skipped: the model of {entry.config} cannot be built without its data ({err})")
         return True
+    except InputError as err:  # a data file that is there but malformed
+        print(f"error: {entry.name}: the model of {entry.config} cannot be built: {err}", file=sys.stderr)
+        return False
     try:
         report = check_fit(path, model)
     except CheckpointError as err:  # torch's reasons run over several lines: the first names the problem

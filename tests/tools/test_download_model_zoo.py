@@ -338,3 +338,26 @@ def test_release_layout_fits_the_rows_config(name, layout, tmp_path):
     assert report.fits and (report.tensors, report.layout) == (528, "native")
     assert dict(keys)["new_fc.weight"] == [entry.num_classes, 2048]
     assert sum(p.numel() for p in model.parameters()) == {83: 27_895_919, 27: 27_781_175}[entry.num_classes]
+
+
+def test_load_check_skips_missing_data_but_fails_malformed_data(host, tmp_path):
+    """An M3A row whose data folder lacks the lexicon is skipped (exit 0); a lexicon that is there
+    but unreadable fails the row with the file named (exit 1)."""
+    data = tmp_path / "data"
+    cfg_file = tmp_path / "g_va.yaml"
+    cfg_file.write_text(f"_BASE_: {os.path.join(ROOT, 'configs', 'Mmit', 'v1', 'R2PLUS1D_G_VA.yaml')}\n"
+                        f"DATA:\n  PATH_TO_DATA_DIR: {data}\n")
+    entry = dict(title="t", dataset="mmit_v1", num_classes=313, backbone="R(2+1)D-34", m3a=None, config=str(cfg_file),
+                 published={}, sha256=SHA, url=host.url("a.pyth"), filename="a.pyth")
+    (tmp_path / "zoo.yaml").write_text(yaml.safe_dump({"models": {"g": entry}}))
+    args = ("g", "--dir", str(tmp_path / "ckpt"), "--manifest", str(tmp_path / "zoo.yaml"))
+    proc = run_tool(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert (f"g: load check skipped: the model of {cfg_file} cannot be built without its data (graph-adj file "
+            f"not found: {data}/mmit-m3a/graph-adj-v1.npz or {data}/mmit-m3a/graph-adj-v1.pkl)") in proc.stdout
+    (data / "mmit-m3a").mkdir(parents=True)
+    (data / "mmit-m3a" / "graph-adj-v1.npz").write_bytes(b"not an npz archive")
+    proc = run_tool(*args)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "skipped" not in proc.stdout
+    assert proc.stderr.startswith(f"error: g: the model of {cfg_file} cannot be built: "
+                                  f"{data}/mmit-m3a/graph-adj-v1.npz: cannot read")

@@ -1,6 +1,7 @@
 """m3a.utils.download against a real HTTP server on 127.0.0.1."""
 import hashlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -13,8 +14,10 @@ import pytest
 
 from m3a.utils.download import (
     DownloadError,
+    DownloadResult,
     Downloader,
     confirmation_url,
+    existing_file,
     normalize_drive_url,
     normalize_dropbox_url,
     normalize_url,
@@ -406,3 +409,16 @@ def test_complete_part_left_before_the_rename_is_confirmed_by_its_last_byte(host
     (tmp_path / "other.bin.part.json").write_text(json.dumps(dict(record, size=1000)))
     assert _downloader().fetch(host.url("other.bin"), str(tmp_path / "other.bin")).downloaded
     assert host.requests[-1]["range"] is None and (tmp_path / "other.bin").read_bytes() == b"x" * 1000
+
+
+def test_existing_file_is_reused_or_set_aside(tmp_path, caplog):
+    """The one check both Downloader.fetch and the model zoo's archive path make before downloading."""
+    out = tmp_path / "model.pyth"
+    assert existing_file(str(out), SHA) is None  # nothing there: download
+    out.write_bytes(DATA)
+    assert existing_file(str(out), SHA) == DownloadResult(str(out), SHA, True, downloaded=False)
+    assert existing_file(str(out), "") == DownloadResult(str(out), SHA, False, downloaded=False)
+    with caplog.at_level(logging.WARNING, logger="m3a.utils.download"):
+        assert existing_file(str(out), "0" * 64) is None
+    assert not out.exists() and (tmp_path / "model.pyth.corrupt").read_bytes() == DATA
+    assert caplog.messages == [f"{out} does not match its SHA-256; moved it to {out}.corrupt and downloading again"]

@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from m3a.models import build_model
-from m3a.utils.archive import ArchiveError, extract_member, select_member
+from m3a.utils.archive import ZipMemberError, extract_member
 from m3a.utils.checkpoint_fit import check_fit
 from m3a.utils.download import DownloadError, Downloader
 from m3a.utils.model_zoo import ManifestError, ZooEntry, download_entry, load_manifest, read_recorded_hash
@@ -102,7 +102,7 @@ def test_dropbox_folder_link_gives_the_checkpoint(dropbox, tiny_model, tmp_path)
 def test_none_or_several_matching_members_are_refused(dropbox, tmp_path, members, pattern, message):
     dropbox.files["f.zip"] = zip_bytes(members)
     dropbox.serve_dropbox(SHARE, "f.zip")
-    with pytest.raises(ArchiveError, match=message):
+    with pytest.raises(ZipMemberError, match=message):
         download_entry(entry(member=list(pattern)), str(tmp_path), downloader())
     assert os.listdir(tmp_path) == []  # neither the archive nor a partial file stays
 
@@ -110,7 +110,7 @@ def test_none_or_several_matching_members_are_refused(dropbox, tmp_path, members
 def test_answer_that_is_not_a_zip_is_refused(dropbox, tmp_path):
     dropbox.files["f.zip"] = b"\x80\x02}q\x00this is a legacy pickle, not an archive"
     dropbox.serve_dropbox(SHARE, "f.zip")
-    with pytest.raises(ArchiveError, match=r"not a ZIP archive \(44 bytes starting b'\\x80\\x02}q"):
+    with pytest.raises(ZipMemberError, match=r"not a ZIP archive \(44 bytes starting b'\\x80\\x02}q"):
         download_entry(entry(), str(tmp_path), downloader())
     assert os.listdir(tmp_path) == []
 
@@ -120,7 +120,7 @@ def test_published_hash_and_size_are_those_of_the_extracted_file(dropbox, tmp_pa
     dropbox.files["f.zip"] = zip_bytes({"m.pth": data})
     dropbox.serve_dropbox(SHARE, "f.zip")
     sha = hashlib.sha256(data).hexdigest()
-    with pytest.raises(ArchiveError, match="m.pth has 5000 bytes, the manifest says 4999"):
+    with pytest.raises(ZipMemberError, match="m.pth has 5000 bytes, the manifest says 4999"):
         download_entry(entry(sha256=sha, size=4999), str(tmp_path), downloader())
     with pytest.raises(DownloadError, match=f"SHA-256 mismatch for .*ego.pth.tar: expected {'0' * 64}, got {sha}"):
         download_entry(entry(sha256="0" * 64), str(tmp_path), downloader())
@@ -145,18 +145,34 @@ def test_member_size_limits(tmp_path):
     archive = tmp_path / "a.zip"
     archive.write_bytes(zip_bytes({"big.pth": b"\0" * 100_000}))  # deflates to a few hundred bytes
     assert os.path.getsize(archive) < 1000
-    with pytest.raises(ArchiveError, match="big.pth has 100000 bytes, more than the size limit of 99999 bytes"):
+    with pytest.raises(ZipMemberError, match="big.pth has 100000 bytes, more than the size limit of 99999 bytes"):
         extract_member(str(archive), "*.pth", str(tmp_path / "x"), max_size=99_999)
     assert not (tmp_path / "x").exists()
-    # A member that inflates to more than its directory entry declares is stopped at the declared size.
-    lying = bytearray(archive.read_bytes())
-    info = select_member(str(archive), "*.pth")
-    central = lying.rfind(b"PK\x01\x02")
-    lying[central + 24:central + 28] = (1000).to_bytes(4, "little")  # central directory: uncompressed size 1000
-    archive.write_bytes(bytes(lying))
-    with pytest.raises(ArchiveError, match="cannot extract big.pth|holds more than its declared 1000 bytes"):
-        extract_member(str(archive), "*.pth", str(tmp_path / "y"))
-    assert info.file_size == 100_000
+
+
+def lie_about_size(archive, declared: int) -> None:
+    """Rewrite the central directory's uncompressed size of the archive's only member."""
+    data = bytearray(archive.read_bytes())
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 24:central + 28] = declared.to_bytes(4, "little")
+    archive.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("declared, reason", [
+    # zipfile stops at the declared size; the CRC of the cut data then differs.
+    (1000, "cannot extract big.pth: Bad CRC-32 for file 'big.pth'"),
+    # The data (CRC intact) ends before the declared size: the count of bytes written refuses it.
+    (200_000, "big.pth holds 100000 bytes, not its declared 200000"),
+])
+def test_member_whose_data_differs_from_its_declared_size(tmp_path, declared, reason):
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(zip_bytes({"big.pth": b"\0" * 100_000}))
+    lie_about_size(archive, declared)
+    dest = tmp_path / "out.pth"
+    with pytest.raises(ZipMemberError) as err:
+        extract_member(str(archive), "*.pth", str(dest))
+    assert str(err.value) == f"{archive}: {reason}"  # the module's own error is not wrapped again
+    assert sorted(os.listdir(tmp_path)) == ["a.zip"]  # no partial or temporary file stays
 
 
 @pytest.mark.parametrize("member, message", [

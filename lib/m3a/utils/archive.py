@@ -4,9 +4,11 @@ The member is chosen by glob patterns matched against the members' file names (w
 folders); exactly one regular file must match, otherwise the error names the members. The
 member's name inside the archive never becomes a path: the caller names the output file, so an
 archive cannot write outside it (no path traversal, no links). The member's declared size is
-checked against a limit before anything is written, and the bytes written are counted while
-streaming (an archive whose data decompresses to more than it declares is refused); zipfile
-checks the CRC at the end. Encrypted members are refused.
+checked against a limit before anything is written. zipfile never reads past the declared size,
+so data that inflates to more is cut there and refused by zipfile's CRC check ("Bad CRC-32");
+data that ends before it is refused by counting the bytes written. The member is written to a
+temporary file renamed to the destination on success, so a failed extraction leaves no file.
+Encrypted members are refused.
 """
 import fnmatch
 import os
@@ -14,12 +16,13 @@ import zipfile
 from typing import List, Optional, Sequence, Union
 
 from m3a.utils.download import CHUNK_SIZE, DownloadError
+from m3a.utils.file_io import atomic_path
 
 # Members that archivers add beside the real files (macOS resource forks).
 _IGNORED_FOLDERS = ("__MACOSX/",)
 
 
-class ArchiveError(DownloadError):
+class ZipMemberError(DownloadError):
     """An archive that is not a ZIP, or has none / several / an unusable member to extract."""
 
 
@@ -36,12 +39,12 @@ def archive_files(archive: str) -> List[zipfile.ZipInfo]:
     if not zipfile.is_zipfile(archive):
         with open(archive, "rb") as f:
             head = f.read(16)
-        raise ArchiveError(f"{archive}: not a ZIP archive ({os.path.getsize(archive)} bytes starting {head!r})")
+        raise ZipMemberError(f"{archive}: not a ZIP archive ({os.path.getsize(archive)} bytes starting {head!r})")
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError) as err:
-        raise ArchiveError(f"{archive}: unreadable ZIP archive: {err}") from None
+        raise ZipMemberError(f"{archive}: unreadable ZIP archive: {err}") from None
     return [i for i in infos if not i.is_dir() and not i.filename.startswith(_IGNORED_FOLDERS)]
 
 
@@ -55,7 +58,7 @@ def select_member(archive: str, member: Union[str, Sequence[str]]) -> zipfile.Zi
     names = ", ".join(f"{i.filename} ({i.file_size} bytes)" for i in files[:20]) or "none"
     more = f" and {len(files) - 20} more" if len(files) > 20 else ""
     what = "no member matches" if not chosen else f"{len(chosen)} members match"
-    raise ArchiveError(f"{archive}: {what} {' or '.join(patterns)}; its files: {names}{more}")
+    raise ZipMemberError(f"{archive}: {what} {' or '.join(patterns)}; its files: {names}{more}")
 
 
 def extract_member(
@@ -64,31 +67,33 @@ def extract_member(
     """Write the member of ``archive`` chosen by ``member`` (see :func:`select_member`) to ``dest``.
 
     ``size``: the member's exact size in bytes (another size is refused); ``max_size``: the
-    largest member accepted (0: no limit). ``dest`` is written as given (the caller renames it).
+    largest member accepted (0: no limit). ``dest`` is written atomically: after a failure it
+    is left as it was.
     """
     info = select_member(archive, member)
     if info.flag_bits & 0x1:
-        raise ArchiveError(f"{archive}: {info.filename} is encrypted")
+        raise ZipMemberError(f"{archive}: {info.filename} is encrypted")
     if size is not None and info.file_size != size:
-        raise ArchiveError(f"{archive}: {info.filename} has {info.file_size} bytes, the manifest says {size}")
+        raise ZipMemberError(f"{archive}: {info.filename} has {info.file_size} bytes, the manifest says {size}")
     if max_size and info.file_size > max_size:
-        raise ArchiveError(
+        raise ZipMemberError(
             f"{archive}: {info.filename} has {info.file_size} bytes, more than the size limit of {max_size} bytes"
         )
     try:
-        _copy_bounded(archive, info, dest)
+        with atomic_path(dest) as tmp:
+            _copy_counted(archive, info, tmp)
+    except ZipMemberError:
+        raise
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, OSError) as err:
-        raise ArchiveError(f"{archive}: cannot extract {info.filename}: {err}") from None
+        raise ZipMemberError(f"{archive}: cannot extract {info.filename}: {err}") from None
     return info
 
 
-def _copy_bounded(archive: str, info: zipfile.ZipInfo, dest: str) -> None:
+def _copy_counted(archive: str, info: zipfile.ZipInfo, dest: str) -> None:
     written = 0
     with zipfile.ZipFile(archive) as zf, zf.open(info) as src, open(dest, "wb") as out:
         for block in iter(lambda: src.read(CHUNK_SIZE), b""):
             written += len(block)
-            if written > info.file_size:
-                raise ArchiveError(f"{archive}: {info.filename} holds more than its declared {info.file_size} bytes")
             out.write(block)
     if written != info.file_size:
-        raise ArchiveError(f"{archive}: {info.filename} holds {written} bytes, not its declared {info.file_size}")
+        raise ZipMemberError(f"{archive}: {info.filename} holds {written} bytes, not its declared {info.file_size}")

@@ -21,6 +21,7 @@ Housekeeping of ``OUTPUT_DIR/checkpoints``: leftover temporary files of interrup
 removed (:func:`remove_temporary_files`), old epochs pruned (:func:`prune_checkpoints`), the best
 epoch by validation mAP kept as ``checkpoint_best.pyth`` (:func:`save_best_checkpoint`).
 """
+import dataclasses
 import errno
 import logging
 import os
@@ -349,32 +350,56 @@ def _is_foreign_head_key(model: nn.Module, key: str, layout: str) -> bool:
     return layout not in ("m3a", "native") and is_head is not None and is_head(key)
 
 
-def _match_shapes(
-    state: Dict[str, torch.Tensor], model: nn.Module, layout: str, strict_shapes: bool, path: str,
-) -> Dict[str, torch.Tensor]:
-    model_state = model.state_dict()
+@dataclasses.dataclass
+class StateMatch:
+    """A checkpoint's state dict, converted to a model's layout, compared with the model's key by key."""
+
+    layout: str
+    state: Dict[str, torch.Tensor]  # the converted checkpoint state
+    usable: Dict[str, torch.Tensor]  # the model's keys of the same shape
+    absent: List[str]  # model keys the checkpoint lacks
+    unexpected: List[str]  # checkpoint keys the model lacks
+    mismatched: List[Tuple[str, tuple, tuple]]  # (key, checkpoint shape, model shape)
+
+
+def match_state(raw_state: Dict[str, torch.Tensor], path: str, model: nn.Module) -> StateMatch:
+    """Convert ``raw_state`` (read from ``path``) for ``model`` (:func:`convert_for`) and compare
+    them key by key; a model's layout error is a CheckpointError naming ``path``."""
+    target = unwrap_model(model)
+    try:
+        state, layout = convert_for(target, raw_state)
+    except CheckpointError as err:  # a model's own layout check (e.g. EPAM-Net's stream files)
+        raise CheckpointError(f"{path}: {err}") from None
+    model_state = target.state_dict()
     usable, mismatched = OrderedDict(), []
     for key, value in state.items():
         if key not in model_state:
             continue
         if value.shape == model_state[key].shape:
             usable[key] = value
-        elif _is_foreign_head_key(model, key, layout):
-            logger.warning(
-                "pretraining classifier %s %s does not fit the model's %s; head stays fresh",
-                key, tuple(value.shape), tuple(model_state[key].shape),
-            )
         else:
-            mismatched.append(
-                f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(model_state[key].shape)}"
-            )
+            mismatched.append((key, tuple(value.shape), tuple(model_state[key].shape)))
+    return StateMatch(layout=layout, state=state, usable=usable,
+                      absent=[k for k in model_state if k not in state],
+                      unexpected=[k for k in state if k not in model_state], mismatched=mismatched)
+
+
+def _match_shapes(match: StateMatch, model: nn.Module, strict_shapes: bool, path: str) -> Dict[str, torch.Tensor]:
+    """The tensors to load; a shape mismatch raises (``strict_shapes``) or is logged and skipped."""
+    mismatched = []
+    for key, have, want in match.mismatched:
+        if _is_foreign_head_key(model, key, match.layout):
+            logger.warning("pretraining classifier %s %s does not fit the model's %s; head stays fresh",
+                           key, have, want)
+        else:
+            mismatched.append(f"{key}: checkpoint {have} vs model {want}")
     if mismatched and strict_shapes:
         shown = "; ".join(mismatched[:3]) + (f"; ... and {len(mismatched) - 3} more" if len(mismatched) > 3 else "")
         raise CheckpointError(f"{path}: shape mismatch for {len(mismatched)} key(s) (does the config "
                               f"match the checkpoint's?): {shown}")
     for line in mismatched:
         logger.warning("not loaded (shape mismatch) %s", line)
-    return usable
+    return match.usable
 
 
 def load_checkpoint(
@@ -402,14 +427,10 @@ def apply_checkpoint(
     raw_state = extract_state(ckpt, path)
     bare = raw_state is ckpt
     target = unwrap_model(model)
-    try:
-        state, layout = convert_for(target, raw_state)
-    except CheckpointError as err:  # a model's own layout check (e.g. EPAM-Net's stream files)
-        raise CheckpointError(f"{path}: {err}") from None
-    model_state = target.state_dict()
-    usable = _match_shapes(state, target, layout, strict_shapes, path)
-    missing = [k for k in model_state if k not in usable]
-    unexpected = [k for k in state if k not in model_state]
+    match = match_state(raw_state, path, target)
+    usable = _match_shapes(match, target, strict_shapes, path)
+    layout, unexpected = match.layout, match.unexpected
+    missing = [k for k in target.state_dict() if k not in usable]
     target.load_state_dict(usable, strict=False)
     logger.info("loaded %d tensors from %s (%s layout)", len(usable), path, layout)
     if missing:

@@ -1,17 +1,17 @@
 """Does a checkpoint file fit a model? Keys and shapes compared by name, then loaded.
 
 Used after a model-zoo download (tools/download_model_zoo.py): the file is read with
-``torch.load(weights_only=True)`` (``m3a.utils.checkpoint.read_checkpoint``), its state dict
-mapped to the model's keys as ``load_checkpoint`` does (``module.`` stripped, the model's
-``convert_state_dict``), and every missing key, unexpected key and shape difference is listed.
-Only a file that fits completely is loaded into the model.
+``torch.load(weights_only=True)`` (``m3a.utils.checkpoint.read_checkpoint``) and compared with
+the model by ``m3a.utils.checkpoint.match_state``, as ``load_checkpoint`` does (``module.``
+stripped, the model's ``convert_state_dict``); every missing key, unexpected key and shape
+difference is listed. Only a file that fits completely is loaded into the model.
 """
 import dataclasses
 from typing import List, Tuple
 
 import torch.nn as nn
 
-from m3a.utils.checkpoint import apply_checkpoint, convert_for, extract_state, read_checkpoint, unwrap_model
+from m3a.utils.checkpoint import extract_state, match_state, read_checkpoint, unwrap_model
 
 
 @dataclasses.dataclass
@@ -50,19 +50,12 @@ class FitReport:
 def check_fit(path: str, model: nn.Module) -> FitReport:
     """Compare the checkpoint at ``path`` with ``model``; load it into ``model`` when it fits.
 
-    Raises ``m3a.utils.checkpoint.CheckpointError`` for a file that cannot be read (not a
-    checkpoint, unsafe pickle content, no state dict)."""
-    ckpt = read_checkpoint(path)
+    Raises ``m3a.utils.checkpoint.CheckpointError`` naming the file for one that cannot be read
+    (not a checkpoint, unsafe pickle content, no state dict) or whose layout the model refuses."""
     target = unwrap_model(model)
-    state, layout = convert_for(target, extract_state(ckpt, path))
-    model_state = target.state_dict()
-    report = FitReport(
-        path=path, layout=layout, tensors=len(state),
-        missing=[k for k in model_state if k not in state],
-        unexpected=[k for k in state if k not in model_state],
-        mismatched=[(k, tuple(v.shape), tuple(model_state[k].shape)) for k, v in state.items()
-                    if k in model_state and v.shape != model_state[k].shape],
-    )
+    match = match_state(extract_state(read_checkpoint(path), path), path, target)
+    report = FitReport(path=path, layout=match.layout, tensors=len(match.state), missing=match.absent,
+                       unexpected=match.unexpected, mismatched=match.mismatched)
     if report.fits:
-        apply_checkpoint(ckpt, path, target)
+        target.load_state_dict(match.usable)  # every key, every shape: a strict load
     return report

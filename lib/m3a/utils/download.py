@@ -92,6 +92,23 @@ def sha256_file(path: str, chunk_size: int = CHUNK_SIZE) -> str:
     return digest.hexdigest()
 
 
+def existing_file(out: str, expected: str) -> Optional[DownloadResult]:
+    """``out`` as it is, when it exists and matches the SHA-256 ``expected`` (or none is expected).
+
+    A file that does not match is moved to ``out``.corrupt (logged) and None is returned, as it
+    is when there is no file: the caller downloads it (again).
+    """
+    if not os.path.isfile(out):
+        return None
+    actual = sha256_file(out)
+    if not expected or actual == expected:
+        return DownloadResult(out, actual, bool(expected), downloaded=False)
+    corrupt = out + ".corrupt"
+    os.replace(out, corrupt)
+    logger.warning("%s does not match its SHA-256; moved it to %s and downloading again", out, corrupt)
+    return None
+
+
 def normalize_drive_url(url: str) -> str:
     """Turn a Google Drive share link (``/file/d/ID/view``) into its direct-download form."""
     for pattern in _DRIVE_ID_PATTERNS:
@@ -476,13 +493,9 @@ class Downloader:
     def fetch(self, url: str, out: str, sha256: str = "", size: Optional[int] = None) -> DownloadResult:
         """Download ``url`` to ``out``; verify against ``sha256`` (else record it) and ``size`` when given."""
         expected = sha256.strip().lower()
-        if os.path.isfile(out):
-            actual = sha256_file(out)
-            if not expected or actual == expected:
-                return DownloadResult(out, actual, bool(expected), downloaded=False)
-            corrupt = out + ".corrupt"
-            os.replace(out, corrupt)
-            logger.warning("%s does not match its SHA-256; moved it to %s and downloading again", out, corrupt)
+        existing = existing_file(out, expected)
+        if existing is not None:
+            return existing
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         part = out + ".part"
         self._source = self.url = normalize_url(url)

@@ -27,6 +27,10 @@ class LexiconError(InputError):
     """A missing or malformed lexicon file; the message names the file."""
 
 
+class LexiconNotFoundError(LexiconError):
+    """The lexicon file is not there at all (neither ``.npz`` nor ``.pkl``), e.g. no data folder yet."""
+
+
 def lexicon_path(data_dir: str, kind: str, version: str) -> str:
     """Path of an artefact, preferring our ``.npz`` and falling back to the published ``.pkl``."""
     if kind not in KINDS:
@@ -35,7 +39,7 @@ def lexicon_path(data_dir: str, kind: str, version: str) -> str:
     for ext in (".npz", ".pkl"):
         if os.path.isfile(stem + ext):
             return stem + ext
-    raise LexiconError(f"{kind} file not found: {stem}.npz or {stem}.pkl")
+    raise LexiconNotFoundError(f"{kind} file not found: {stem}.npz or {stem}.pkl")
 
 
 def compute_psi(label_sets: Iterable[Sequence[int]], num_classes: int) -> np.ndarray:

@@ -11,7 +11,6 @@ Its ``sha256`` (published or trusted on first download) and ``size`` are those o
 file: Dropbox builds folder archives on the fly, so the archive's own bytes need not repeat.
 """
 import dataclasses
-import logging
 import os
 import re
 from typing import Dict, List, Optional, Union
@@ -19,10 +18,8 @@ from typing import Dict, List, Optional, Union
 import yaml
 
 from m3a.utils.archive import as_patterns, extract_member
-from m3a.utils.download import Downloader, DownloadError, DownloadResult, sha256_file
+from m3a.utils.download import Downloader, DownloadError, DownloadResult, existing_file, sha256_file
 from m3a.utils.file_io import atomic_path, atomic_write_text
-
-logger = logging.getLogger(__name__)
 
 REPO_ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 DEFAULT_MANIFEST = os.path.join(REPO_ROOT, "configs", "model_zoo.yaml")
@@ -116,18 +113,6 @@ def record_hash(path: str, sha256: str) -> None:
     atomic_write_text(recorded_hash_path(path), f"{sha256}  {os.path.basename(path)}\n")
 
 
-def _existing(out: str, expected: str) -> Optional[DownloadResult]:
-    """``out`` as it is when it matches ``expected`` (or nothing is expected); else set it aside."""
-    if not os.path.isfile(out):
-        return None
-    actual = sha256_file(out)
-    if not expected or actual == expected:
-        return DownloadResult(out, actual, bool(expected), downloaded=False)
-    os.replace(out, out + ".corrupt")
-    logger.warning("%s does not match its SHA-256; moved it to %s.corrupt and downloading again", out, out)
-    return None
-
-
 def fetch_member(
     url: str, out: str, member: Union[str, List[str]], sha256: str, downloader: Downloader,
     size: Optional[int] = None,
@@ -136,7 +121,7 @@ def fetch_member(
     ``member`` to ``out`` and verify it against ``sha256`` (and ``size``), or against/recording
     the trusted hash; the archive is removed afterwards (also when it is unusable)."""
     expected = sha256 or read_recorded_hash(out)
-    result = _existing(out, expected)
+    result = existing_file(out, expected)
     if result is None:
         archive = out + ".zip"
         downloader.fetch(url, archive)  # bounded by the downloader's max_size; a complete leftover is reused
