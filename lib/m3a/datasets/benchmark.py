@@ -126,16 +126,20 @@ def compare(
 
 def generate_videos(
     folder: str, count: int, seconds: float, short_side: int, fps: int = 30, aspect: float = 4 / 3,
-    bframes: Optional[int] = None,
+    bframes: Optional[int] = None, skip_existing: bool = False,
 ) -> Iterator[str]:
     """Write ``count`` synthetic H.264 videos (libx264 default GOP and preset, AAC audio) of
     ``seconds`` with a landscape frame whose short side is ``short_side`` and whose width is
     ``aspect`` times that; ``bframes`` 0 writes no B-frames (None: libx264's default). Yield each
-    path when written."""
+    path when written. Video ``i`` depends on ``i`` only and is written atomically, so with
+    ``skip_existing`` an interrupted run resumes: files already there are yielded, not rewritten."""
     height = short_side - short_side % 2
     width = int(round(short_side * aspect / 2)) * 2
     for i in range(count):
         path = os.path.join(folder, f"video_{i:04d}.mp4")
+        if skip_existing and os.path.isfile(path):
+            yield path
+            continue
         write_video(
             path, int(round(seconds * fps)), fps=fps, height=height, width=width, audio=True, preset="medium",
             seed=i, bframes=bframes,
