@@ -75,12 +75,7 @@ from m3a.utils import metrics
 from m3a.utils.cli import parse_with_overrides
 
 # --make name -> (seconds, short side, aspect ratio, B-frames (None: libx264's default)).
-GENERATED = {
-    "short": (3.0, 128, 4 / 3, None),
-    "mmit": (3.0, 256, 4 / 3, None),
-    "long": (10.0, 256, 4 / 3, None),
-    "720p": (3.0, 720, 16 / 9, 0),
-}
+GENERATED = benchmark.GENERATED
 
 
 def _add_data_parser(subparsers) -> argparse.ArgumentParser:

@@ -9,7 +9,8 @@ a folder holding anything else is refused. '.complete' is written last.
 
 Options may come in any order; KEY VALUE config overrides come last.
 
-Example: python tools/make_shaped_data.py --cfg configs/Mmit/R2PLUS1D_GRAPH_8x2.yaml --out /tmp/mmit-shaped --videos 256
+Example (then `benchmark.py train ... DATA.PATH_TO_DATA_DIR shaped_mmit`, see GETTING_STARTED section 9):
+  python tools/make_shaped_data.py --cfg configs/Mmit/R2PLUS1D_GRAPH_8x2.yaml --out shaped_mmit --videos 16
 """
 import argparse
 import sys
@@ -17,8 +18,8 @@ from typing import List, Optional
 
 from tqdm import tqdm
 
-from benchmark import GENERATED
 from m3a.config import ConfigError, load_config
+from m3a.datasets.benchmark import GENERATED
 from m3a.prep.shaped_data import ShapedDataError, make_shaped_dataset
 from m3a.utils.cli import parse_with_overrides
 

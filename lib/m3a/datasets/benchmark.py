@@ -124,6 +124,16 @@ def compare(
     return _total(mine), _total(theirs)
 
 
+# Kinds of generated videos (``benchmark.py data --make``, ``make_shaped_data.py``): name ->
+# (seconds, short side, aspect ratio, B-frames (None: libx264's default)).
+GENERATED = {
+    "short": (3.0, 128, 4 / 3, None),
+    "mmit": (3.0, 256, 4 / 3, None),
+    "long": (10.0, 256, 4 / 3, None),
+    "720p": (3.0, 720, 16 / 9, 0),
+}
+
+
 def generate_videos(
     folder: str, count: int, seconds: float, short_side: int, fps: int = 30, aspect: float = 4 / 3,
     bframes: Optional[int] = None, skip_existing: bool = False,
