@@ -81,9 +81,9 @@ SKIP = {
     "make demo": "creates .venv and installs torch (network); test_make_demo_is_the_two_getting_started_commands "
                  "checks that its recipe is the two commands of GETTING_STARTED section 1, which run here",
     "make test": "runs this test suite itself",
-    "python tools/make_shaped_data.py --cfg configs/Mmit/R2PLUS1D_GRAPH_8x2.yaml --out shaped_mmit_256 --videos 256":
-        "writes 256 videos (about 2.5 minutes on one core) for the GPU measurement; the 16-video command before it "
-        "runs the same tool here",
+    "python tools/make_shaped_data.py --cfg configs/Mmit/R2PLUS1D_GRAPH_8x2.yaml --out shaped_mmit_256 --videos 256 "
+    "--workers 16": "writes 256 videos (about 2.5 core-minutes) for the GPU measurement; the 16-video command before "
+                    "it runs the same tool here",
     "python tools/benchmark.py train --cfg configs/Mmit/R2PLUS1D_GRAPH_8x2.yaml --workers 16 NUM_GPUS 1 "
     "DATA.PATH_TO_DATA_DIR shaped_mmit_256": _GPU,
     "python tools/run_net.py --cfg CONFIG.yaml [--num_shards K --shard_id I --init_method tcp://HOST:PORT] "

@@ -75,8 +75,9 @@ def test_interrupted_run_resumes_and_foreign_folders_are_refused(tmp_path):
     os.remove(out / "videos" / "video_0002.mp4")
     os.remove(out / ".complete")  # as if interrupted while writing the last video
     calls = []
-    assert make_shaped_dataset(cfg, str(out), 3, progress=lambda: calls.append(1), **SMALL) is True
-    assert os.path.isfile(out / "videos" / "video_0002.mp4") and os.path.isfile(out / ".complete")
+    assert make_shaped_dataset(cfg, str(out), 3, progress=lambda: calls.append(1), workers=2, **SMALL) is True
+    assert check_video(str(out / "videos" / "video_0002.mp4"), cfg.DATA.INPUT_FORMAT) is None
+    assert os.path.isfile(out / ".complete")
     assert os.stat(kept).st_mtime_ns == stamp and len(calls) == 3
     assert make_shaped_dataset(cfg, str(out), 3, **SMALL) is False  # complete: nothing to do
     with pytest.raises(ShapedDataError, match="holds another shaped data set"):

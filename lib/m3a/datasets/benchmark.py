@@ -16,6 +16,7 @@ from fvcore.common.config import CfgNode
 
 from m3a.datasets import decoder, transform
 from m3a.datasets.temporal_sampler import clip_span, clip_times, random_clip_start, uniform_clip_starts
+from m3a.utils.parallel import parallel_imap
 from m3a.utils.synthetic_video import write_video
 
 
@@ -134,27 +135,43 @@ GENERATED = {
 }
 
 
+@dataclass(frozen=True)
+class _VideoJob:
+    """Video ``index`` of :func:`generate_videos` (picklable, for worker processes)."""
+
+    folder: str
+    index: int
+    num_frames: int
+    fps: int
+    height: int
+    width: int
+    bframes: Optional[int]
+    skip_existing: bool
+
+
+def _write_generated(job: _VideoJob) -> str:
+    path = os.path.join(job.folder, f"video_{job.index:04d}.mp4")
+    if not (job.skip_existing and os.path.isfile(path)):
+        write_video(path, job.num_frames, fps=job.fps, height=job.height, width=job.width, audio=True,
+                    preset="medium", seed=job.index, bframes=job.bframes)
+    return path
+
+
 def generate_videos(
     folder: str, count: int, seconds: float, short_side: int, fps: int = 30, aspect: float = 4 / 3,
-    bframes: Optional[int] = None, skip_existing: bool = False,
+    bframes: Optional[int] = None, skip_existing: bool = False, workers: int = 1,
 ) -> Iterator[str]:
     """Write ``count`` synthetic H.264 videos (libx264 default GOP and preset, AAC audio) of
     ``seconds`` with a landscape frame whose short side is ``short_side`` and whose width is
     ``aspect`` times that; ``bframes`` 0 writes no B-frames (None: libx264's default). Yield each
-    path when written. Video ``i`` depends on ``i`` only and is written atomically, so with
-    ``skip_existing`` an interrupted run resumes: files already there are yielded, not rewritten."""
+    path when written, in order, encoding in up to ``workers`` processes. Video ``i`` depends on
+    ``i`` only and is written atomically, so with ``skip_existing`` an interrupted run resumes:
+    files already there are yielded, not rewritten."""
     height = short_side - short_side % 2
     width = int(round(short_side * aspect / 2)) * 2
-    for i in range(count):
-        path = os.path.join(folder, f"video_{i:04d}.mp4")
-        if skip_existing and os.path.isfile(path):
-            yield path
-            continue
-        write_video(
-            path, int(round(seconds * fps)), fps=fps, height=height, width=width, audio=True, preset="medium",
-            seed=i, bframes=bframes,
-        )
-        yield path
+    jobs = [_VideoJob(folder, i, int(round(seconds * fps)), fps, height, width, bframes, skip_existing)
+            for i in range(count)]
+    yield from parallel_imap(_write_generated, jobs, workers, chunksize=1, disable_progress=True)
 
 
 def metric_inputs(videos: int, classes: int, seed: int = 0, decimals: Optional[int] = 3) -> Tuple[np.ndarray, np.ndarray]:

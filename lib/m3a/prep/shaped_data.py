@@ -94,11 +94,13 @@ def write_lexicons(out_dir: str, cfg: CfgNode, labels: Sequence[Tuple[int, ...]]
 
 
 def make_shaped_dataset(cfg: CfgNode, out_dir: str, videos: int, seconds: float, short_side: int,
-                        aspect: float, seed: int = 0, progress: Optional[Callable[[], None]] = None) -> bool:
+                        aspect: float, seed: int = 0, progress: Optional[Callable[[], None]] = None,
+                        workers: int = 1) -> bool:
     """Write the folder (see the module docstring); return False when it was already complete.
 
     An interrupted run resumes (finished videos are kept); a folder holding anything else is
-    refused with :class:`ShapedDataError`. ``progress`` is called once per video.
+    refused with :class:`ShapedDataError`. ``progress`` is called once per video; ``workers``
+    processes encode the videos.
     """
     if videos < 1:
         raise ShapedDataError(f"need at least 1 video, got {videos}")
@@ -115,7 +117,8 @@ def make_shaped_dataset(cfg: CfgNode, out_dir: str, videos: int, seconds: float,
     folder = os.path.join(out_dir, "videos")
     os.makedirs(folder, exist_ok=True)
     paths = []
-    for path in generate_videos(folder, videos, seconds, short_side, aspect=aspect, skip_existing=True):
+    for path in generate_videos(folder, videos, seconds, short_side, aspect=aspect, skip_existing=True,
+                                workers=workers):
         paths.append(os.path.relpath(path, out_dir))
         if progress:
             progress()
