@@ -281,18 +281,19 @@ class Workspace:
                 self.run(next(c for c in doc_commands()["PREPARATION.md"] if "extract_frames.py" in c))
         if "data/charades" in command:
             _make_charades_standin(self.path)
-            for earlier in [c for c in doc_commands()["PREPARATION.md"] if "data/charades" in c]:
-                if adjusted(earlier) == command:
-                    break
-                if not skip_reason(earlier):
-                    self.run(earlier)
+            self._run_earlier_preparation("data/charades", command)
         if "data/mmit" in command:
             _make_mmit_standin(self.path)
-            for earlier in [c for c in doc_commands()["PREPARATION.md"] if "data/mmit" in c]:
-                if adjusted(earlier) == command:
-                    break
-                if not skip_reason(earlier):
-                    self.run(earlier)
+            self._run_earlier_preparation("data/mmit", command)
+
+    def _run_earlier_preparation(self, folder: str, command: str) -> None:
+        """Run the PREPARATION.md commands on ``folder`` that come before ``command`` (those that
+        can run here), so that it finds the files they write."""
+        for earlier in [c for c in doc_commands()["PREPARATION.md"] if folder in c]:
+            if adjusted(earlier) == command:
+                break
+            if not skip_reason(earlier):
+                self.run(earlier)
 
 
 def _make_charades_standin(root: str) -> None:

@@ -12,15 +12,12 @@ from m3a.engine.test_loop import PREDICTIONS_FILE
 from m3a.engine.test_loop import test as run_test
 from m3a.engine.train_loop import train
 from m3a.utils.logging import read_json_stats
+from tests.models.helpers import write_single_label_lists
 
 
 def _path_label_lists(demo_dir: str, out_dir: str) -> None:
     """``path label`` lists of the demo videos (their first class) and the demo's lexicons."""
-    for split in ("train", "val", "test"):
-        with open(os.path.join(demo_dir, f"{split}-demo.csv")) as f:
-            rows = [line.strip().split(",") for line in f if line.strip()]
-        with open(os.path.join(out_dir, f"{split}.csv"), "w") as f:
-            f.writelines(f"{os.path.join(demo_dir, r[0])} {r[1]}\n" for r in rows)
+    write_single_label_lists(demo_dir, out_dir)
     shutil.copytree(os.path.join(demo_dir, "mmit-m3a"), os.path.join(out_dir, "mmit-m3a"))
 
 

@@ -68,3 +68,13 @@ def tiny_cfg(
     cfg.DATA.NUM_FRAMES, cfg.DATA.TEST_CROP_SIZE = 4, 16
     cfg.LOG_MODEL_INFO = False
     return cfg
+
+
+def write_single_label_lists(demo_dir: str, out_dir: str) -> None:
+    """``path label`` lists {train,val,test}.csv in ``out_dir`` of the demo videos, each with its
+    first (primary) class, paths joined to ``demo_dir``."""
+    for split in ("train", "val", "test"):
+        with open(os.path.join(demo_dir, f"{split}-demo.csv")) as f:
+            rows = [line.strip().split(",") for line in f if line.strip()]
+        with open(os.path.join(out_dir, f"{split}.csv"), "w") as f:
+            f.writelines(f"{os.path.join(demo_dir, r[0])} {r[1]}\n" for r in rows)

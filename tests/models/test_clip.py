@@ -1,7 +1,6 @@
 """CLIP ViT-B/16 / ViT-L/14 in OpenAI's layout, and the restricted TorchScript reader that loads
 OpenAI's release files (TorchScript archives) without running their code."""
 import io
-import json
 import os
 import pickle
 import zipfile
@@ -12,16 +11,11 @@ import torch
 from m3a.models.clip.model import CLIP, CLIP_SPECS, ClipSpec, convert_openai_state
 from m3a.utils.checkpoint import CheckpointError, read_checkpoint
 from m3a.utils.torchscript_archive import ArchiveError, is_torchscript_archive, read_archive_state
+from tests.models.clip_layouts import published
 
-LAYOUTS = os.path.join(os.path.dirname(__file__), "m2clip_layout.json")
 TINY = ClipSpec(embed_dim=8, image_resolution=8, vision_layers=2, vision_width=16, vision_patch_size=4,
                 context_length=77, vocab_size=49408, transformer_width=8, transformer_heads=2, transformer_layers=2,
                 vision_head_width=8)
-
-
-def published(name: str) -> dict:
-    with open(LAYOUTS) as f:
-        return json.load(f)[name]
 
 
 @pytest.mark.parametrize("arch, name", [("ViT-B/16", "clip_vit_b16"), ("ViT-L/14", "clip_vit_l14")])

@@ -1,8 +1,5 @@
 """The CLIP video encoder ``clip_video``: M2CLIP's image tower (published keys), OpenAI and
 M2CLIP files load into it, adapters start as the identity, CLIP_VIDEO.TRAIN chooses what trains."""
-import json
-import os
-
 import pytest
 import torch
 
@@ -14,13 +11,8 @@ from m3a.models.clip_video import ClipVideo
 from m3a.models.m2clip import M2Clip, clip_spec
 from m3a.models.recognizer import Recognizer
 from m3a.utils.checkpoint import load_checkpoint, save_checkpoint
+from tests.models.clip_layouts import expanded, published, save_openai_b16_state
 
-LAYOUTS = os.path.join(os.path.dirname(__file__), "m2clip_layout.json")
-
-
-def published(name: str) -> dict:
-    with open(LAYOUTS) as f:
-        return json.load(f)[name]
 
 
 def clip_video_cfg(train: str = "adapters", tiny: bool = True):
@@ -32,10 +24,6 @@ def clip_video_cfg(train: str = "adapters", tiny: bool = True):
     if tiny:
         ClipVideo.make_tiny(cfg)
     return cfg
-
-
-def _expanded(shapes):
-    return {k: torch.zeros(1).expand(*s) if s else torch.zeros(()) for k, s in shapes}
 
 
 def test_vit_b16_keys_are_the_m2clip_release_image_tower():
@@ -55,17 +43,13 @@ def test_openai_and_m2clip_files_load_with_nothing_unexpected(tmp_path):
     cfg = clip_video_cfg(tiny=False)
     with torch.device("meta"):
         model = Recognizer(cfg, {})
-    clip = published("clip_vit_b16")
-    state = _expanded(clip["state_dict"])
-    state.update({k: torch.tensor(v) for k, v in zip(clip["checkpoint_extra_int_keys"], (224, 77, 49408))})
-    path = str(tmp_path / "ViT-B-16-state.pt")
-    torch.save(state, path)
+    path = save_openai_b16_state(str(tmp_path / "ViT-B-16-state.pt"))
     info = load_checkpoint(path, model)
     assert info["layout"] == "openai_clip" and info["unexpected_keys"] == []
     assert info["missing_keys"] and all("adapter" in k or k.startswith("projection.") for k in info["missing_keys"])
     m2clip = published("k400")
     path = str(tmp_path / "m2clip.pth")
-    torch.save({"model": _expanded(m2clip["state_dict"])}, path)
+    torch.save({"model": expanded(m2clip["state_dict"])}, path)
     info = load_checkpoint(path, model)
     assert info["layout"] == "m2clip" and info["unexpected_keys"] == []
     assert info["missing_keys"] == ["projection.weight", "projection.bias"]

@@ -1,7 +1,6 @@
 """M2CLIP: the release's key layout, parameter counts and checkpoint keys; OpenAI and release
 checkpoints load through load_checkpoint; adapters start as the identity; the TED math; the
 multi-task losses (masked LM included) train in float32 and under autocast."""
-import json
 import os
 
 import numpy as np
@@ -20,8 +19,8 @@ from m3a.models.m2clip import M2Clip, clip_spec
 from m3a.models.m2clip_head import M2ClipHead, prompt_vocab, read_mlm_vocab
 from m3a.models.recognizer import Recognizer
 from m3a.utils.checkpoint import load_checkpoint
+from tests.models.clip_layouts import expanded, published, save_openai_b16_state
 
-LAYOUTS = os.path.join(os.path.dirname(__file__), "m2clip_layout.json")
 # The published recipes' model settings (K400: 12x384, SSv2: 24x384 with 26 text adapters).
 RECIPES = {
     "k400": {"MODEL.NUM_CLASSES": 400, "M2CLIP.MLM.VOCAB_SIZE": 520},
@@ -29,11 +28,6 @@ RECIPES = {
              "M2CLIP.VIS_ADAPTER_POS": ["pre_attn", "pre_mlp"], "M2CLIP.TEXT_ADAPTER_POS": ["pre_attn", "pre_mlp"],
              "M2CLIP.TEXT_ADAPTER_LAYERS": 13},
 }
-
-
-def published(name: str) -> dict:
-    with open(LAYOUTS) as f:
-        return json.load(f)[name]
 
 
 def m2clip_cfg(**overrides):
@@ -80,27 +74,19 @@ def test_published_keys_counts_and_checkpoint_keys(name):
     assert trainable == ref["checkpoint_keys"]
 
 
-def _expanded(shapes):
-    return {k: torch.zeros(1).expand(*s) if s else torch.zeros(()) for k, s in shapes}
-
-
 def test_release_and_openai_files_load_with_nothing_unexpected(tmp_path):
     ref = published("k400")
     model = full_model("k400")
     shapes = dict((k, s) for k, s in ref["state_dict"])
     # The release's checkpoint-<epoch>.pth: trainable keys only, plus optimiser/schedule states.
     release = str(tmp_path / "checkpoint-11.pth")
-    torch.save({"model": _expanded((k, shapes[k]) for k in ref["checkpoint_keys"]), "optimizer": {},
+    torch.save({"model": expanded((k, shapes[k]) for k in ref["checkpoint_keys"]), "optimizer": {},
                 "lr_sched": {}, "loss_scaler": {}, "next_epoch": 12}, release)
     info = load_checkpoint(release, model)
     assert info["unexpected_keys"] == [] and info["layout"] == "native"
     assert set(info["missing_keys"]) == set(shapes) - set(ref["checkpoint_keys"])
     # OpenAI's ViT-B/16 layout (state dict of the TorchScript file, with its integer entries).
-    clip = published("clip_vit_b16")
-    state = _expanded(clip["state_dict"])
-    state.update({k: torch.tensor(v) for k, v in zip(clip["checkpoint_extra_int_keys"], (224, 77, 49408))})
-    openai = str(tmp_path / "ViT-B-16-state.pt")
-    torch.save(state, openai)
+    openai = save_openai_b16_state(str(tmp_path / "ViT-B-16-state.pt"))
     info = load_checkpoint(openai, model)
     assert info["layout"] == "openai_clip" and info["unexpected_keys"] == []
     assert info["missing_keys"] == ref["checkpoint_keys"]

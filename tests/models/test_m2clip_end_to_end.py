@@ -11,6 +11,7 @@ from m3a.engine.test_loop import PREDICTIONS_FILE
 from m3a.engine.test_loop import test as run_test
 from m3a.engine.train_loop import train
 from m3a.utils.checkpoint import get_last_checkpoint, read_checkpoint
+from tests.models.helpers import write_single_label_lists
 
 
 def _cfg_file(path: str, data_dir: str) -> str:
@@ -73,11 +74,7 @@ def test_m2clip_trains_tests_and_transfers_zero_shot(tiny_demo_dir, tmp_path):
 
 def _path_label_lists(demo_dir: str, out_dir: str) -> None:
     """Single-label ``path label`` lists (the demo's primary class) and a class-name file."""
-    for split in ("train", "val", "test"):
-        with open(os.path.join(demo_dir, f"{split}-demo.csv")) as f:
-            rows = [line.strip().split(",") for line in f if line.strip()]
-        with open(os.path.join(out_dir, f"{split}.csv"), "w") as f:
-            f.writelines(f"{os.path.join(demo_dir, r[0])} {r[1]}\n" for r in rows)
+    write_single_label_lists(demo_dir, out_dir)
     with open(os.path.join(demo_dir, "categories-demo.txt")) as f:
         names = [line.strip().split(",")[0] for line in f if line.strip()]
     with open(os.path.join(out_dir, "class_names.txt"), "w") as f:
