@@ -49,9 +49,7 @@ class ClipVideo(Backbone):
     def __init__(self, cfg: CfgNode) -> None:
         spec = clip_spec(cfg)
         super().__init__(spec.embed_dim, cfg.DATA.NUM_FRAMES)
-        self.visual = VisionTransformer(spec.image_resolution, spec.vision_patch_size, spec.vision_width,
-                                        spec.vision_layers, spec.vision_heads, spec.embed_dim,
-                                        video_adapters(cfg, spec))
+        self.visual = VisionTransformer.from_spec(spec, video_adapters(cfg, spec))
         self.visual.t_adapter = temporal_adapter(cfg, spec)
         if cfg.CLIP_VIDEO.TRAIN == "adapters":
             for name, param in self.named_parameters():

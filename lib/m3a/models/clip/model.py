@@ -68,6 +68,12 @@ class VisionTransformer(nn.Module):
         self.transformer = Transformer(width, layers, heads, adapters)
         self.ln_post = LayerNorm(width)
 
+    @classmethod
+    def from_spec(cls, spec: ClipSpec, adapters: AdapterFactories = None) -> "VisionTransformer":
+        """The image tower of the CLIP model ``spec`` describes, with ``adapters`` in its blocks."""
+        return cls(spec.image_resolution, spec.vision_patch_size, spec.vision_width, spec.vision_layers,
+                   spec.vision_heads, spec.embed_dim, adapters)
+
     def tokens(self, frames: torch.Tensor) -> torch.Tensor:
         """Tokens of the last block (class token first), before ``ln_post``."""
         x = self.conv1(frames).flatten(2).transpose(1, 2)
@@ -98,8 +104,7 @@ class ClipTowers:
         self.positional_embedding = nn.Parameter(torch.empty(spec.context_length, width))
         self.text_projection = nn.Parameter(torch.empty(width, spec.embed_dim))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
-        self.visual = VisionTransformer(spec.image_resolution, spec.vision_patch_size, spec.vision_width,
-                                        spec.vision_layers, spec.vision_heads, spec.embed_dim, visual_adapters)
+        self.visual = VisionTransformer.from_spec(spec, visual_adapters)
         self.transformer = Transformer(width, text_layers or spec.transformer_layers, spec.transformer_heads,
                                        text_adapters)
         self.token_embedding = nn.Embedding(spec.vocab_size, width)
