@@ -30,7 +30,7 @@ from fvcore.common.config import CfgNode
 from m3a.datasets.benchmark import generate_videos
 from m3a.prep.audio_lexicon import assemble_audio_lexicon
 from m3a.utils import lexicon
-from m3a.utils.file_io import atomic_write_text
+from m3a.utils.file_io import atomic_write_text, write_lines
 
 SPLITS = ("train", "val", "test")
 COMPLETE_MARKER = ".complete"
@@ -90,7 +90,7 @@ def write_lexicons(out_dir: str, cfg: CfgNode, labels: Sequence[Tuple[int, ...]]
     audio_lexicon = assemble_audio_lexicon([f"synthetic-{c:03d}" for c in range(n)], audio, [[c] for c in range(n)],
                                            names, whiten=False)
     lexicon.save_audio_lexicon(os.path.join(stem, f"audio-lexicon-{version}.npz"), audio_lexicon)
-    atomic_write_text(os.path.join(out_dir, f"categories-{version}.txt"), "\n".join(names) + "\n")
+    write_lines(os.path.join(out_dir, f"categories-{version}.txt"), names)
 
 
 def make_shaped_dataset(cfg: CfgNode, out_dir: str, videos: int, seconds: float, short_side: int,
@@ -123,9 +123,9 @@ def make_shaped_dataset(cfg: CfgNode, out_dir: str, videos: int, seconds: float,
         if progress:
             progress()
     labels = draw_labels(videos, cfg.MODEL.NUM_CLASSES, seed, 3 if cfg.DATA.MULTI_LABEL else 1)
-    text = "".join(cfg.DATA.PATH_LABEL_SEPARATOR.join([p, *map(str, lab)]) + "\n" for p, lab in zip(paths, labels))
+    rows = [cfg.DATA.PATH_LABEL_SEPARATOR.join([p, *map(str, lab)]) for p, lab in zip(paths, labels)]
     for split in SPLITS:
-        atomic_write_text(os.path.join(out_dir, f"{split}-{cfg.DATA.MMIT_VERSION}.csv"), text)
+        write_lines(os.path.join(out_dir, f"{split}-{cfg.DATA.MMIT_VERSION}.csv"), rows)
     write_lexicons(out_dir, cfg, labels, seed)
     atomic_write_text(os.path.join(out_dir, COMPLETE_MARKER), f"{videos} videos, {cfg.MODEL.NUM_CLASSES} classes\n")
     return True
