@@ -71,6 +71,7 @@ from m3a.datasets.video_dataset import ClipLoader, build_dataset
 from m3a.datasets.video_list import ListFormatError
 from m3a.engine import throughput
 from m3a.prep.transcode import TRAINING_COPY, TRAINING_COPY_SIZE, rescale_video
+from m3a.utils import distributed as du
 from m3a.utils import metrics
 from m3a.utils.cli import parse_with_overrides
 
@@ -282,8 +283,8 @@ def _add_train_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=None,
                         help="loader workers (default: the config's DATA_LOADER.NUM_WORKERS)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads of the training process (default: torch's, one per core); on CPU "
-                        "the workers need cores of their own")
+                        help="torch threads of the training process (default: as tools/run_net.py trains; on CPU "
+                        "that is the cores less one per loader worker, at least 1, unless OMP_NUM_THREADS is set)")
     parser.add_argument("--iters", type=int, default=20, help="measured iterations per block (default 20)")
     parser.add_argument("--warmup", type=int, default=5,
                         help="unmeasured iterations at the start of every block (default 5)")
@@ -300,16 +301,18 @@ def run_train(args: argparse.Namespace) -> int:
     """The ``train`` subcommand."""
     if args.iters < 1 or args.warmup < 0 or (args.workers is not None and args.workers < 0):
         raise ValueError("--iters must be at least 1, --warmup and --workers at least 0")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError("--threads must be at least 1")
-        torch.set_num_threads(args.threads)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError("--threads must be at least 1")
     opts = list(args.opts) + ([] if args.workers is None else ["DATA_LOADER.NUM_WORKERS", str(args.workers)])
     opts += ["LOG_MODEL_INFO", "False"]
     for spec in args.compare:
         throughput.switch_overrides(spec)  # an unknown switch fails before anything is built
     make_cfg = lambda extra: load_config(args.cfg, opts + list(extra))  # noqa: E731
     cfg = make_cfg(())
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    else:
+        du.set_cpu_threads(cfg, 1)  # as tools/run_net.py trains
     print(throughput.describe(cfg))
     print(f"{args.rounds} round(s) of {args.warmup} warm-up + {args.iters} measured iterations per block")
     report = throughput.measure(make_cfg, args.compare, args.warmup, args.iters, args.rounds,
