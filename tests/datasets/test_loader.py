@@ -1,4 +1,5 @@
 """Loaders: batch layout, failure reporting, seeded workers, distributed sampling, view combining."""
+import functools
 import os
 import subprocess
 import sys
@@ -7,9 +8,8 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from torch.utils.data import DataLoader, DistributedSampler
 
-from m3a.datasets.loader import EpochSampler, collate, construct_loader, shuffle_dataset
+from m3a.datasets.loader import EpochSampler, collate, construct_loader, construct_train_epochs, prepare_worker
 from m3a.datasets.multiview import combine_views
 from m3a.datasets.video_list import ListFormatError
 from tests.datasets.conftest import GOOD_VIDEOS, small_cfg, write_list
@@ -61,11 +61,10 @@ def test_collate_merges_failed_lists():
 
 
 def _batches(cfg, epochs=2):
-    loader = construct_loader(cfg, "train")
+    train = construct_train_epochs(cfg)
     out = []
     for epoch in range(epochs):
-        shuffle_dataset(loader, epoch)
-        out.extend(loader)
+        out.extend(train.epoch(epoch))
     return out
 
 
@@ -88,9 +87,7 @@ def test_an_epoch_depends_only_on_seed_and_epoch(tmp_path, video_dir):
     cfg = _cfg(tmp_path, video_dir, {name: (i,) for i, name in enumerate(GOOD)})
     straight = _batches(cfg)  # epochs 0 and 1, no workers
     cfg.DATA_LOADER.NUM_WORKERS = 2
-    loader = construct_loader(cfg, "train")
-    shuffle_dataset(loader, 1)
-    resumed = list(loader)
+    resumed = list(construct_train_epochs(cfg).epoch(1))
     assert len(resumed) == len(straight) // 2 == 2
     for a, b in zip(straight[2:], resumed):
         assert torch.equal(a[2], b[2]) and torch.equal(a[0], b[0])
@@ -125,17 +122,6 @@ def test_wrong_path_prefix_and_empty_list_are_list_errors(tmp_path, video_dir):
     (tmp_path / "val-t.csv").write_text("\n")
     with pytest.raises(ListFormatError, match="val-t.csv: the list holds no videos"):
         construct_loader(cfg, "val")
-
-
-def test_shuffle_dataset_sets_the_sampler_epoch():
-    data = list(range(10))
-    sampler = DistributedSampler(data, num_replicas=2, rank=0, shuffle=True, seed=0)
-    loader = DataLoader(data, sampler=sampler, batch_size=5)
-    shuffle_dataset(loader, 0)
-    epoch0 = next(iter(loader)).tolist()
-    shuffle_dataset(loader, 3)
-    assert sampler.epoch == 3 and next(iter(loader)).tolist() != epoch0
-    shuffle_dataset(DataLoader(data), 1)  # no distributed sampler: nothing to do
 
 
 def _distributed_worker(rank, world, port, data_dir, video_dir, out):
@@ -197,3 +183,24 @@ def test_worker_threads_stay_quiet_when_the_main_process_goes_away():
     assert "ValueError: a real bug" in done.stderr
     assert "ConnectionResetError" not in done.stderr and "BrokenPipeError" not in done.stderr
     assert "EOFError" not in done.stderr
+
+
+class _Niceness(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index):
+        return os.nice(0)
+
+
+def test_loader_workers_run_below_the_training_process(tmp_path, video_dir):
+    cfg = _cfg(tmp_path, video_dir, {name: (i,) for i, name in enumerate(GOOD)})
+    cfg.DATA_LOADER.WORKER_NICENESS = 7
+    for split in ("train", "val", "test"):
+        assert construct_loader(cfg, split).worker_init_fn.keywords == {"niceness": 7}
+    assert construct_train_epochs(cfg).loader.worker_init_fn.keywords == {"niceness": 7}
+    own = os.nice(0)
+    for niceness in (0, 7):
+        init = functools.partial(prepare_worker, niceness=niceness)
+        loader = torch.utils.data.DataLoader(_Niceness(), batch_size=2, num_workers=1, worker_init_fn=init)
+        assert next(iter(loader)).tolist() == [min(19, own + niceness)] * 2

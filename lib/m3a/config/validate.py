@@ -22,6 +22,7 @@ _RANGES = {
     "TRAIN.CHECKPOINT_KEEP": (lambda v: v >= 0, ">= 0 (0 keeps all)"),
     "DATA.MULTI_SCALE_MAX_DISTORT": (lambda v: v >= 0, ">= 0"),
     "TRAIN.ACCUM_STEPS": (lambda v: v >= 1, "an integer >= 1"),
+    "DATA_LOADER.WORKER_NICENESS": (lambda v: 0 <= v <= 19, "in 0..19 (0: the training process's priority)"),
     "TRAIN.EMA.DECAY": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "MIXUP.ALPHA": (lambda v: v >= 0, ">= 0 (0 disables mixup)"),
     "MIXUP.CUTMIX_ALPHA": (lambda v: v >= 0, ">= 0 (0 disables CutMix)"),

@@ -16,10 +16,11 @@ processes as torch's DistributedSampler does, also with one process), and every 
 is drawn with Python's, NumPy's and torch's generators seeded from ``(RNG_SEED, epoch, index)``
 (restored afterwards in the main process), whichever process or loader worker loads it. So epoch 5 of a run
 resumed after epoch 4 sees exactly the batches and augmentations of epoch 5 of an uninterrupted
-run; :func:`shuffle_dataset` sets the epoch. Validation always uses epoch 0: the same clips at
-every evaluation.
+run; the training loop takes its epochs from :func:`construct_train_epochs`. Validation always
+uses epoch 0: the same clips at every evaluation.
 """
 import contextlib
+import functools
 import os
 import random
 import signal
@@ -32,6 +33,7 @@ import torch.distributed as dist
 from fvcore.common.config import CfgNode
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate, get_worker_info
 
+from m3a.datasets.epoch_stream import EpochBatchSampler, TrainEpochs
 from m3a.datasets.seeding import derived_seed
 from m3a.datasets.video_dataset import SPLITS, build_dataset
 from m3a.datasets.video_list import ListFormatError
@@ -136,8 +138,12 @@ def check_videos_exist(paths: Sequence[str], list_path: str) -> None:
         )
 
 
-def construct_loader(cfg: CfgNode, split: str) -> DataLoader:
-    """Build the DataLoader of ``split`` (train, val or test) for this process."""
+def construct_loader(cfg: CfgNode, split: str, across_epochs: bool = False) -> DataLoader:
+    """Build the DataLoader of ``split`` (train, val or test) for this process.
+
+    ``across_epochs`` (train only): the batches run on from epoch to epoch without end (an
+    :class:`~m3a.datasets.epoch_stream.EpochBatchSampler`; see :func:`construct_train_epochs`).
+    """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got '{split}'")
     dataset = _build_dataset(cfg, split)
@@ -157,24 +163,32 @@ def construct_loader(cfg: CfgNode, split: str) -> DataLoader:
         sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False, drop_last=False)
     drop_last = split == "train" and len(dataset) >= batch_size * world
     workers = cfg.DATA_LOADER.NUM_WORKERS
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
+    options = dict(
         num_workers=workers,
         pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available(),
-        drop_last=drop_last,
         collate_fn=collate,
         # Worker base seeds come from here, not from the global generator (samples seed themselves).
         generator=torch.Generator().manual_seed(cfg.RNG_SEED + rank),
         persistent_workers=workers > 0 and cfg.DATA_LOADER.PERSISTENT_WORKERS,
-        worker_init_fn=prepare_worker,
+        worker_init_fn=functools.partial(prepare_worker, niceness=cfg.DATA_LOADER.WORKER_NICENESS),
     )
+    if across_epochs:
+        if split != "train":
+            raise ValueError(f"across_epochs is for the train split, not '{split}'")
+        return DataLoader(dataset, batch_sampler=EpochBatchSampler(sampler, batch_size, drop_last), **options)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, **options)
 
 
-def prepare_worker(worker_id: int) -> None:
-    """Loader workers leave Ctrl-C to their process, which stops and shuts them down, and stay
-    quiet when it goes away mid-transfer.
+def construct_train_epochs(cfg: CfgNode) -> TrainEpochs:
+    """The training batches of this process, one epoch at a time, with the loader workers going
+    on into the next epoch while the last steps of an epoch run (m3a.datasets.epoch_stream)."""
+    return TrainEpochs(construct_loader(cfg, "train", across_epochs=True))
+
+
+def prepare_worker(worker_id: int, niceness: int = 0) -> None:
+    """Loader workers run ``niceness`` steps below the training process's priority (see
+    ``DATA_LOADER.WORKER_NICENESS``), leave Ctrl-C to their process, which stops and shuts them
+    down, and stay quiet when it goes away mid-transfer.
 
     Killed by the terminal's SIGINT while passing a batch, a worker made the main process print a
     ConnectionResetError traceback. And a batch's tensors travel as file descriptors that the main
@@ -182,6 +196,8 @@ def prepare_worker(worker_id: int) -> None:
     hand-over, the thread's ConnectionResetError would be printed as a 20-line traceback under the
     one-line message; connection errors of a worker's threads are therefore not printed.
     """
+    if niceness:
+        os.nice(niceness)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.excepthook = _quiet_connection_errors
 
@@ -198,9 +214,3 @@ def list_dataset(loader: DataLoader) -> Dataset:
     """The list's dataset of ``loader`` (inside the SeededSamples wrapper of train/val)."""
     dataset = loader.dataset
     return dataset.dataset if isinstance(dataset, SeededSamples) else dataset
-
-
-def shuffle_dataset(loader: DataLoader, epoch: int) -> None:
-    """Set the epoch of the loader's sampler: its order and its samples' seeds follow it."""
-    if isinstance(loader.sampler, DistributedSampler):
-        loader.sampler.set_epoch(epoch)

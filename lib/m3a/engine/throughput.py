@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 from fvcore.common.config import CfgNode
 
+from m3a.datasets.epoch_stream import TrainEpochs
 from m3a.engine import amp, speed
 from m3a.engine.inputs import batch_size, to_device
 from m3a.engine.lr_policy import get_lr_at_epoch
@@ -133,13 +134,10 @@ def run_loader_block(batches: Iterator, warmup: int, iters: int, result: Through
     result.seconds += time.perf_counter() - start
 
 
-def loader_epochs(loader) -> Iterator:
-    """The loader's batches, epoch after epoch (each epoch in its own order), without end."""
-    from m3a.datasets.loader import shuffle_dataset
-
+def loader_epochs(epochs: TrainEpochs) -> Iterator:
+    """The batches of ``epochs``, epoch after epoch as the training loop takes them, without end."""
     for epoch in itertools.count():
-        shuffle_dataset(loader, epoch)
-        yield from loader
+        yield from epochs.epoch(epoch)
 
 
 @dataclass
@@ -164,13 +162,12 @@ def measure(
 ) -> Report:
     """Measure the base config ``make_cfg(())`` on its loader and on its first batch replayed,
     then every --compare spec on that batch replayed (config ``make_cfg(switch_overrides(spec))``)."""
-    from m3a.datasets.loader import construct_loader
+    from m3a.datasets.loader import construct_train_epochs
 
     cfg = make_cfg(())
     du.check_devices(cfg)
     device = du.get_device(cfg)
-    loader = construct_loader(cfg, "train")
-    real_batches = loader_epochs(loader)
+    real_batches = loader_epochs(construct_train_epochs(cfg))
     first = next(real_batches)
     replay = itertools.repeat(first)
     real_trainer = Trainer.build(cfg, device)

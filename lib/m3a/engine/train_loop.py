@@ -455,7 +455,7 @@ def _is_epoch(cur_epoch: int, period: int, max_epoch: int) -> bool:
 def train(cfg: CfgNode) -> nn.Module:
     """Train the model described by ``cfg``; return the trained (unwrapped) model, or its EMA
     model, as testing uses it (:func:`run_weights`)."""
-    from m3a.datasets.loader import construct_loader, derived_seed, shuffle_dataset
+    from m3a.datasets.loader import construct_loader, construct_train_epochs, derived_seed
 
     weights = run_weights(cfg)  # TEST.WEIGHTS ema without TRAIN.EMA.ENABLE stops before training
     set_seed(cfg.RNG_SEED)
@@ -468,8 +468,8 @@ def train(cfg: CfgNode) -> nn.Module:
     clean_checkpoint_folder(cfg)
 
     # Loaders first: a missing or malformed list fails before any model is built.
-    train_loader = construct_loader(cfg, "train")
-    check_loss_fits_labels(cfg, list_dataset(train_loader))
+    train_epochs = construct_train_epochs(cfg)
+    check_loss_fits_labels(cfg, list_dataset(train_epochs))
     val_loader = construct_loader(cfg, "val") if cfg.TRAIN.EVAL_PERIOD > 0 else None
     model = build_model_for_training(cfg, device)
     class_names = load_class_names(cfg)  # stored in every checkpoint
@@ -484,7 +484,7 @@ def train(cfg: CfgNode) -> nn.Module:
     ema = build_ema(cfg, model, _resumed_from(cfg) if start_epoch > 0 else None)
     mixup = build_mixup(cfg, model, du.get_rank())
     if cfg.TRAIN.ACCUM_STEPS > 1:
-        logger.info(accumulation.describe(len(train_loader), cfg, du.get_world_size()))
+        logger.info(accumulation.describe(len(train_epochs), cfg, du.get_world_size()))
     loss_fn = get_loss_func(cfg.MODEL.LOSS_FUNC)(reduction="mean")
     if du.get_world_size() > 1:
         ids = [device] if device.type == "cuda" else None
@@ -501,18 +501,18 @@ def train(cfg: CfgNode) -> nn.Module:
     for cur_epoch in range(start_epoch, cfg.SOLVER.MAX_EPOCH):
         # Everything random in an epoch follows (RNG_SEED, epoch): resuming changes nothing.
         set_seed(derived_seed(cfg.RNG_SEED, cur_epoch, du.get_rank()))
-        shuffle_dataset(train_loader, cur_epoch)
         if mixup is not None:
             mixup.set_epoch(cur_epoch)
         epoch_start = time.perf_counter()
-        train_stats = train_epoch(train_loader, train_model, loss_fn, optimizer, scaler, cur_epoch, cfg, device,
-                                  writer, ema, mixup)
+        train_stats = train_epoch(train_epochs.epoch(cur_epoch), train_model, loss_fn, optimizer, scaler, cur_epoch,
+                                  cfg, device, writer, ema, mixup)
         is_eval = val_loader is not None and _is_epoch(cur_epoch, cfg.TRAIN.EVAL_PERIOD, cfg.SOLVER.MAX_EPOCH)
         is_ckpt = _is_epoch(cur_epoch, cfg.TRAIN.CHECKPOINT_PERIOD, cfg.SOLVER.MAX_EPOCH)
         if use_precise_bn and (is_eval or is_ckpt):
-            calculate_precise_bn(train_loader, model, cfg.BN.NUM_BATCHES_PRECISE, device)
+            calculate_precise_bn(train_epochs.epoch(cur_epoch), model, cfg.BN.NUM_BATCHES_PRECISE, device)
             if ema is not None:
-                calculate_precise_bn(train_loader, ema.module.train(), cfg.BN.NUM_BATCHES_PRECISE, device)
+                calculate_precise_bn(train_epochs.epoch(cur_epoch), ema.module.train(), cfg.BN.NUM_BATCHES_PRECISE,
+                                     device)
                 ema.module.eval()
         if is_ckpt:
             save_epoch_checkpoint(cfg, model, optimizer, scaler, cur_epoch + 1, class_names, ema)
