@@ -150,3 +150,32 @@ def test_full_disk_names_the_path_and_keeps_the_previous_checkpoint(tiny_disk):
     assert sorted(os.listdir(folder)) == [cu.BEST_CHECKPOINT, os.path.basename(first)]  # no temp file
     assert cu.get_last_checkpoint(tiny_disk) == first
     assert cu.read_best_record(tiny_disk)["value"] == 0.5
+
+
+def test_ctrl_c_during_a_write_stays_a_ctrl_c_and_keeps_the_previous_file(tmp_path):
+    """A real signal (SIGALRM handled as SIGINT is) lands at 20 points of a 48 MB write: each
+    write either completes or raises KeyboardInterrupt (torch's zip writer reported most of them
+    as RuntimeError 'unexpected pos'); the file at the path always loads, no temporary is left."""
+    import signal
+
+    path = str(tmp_path / "checkpoint.pyth")
+    cu.write_checkpoint({"w": torch.zeros(2)}, path)
+    state = {f"w{i}": torch.full((256, 1024), float(i)) for i in range(48)}
+    previous = signal.signal(signal.SIGALRM, signal.default_int_handler)
+    outcomes = []
+    try:
+        for delay_ms in range(2, 62, 3):
+            signal.setitimer(signal.ITIMER_REAL, delay_ms / 1000)
+            try:
+                cu.write_checkpoint(state, path)
+                outcomes.append("written")
+            except KeyboardInterrupt:
+                outcomes.append("interrupted")
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            assert os.listdir(tmp_path) == ["checkpoint.pyth"]
+            loaded = torch.load(path, weights_only=True)
+            assert set(loaded) in ({"w"}, set(state))
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert "interrupted" in outcomes

@@ -114,7 +114,8 @@ def write_checkpoint(state: dict, path: str) -> str:
     leaves any file already at ``path`` as it was.
 
     torch writes through our Python file object, so the file is closed (its space freed once
-    the temporary file is removed) whatever torch's writer does with the error.
+    the temporary file is removed) whatever torch's writer does with the error. A Ctrl-C during
+    the write is raised as KeyboardInterrupt (torch's writer would report it as a RuntimeError).
     """
     try:
         with atomic_path(path) as tmp:
@@ -122,6 +123,8 @@ def write_checkpoint(state: dict, path: str) -> str:
                 with open(tmp, "wb") as f:
                     torch.save(state, f)
             except RuntimeError as err:  # torch wraps the failed write ("unexpected pos ...")
+                if isinstance(err.__context__, KeyboardInterrupt):  # Ctrl-C mid-write stays a Ctrl-C
+                    raise KeyboardInterrupt from None
                 if not (_caused_by_enospc(err) or _free_bytes(os.path.dirname(tmp)) < _NEARLY_FULL_BYTES):
                     raise
                 raise _disk_full(path) from None
