@@ -94,3 +94,42 @@ def test_workers_load_the_next_epoch_before_it_is_asked_for(tmp_path):
 def test_train_epochs_need_the_endless_sampler():
     with pytest.raises(TypeError, match="EpochBatchSampler"):
         TrainEpochs(DataLoader(LoggedKeys(4), batch_size=2))
+
+
+class FailingKey(LoggedKeys):
+    """Loading key ``bad`` raises."""
+
+    def __init__(self, size: int, bad):
+        super().__init__(size)
+        self.bad = list(bad)
+
+    def __getitem__(self, key):
+        if list(key) == self.bad:
+            raise ValueError(f"cannot load {key}")
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_failed_batch_restarts_the_next_epoch_in_line(workers):
+    """A batch that raises (caught by the caller) must not shift the next epoch's batches."""
+    bad_batch = plain_epoch(8, 0, 2, True)[1]
+    sampler = EpochSampler(list(range(8)), num_replicas=1, rank=0, shuffle=True, seed=5)
+    loader = DataLoader(FailingKey(8, bad_batch[0]), batch_sampler=EpochBatchSampler(sampler, 2, True),
+                        num_workers=workers, persistent_workers=workers > 0)
+    epochs = TrainEpochs(loader)
+    with pytest.raises(ValueError, match="cannot load"):
+        list(epochs.epoch(0))
+    assert keys(epochs.epoch(1)) == [[[1, i] for _, i in batch] for batch in plain_epoch(8, 1, 2, True)]
+
+
+def test_close_stops_the_workers_of_a_running_iterator():
+    """Without persistent workers (with them, the loader keeps its workers for the next start)."""
+    sampler = EpochSampler(list(range(8)), num_replicas=1, rank=0, shuffle=True, seed=5)
+    epochs = TrainEpochs(DataLoader(LoggedKeys(8), batch_sampler=EpochBatchSampler(sampler, 2, True), num_workers=1))
+    list(epochs.epoch(0))
+    workers = epochs._batches._workers
+    assert all(w.is_alive() for w in workers)
+    epochs.close()
+    for w in workers:
+        w.join(timeout=30)
+    assert not any(w.is_alive() for w in workers)

@@ -35,6 +35,8 @@ class EpochBatchSampler(Sampler[List[Tuple[int, int]]]):
         return len(self.batches)
 
     def __iter__(self) -> Iterator[List[Tuple[int, int]]]:
+        if len(self.batches) == 0:
+            return
         for epoch in itertools.count(self.first_epoch):
             self.sampler.set_epoch(epoch)
             yield from self.batches
@@ -91,14 +93,25 @@ class TrainEpochs:
 
     def batches_of(self, epoch: int) -> Iterator:
         """Yield the batches of ``epoch`` from the running iterator (restarted if needed)."""
-        if self._batches is not None and epoch == self._epoch + 1 and self._left <= self._in_flight():
-            for _ in range(self._left):
-                next(self._batches)
-        else:
-            self.loader.batch_sampler.first_epoch = epoch
-            self._batches = iter(self.loader)
-        self._epoch, self._left = epoch, len(self)
-        while self._left > 0:
-            batch = next(self._batches)
-            self._left -= 1
-            yield batch
+        try:
+            if self._batches is not None and epoch == self._epoch + 1 and self._left <= self._in_flight():
+                for _ in range(self._left):
+                    next(self._batches)
+            else:
+                self.close()  # without persistent workers, the old workers stop before new ones start
+                self.loader.batch_sampler.first_epoch = epoch
+                self._batches = iter(self.loader)
+            self._epoch, self._left = epoch, len(self)
+            while self._left > 0:
+                batch = next(self._batches)
+                self._left -= 1
+                yield batch
+        except GeneratorExit:  # the consumer stopped taking batches: the position is known
+            raise
+        except BaseException:
+            self.close()  # a failed batch leaves the iterator's position unknown: start over next time
+            raise
+
+    def close(self) -> None:
+        """Drop the running iterator (its workers stop unless they are persistent)."""
+        self._batches = None

@@ -196,7 +196,7 @@ def prepare_worker(worker_id: int, niceness: int = 0) -> None:
     hand-over, the thread's ConnectionResetError would be printed as a 20-line traceback under the
     one-line message; connection errors of a worker's threads are therefore not printed.
     """
-    if niceness:
+    if niceness and hasattr(os, "nice"):  # POSIX only
         os.nice(niceness)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.excepthook = _quiet_connection_errors
@@ -210,7 +210,7 @@ def _quiet_connection_errors(args: threading.ExceptHookArgs) -> None:
     threading.__excepthook__(args)
 
 
-def list_dataset(loader: DataLoader) -> Dataset:
+def list_dataset(loader: Union[DataLoader, TrainEpochs]) -> Dataset:
     """The list's dataset of ``loader`` (inside the SeededSamples wrapper of train/val)."""
     dataset = loader.dataset
     return dataset.dataset if isinstance(dataset, SeededSamples) else dataset

@@ -50,7 +50,7 @@ def optimizer_steps(num_micro_batches: int, cfg: CfgNode) -> int:
 
 
 def micro_batches_used(num_micro_batches: int, cfg: CfgNode) -> int:
-    """Micro-batches the epoch's optimizer steps consume (the rest are not loaded)."""
+    """Micro-batches the epoch's optimizer steps consume (the rest are not trained on)."""
     return min(num_micro_batches, optimizer_steps(num_micro_batches, cfg) * cfg.TRAIN.ACCUM_STEPS)
 
 
