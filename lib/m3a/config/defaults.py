@@ -349,8 +349,8 @@ _C.DATA_LOADER.PERSISTENT_WORKERS = True
 # Niceness (0-19) added to every loader worker process: when workers and the training process
 # compete for cores, the training process (the step on CPU, feeding the GPU otherwise) runs
 # first. On the demo (2 cores, 1 step thread, 2 workers) 10 raised the share of the step's
-# speed kept with real input from 0.82-0.94 to 0.94-0.99. 0: workers keep the training
-# process's priority.
+# speed kept with real input (benchmark.py train) from 0.82-0.94 to 0.88-0.99. 0: workers keep
+# the training process's priority.
 _C.DATA_LOADER.WORKER_NICENESS = 10
 # Let the codec decode with several threads.
 _C.DATA_LOADER.ENABLE_MULTI_THREAD_DECODE = False
