@@ -103,7 +103,7 @@ def fetch_verified(
     """Download ``url`` to ``out`` against ``sha256`` (and ``size``), or against/recording the trusted hash."""
     expected = sha256 or read_recorded_hash(out)
     result = downloader.fetch(url, out, expected, size)
-    if not sha256 and not expected:
+    if not expected:
         record_hash(out, result.sha256)
     return result
 
@@ -136,7 +136,7 @@ def fetch_member(
         finally:
             os.remove(archive)
         result = DownloadResult(out, actual, bool(expected), downloaded=True)
-    if not sha256 and not read_recorded_hash(out):
+    if not expected:  # neither published nor recorded: trust this first download
         record_hash(out, result.sha256)
     return result
 
