@@ -88,8 +88,8 @@ class TrainEpochs:
         return EpochBatches(self, epoch)
 
     def _in_flight(self) -> int:
-        workers = self.loader.num_workers
-        return workers * (self.loader.prefetch_factor or 0) if workers > 0 else 0
+        """Batches the loader requests ahead (``prefetch_factor`` per worker; None without workers)."""
+        return self.loader.num_workers * (self.loader.prefetch_factor or 0)
 
     def batches_of(self, epoch: int) -> Iterator:
         """Yield the batches of ``epoch`` from the running iterator (restarted if needed)."""
