@@ -1,7 +1,6 @@
 """Model speed switches: TRAIN.CHANNELS_LAST, TRAIN.AMP_DTYPE and MODEL.COMPILE are validated,
 change the layout / precision / execution they name, and train to the same losses and metrics as
 without them (within the tolerances below), with checkpoint keys unchanged."""
-import os
 
 import pytest
 import torch

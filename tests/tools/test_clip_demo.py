@@ -1,7 +1,6 @@
 """tools/clip_demo.py: on a small 12-class demo set it splits the classes, trains the demo M2CLIP
 on the seen ones, tests them and scores the held-out names zero-shot, reporting both top-1s."""
 import json
-import os
 
 import numpy as np
 import pytest

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from m3a.engine import accumulation, amp, speed
 from m3a.engine.accumulation import FULL_STEP, MicroBatch
-from m3a.engine.ema import ModelEma, build_ema, ema_fields, choose_weights
+from m3a.engine.ema import ModelEma, build_ema, choose_weights, ema_fields
 from m3a.engine.epoch_summary import epoch_summary
 from m3a.engine.mixup import Mixup, build_mixup
 from m3a.engine.inputs import Inputs, batch_size, to_device

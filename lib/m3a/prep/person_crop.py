@@ -11,10 +11,9 @@ import av
 import numpy as np
 
 from m3a.datasets.pose import Box, person_box
-from m3a.utils.file_io import atomic_path
 from m3a.prep.transcode import DONE, FAILED, SKIPPED
+from m3a.utils.file_io import atomic_path
 from m3a.utils.video_writer import add_h264_stream
-
 
 
 def video_box(keypoints: np.ndarray, img_shape: Sequence[int], frame_shape: Sequence[int]) -> Box:
